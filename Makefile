@@ -1,0 +1,54 @@
+# trainlog: `make run` starts the server on SQLite; `make test` runs every test.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+CHROMIUM ?= /usr/bin/chromium
+WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig*.json -type f 2>/dev/null)
+
+.PHONY: install web run test test-python test-web test-e2e lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,example]'
+	touch $@
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+web/dist/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run build
+
+web: web/dist/index.html
+
+run: install web
+	$(VENV)/bin/trainlog serve
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench model
+	$(VENV)/bin/ruff format --check src tests bench model
+	$(VENV)/bin/mypy
+
+test-python: install
+	$(VENV)/bin/pytest -q
+
+test-web: web/node_modules/.installed
+	cd web && npm run typecheck && npm test
+
+test-e2e: install web
+	@if [ -x "$(CHROMIUM)" ]; then \
+		cd web && CHROMIUM=$(CHROMIUM) npm run e2e; \
+	else \
+		echo "SKIPPED browser end-to-end tests: $(CHROMIUM) not found (apt-get install chromium)"; \
+	fi
+
+test: lint test-python test-web test-e2e
+
+bench: install
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf $(VENV) web/node_modules web/dist .trainlog

@@ -1,0 +1,1 @@
+"""trainlog: live, lossless training-log streaming for ML runs."""

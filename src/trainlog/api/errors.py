@@ -1,0 +1,51 @@
+"""Domain errors as JSON answers; nothing unexpected leaks a stack trace to a client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from trainlog.configs import ConfigRejected
+from trainlog.offsets import RangeNotSatisfiable
+from trainlog.runs import RunNotActive, RunNotFound, TooManyActiveRuns
+from trainlog.stream import BadResumePoint
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[Exception], int] = {
+    RunNotFound: 404,
+    TooManyActiveRuns: 409,
+    RunNotActive: 409,
+    ConfigRejected: 422,
+    BadResumePoint: 422,
+}
+
+
+def install(app: FastAPI) -> None:
+    for error_type, status in STATUS_BY_ERROR.items():
+        app.add_exception_handler(error_type, _answer_with(status))
+    app.add_exception_handler(RangeNotSatisfiable, _range_not_satisfiable)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def _answer_with(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handler(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    return handler
+
+
+async def _range_not_satisfiable(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"range {exc} is outside the log"},
+        status_code=416,
+        headers={"Content-Range": f"bytes */{getattr(request.state, 'log_size', '*')}"},
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": "internal server error"}, status_code=500)

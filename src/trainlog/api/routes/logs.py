@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from anyio import to_thread
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from trainlog import runs, store
+from trainlog.api.bodies import json_with_base64_data
+from trainlog.api.deps import DbDep, SettingsDep
+from trainlog.api.schemas import ErrorOut, LogPage
+from trainlog.db import Database
+from trainlog.offsets import MAX_OFFSET, parse_range_header
+from trainlog.stream import log_events, resume_offset
+
+router = APIRouter(prefix="/runs/{run_id}/logs", tags=["logs"])
+
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="first byte to return")]
+
+
+def _log_state(db: Database, run_id: uuid.UUID) -> tuple[int, str]:
+    with db.read() as session:
+        runs.get(session, run_id)
+        size, updated_at = store.log_state(session, run_id)
+    return size, updated_at.isoformat()
+
+
+@router.get(
+    "",
+    response_model=LogPage,
+    responses={200: {"model": LogPage}, 404: {"model": ErrorOut}},
+)
+def get_logs(
+    run_id: uuid.UUID,
+    db: DbDep,
+    offset: Offset = 0,
+    limit: Annotated[int | None, Query(ge=0, le=MAX_OFFSET)] = None,
+) -> StreamingResponse:
+    """The log's bytes from ``offset`` (all of them, or at most ``limit``), base64 in JSON.
+
+    ``size`` is the whole log's size at the time of the request; ``data`` ends there.
+    """
+    size, updated_at = _log_state(db, run_id)
+    end = size if limit is None else min(size, offset + limit)
+    fields = {"run_id": str(run_id), "offset": offset, "size": size, "updated_at": updated_at}
+    body = json_with_base64_data(fields, store.iter_bytes(db, run_id, offset, end))
+    return StreamingResponse(body, media_type="application/json")
+
+
+@router.get(
+    "/raw",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        206: {"content": {"application/octet-stream": {}}},
+        404: {"model": ErrorOut},
+        416: {"model": ErrorOut},
+    },
+)
+def get_raw_log(
+    run_id: uuid.UUID,
+    request: Request,
+    db: DbDep,
+    range_header: Annotated[str | None, Header(alias="range")] = None,
+) -> StreamingResponse:
+    """The log's bytes as a download; one HTTP Range (``bytes=a-b``) is honoured."""
+    size, _ = _log_state(db, run_id)
+    request.state.log_size = size
+    byte_range = parse_range_header(range_header, size)
+    start, end = (0, size) if byte_range is None else (byte_range.start, byte_range.end)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(end - start),
+        "Content-Disposition": f'attachment; filename="trainlog-{run_id}.log"',
+    }
+    if byte_range is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    return StreamingResponse(
+        store.iter_bytes(db, run_id, start, end),
+        status_code=206 if byte_range is not None else 200,
+        media_type="application/octet-stream",
+        headers=headers,
+    )
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        404: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+    },
+)
+async def stream_logs(
+    run_id: uuid.UUID,
+    db: DbDep,
+    settings: SettingsDep,
+    offset: Annotated[int | None, Query(ge=0, le=MAX_OFFSET)] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: ``log`` (id = byte offset after the chunk), ``heartbeat``, ``done``.
+
+    Resumes from ``Last-Event-ID`` (sent by browsers on reconnect) or else ``?offset=``.
+    """
+    start = resume_offset(last_event_id, offset)
+    await to_thread.run_sync(_log_state, db, run_id)
+    events = log_events(db, run_id, start, settings.poll_interval, settings.heartbeat_interval)
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        headers={"X-Accel-Buffering": "no", "Connection": "keep-alive"},
+    )

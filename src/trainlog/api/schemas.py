@@ -1,0 +1,64 @@
+"""Request and response bodies."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainlog.models import RunStatus
+from trainlog.runs import RunView
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    config: str = Field(min_length=1, max_length=255, examples=["demo.yaml"])
+
+
+class RunOut(BaseModel):
+    id: uuid.UUID
+    status: RunStatus
+    config: str | None
+    command: list[str]
+    exit_code: int | None = Field(description="negative: the child was killed by that signal")
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    log_size: int
+
+    @classmethod
+    def from_view(cls, view: RunView) -> RunOut:
+        run = view.run
+        return cls(
+            id=run.id,
+            status=RunStatus(run.status),
+            config=run.config,
+            command=run.command,
+            exit_code=run.exit_code,
+            error=run.error,
+            created_at=run.created_at,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            log_size=view.log_size,
+        )
+
+
+class LogPage(BaseModel):
+    """The shape of GET /api/runs/{id}/logs (streamed out, so documented here)."""
+
+    run_id: uuid.UUID
+    offset: int
+    size: int = Field(description="total bytes stored so far")
+    updated_at: datetime
+    data: str = Field(description="base64 of the bytes [offset, offset+limit) that exist")
+
+
+class Health(BaseModel):
+    status: str
+
+
+class ErrorOut(BaseModel):
+    detail: str

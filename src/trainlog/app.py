@@ -1,0 +1,51 @@
+"""The ASGI application: API under /api, the web UI at /."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, FastAPI
+
+from trainlog.api import errors
+from trainlog.api.middleware import NoStoreForApi
+from trainlog.api.routes import configs, health, logs, runs
+from trainlog.db import Database, migrate
+from trainlog.settings import Settings, get_settings
+from trainlog.watchdog import watch_runners
+from trainlog.web import mount_web
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database.connect(settings.database_url)
+        migrate(db.engine)
+        app.state.settings = settings
+        app.state.db = db
+        watch = asyncio.create_task(
+            watch_runners(db, settings.runner_heartbeat_interval, settings.runner_lost_after)
+        )
+        try:
+            yield
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+            db.dispose()
+
+    app = FastAPI(title="trainlog", version="0.1.0", lifespan=lifespan)
+    api = APIRouter(prefix="/api")
+    for module in (runs, logs, configs, health):
+        api.include_router(module.router)
+    app.include_router(api)
+    errors.install(app)
+    app.add_middleware(NoStoreForApi)
+    mount_web(app, settings.web_dist)
+    return app

@@ -1,0 +1,29 @@
+"""``python -m trainlog.runner RUN_ID``: the process the server starts for each run."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+
+from trainlog.db import Database
+from trainlog.runner.service import Runner
+from trainlog.settings import get_settings
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="trainlog-runner %(levelname)s %(message)s")
+    if len(argv) != 1:
+        print("usage: python -m trainlog.runner RUN_ID", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    db = Database.connect(settings.database_url)
+    try:
+        Runner(db, settings, uuid.UUID(argv[0])).execute()
+    finally:
+        db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,113 @@
+"""LogCaptureService: drain a child's output into the log store, never slowing the child.
+
+Two threads meet at a SpillBuffer. The reader only reads the pipe (and echoes, for
+``trainlog run``), so the child's writes never wait on the database. The writer appends
+whatever has accumulated: right away when output is quiet, in larger batches when it floods
+(while one append commits, the next batch gathers).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import uuid
+from functools import partial
+from typing import BinaryIO
+
+from trainlog import store
+from trainlog.db import Database
+from trainlog.runner.buffer import SpillBuffer
+from trainlog.runner.retry import until_done
+
+READ_SIZE = 64 * 1024
+# The most one append transaction stores; several chunks of MAX_CHUNK_BYTES each.
+WRITE_BATCH_BYTES = 4 * 1024 * 1024
+STOP_CHECK_SECONDS = 0.1
+
+
+class LogCapture:
+    def __init__(
+        self,
+        db: Database,
+        run_id: uuid.UUID,
+        read_fd: int,
+        buffer: SpillBuffer,
+        echo: BinaryIO | None = None,
+    ) -> None:
+        self._db = db
+        self._run_id = run_id
+        self._read_fd = read_fd
+        self._buffer = buffer
+        self._echo = echo
+        self._stored = 0
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read_loop, name="capture-reader", daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name="capture-writer", daemon=True)
+
+    @property
+    def stored(self) -> int:
+        """Bytes durably in the store so far."""
+        return self._stored
+
+    def start(self) -> None:
+        self._reader.start()
+        self._writer.start()
+
+    def wait_for_eof(self, timeout: float | None = None) -> bool:
+        self._reader.join(timeout)
+        return not self._reader.is_alive()
+
+    def stop_reading(self) -> None:
+        """Give up waiting for EOF (a descendant that left the group still holds the pipe)."""
+        self._stop.set()
+        self._reader.join()
+
+    def wait_stored(self) -> int:
+        """Block until every byte read has been stored; return the final size."""
+        self._writer.join()
+        return self._stored
+
+    def _read_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                readable, _, _ = select.select([self._read_fd], [], [], STOP_CHECK_SECONDS)
+                if not readable:
+                    continue
+                try:
+                    data = os.read(self._read_fd, READ_SIZE)
+                except OSError:
+                    # EIO: a PTY whose last writer has gone, which is its end of file.
+                    break
+                if not data:
+                    break
+                self._buffer.put(data)
+                self._echo_out(data)
+        finally:
+            os.close(self._read_fd)
+            self._buffer.close()
+
+    def _echo_out(self, data: bytes) -> None:
+        if self._echo is None:
+            return
+        try:
+            self._echo.write(data)
+            self._echo.flush()
+        except (OSError, ValueError):
+            # The user's terminal went away; capture goes on regardless.
+            self._echo = None
+
+    def _write_loop(self) -> None:
+        while True:
+            data = self._buffer.take(WRITE_BATCH_BYTES)
+            if not data:
+                if self._buffer.exhausted:
+                    return
+                continue
+            # Appends are idempotent by offset, so retrying one whose commit answer was lost
+            # cannot store its bytes twice.
+            self._stored = until_done(partial(self._append, data), "append")
+
+    def _append(self, data: bytes) -> int:
+        with self._db.write() as session:
+            return store.append(session, self._run_id, self._stored, data)

@@ -1,0 +1,32 @@
+"""Retrying database writes through an outage, with backoff."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+def until_done(action: Callable[[], T], what: str) -> T:
+    """Call action until it stops raising database errors; the runner never drops a write.
+
+    Only safe for idempotent actions: a commit whose answer was lost will be done again.
+    """
+    attempt = 0
+    while True:
+        try:
+            return action()
+        except SQLAlchemyError as exc:
+            delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+            log.warning("%s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)
+            attempt += 1
+            time.sleep(delay)

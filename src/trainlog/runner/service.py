@@ -1,0 +1,132 @@
+"""The runner: one process per run that starts the child, captures it and records the end.
+
+The same code serves runs started by the server (``python -m trainlog.runner RUN_ID``, its own
+process so a server restart never touches the run) and ``trainlog run -- CMD`` in a shell.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import threading
+import uuid
+from collections.abc import Callable
+from typing import BinaryIO
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from trainlog import runs, store
+from trainlog.db import Database
+from trainlog.models import RunStatus
+from trainlog.runner.buffer import SpillBuffer
+from trainlog.runner.capture import LogCapture
+from trainlog.runner.process import child_env, signal_group, spawn, terminate_group
+from trainlog.runner.retry import until_done
+from trainlog.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# After the child exits, how long its descendants may keep the output open before they are
+# killed; their bytes written until then are still captured.
+DRAIN_SECONDS = 2.0
+
+
+def outcome_status(returncode: int, cancelled: bool) -> RunStatus:
+    if cancelled:
+        return RunStatus.CANCELLED
+    return RunStatus.SUCCEEDED if returncode == 0 else RunStatus.FAILED
+
+
+class Runner:
+    def __init__(
+        self, db: Database, settings: Settings, run_id: uuid.UUID, echo: BinaryIO | None = None
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self.run_id = run_id
+        self._echo = echo
+        self._child: subprocess.Popen[bytes] | None = None
+        self._cancelled = threading.Event()
+
+    def interrupt(self, signum: int) -> None:
+        """Pass a signal the runner received on to the child's whole group (``trainlog run``)."""
+        self._cancelled.set()
+        if self._child is not None:
+            signal_group(self._child.pid, signum)
+
+    def execute(self) -> int | None:
+        """Run the child to the end; return its exit code (negative: killed by that signal)."""
+        with self._db.read() as session:
+            argv = list(runs.get(session, self.run_id).command)
+        host, pid = socket.gethostname(), os.getpid()
+        self._write(lambda s: runs.mark_running(s, self.run_id, host, pid), "mark running")
+        read_fd, write_fd = os.pipe()
+        try:
+            self._child = spawn(argv, write_fd, child_env(os.environ))
+        except OSError as exc:
+            os.close(read_fd)
+            self._fail_to_start(argv, exc)
+            return None
+        finally:
+            os.close(write_fd)
+        capture = LogCapture(
+            self._db, self.run_id, read_fd, SpillBuffer(self._settings.buffer_bytes), self._echo
+        )
+        capture.start()
+        returncode = self._supervise(self._child)
+        self._drain(capture, self._child.pid)
+        capture.wait_stored()
+        status = outcome_status(returncode, self._cancelled.is_set())
+        self._write(lambda s: runs.finish(s, self.run_id, status, returncode), "finish")
+        return returncode
+
+    def _supervise(self, child: subprocess.Popen[bytes]) -> int:
+        """Heartbeat until the child exits; act on a cancel asked for through the database."""
+        while True:
+            try:
+                with self._db.write() as session:
+                    cancel_requested = runs.heartbeat(session, self.run_id)
+            except SQLAlchemyError as exc:
+                log.warning("heartbeat failed: %s", type(exc).__name__)
+                cancel_requested = False
+            if cancel_requested and not self._cancelled.is_set():
+                self._cancelled.set()
+                threading.Thread(
+                    target=terminate_group,
+                    args=(child, self._settings.cancel_grace),
+                    name="cancel",
+                    daemon=True,
+                ).start()
+            try:
+                return child.wait(timeout=self._settings.runner_heartbeat_interval)
+            except subprocess.TimeoutExpired:
+                continue
+
+    def _drain(self, capture: LogCapture, pgid: int) -> None:
+        if capture.wait_for_eof(DRAIN_SECONDS):
+            return
+        signal_group(pgid, signal.SIGKILL)
+        if not capture.wait_for_eof(DRAIN_SECONDS):
+            capture.stop_reading()
+
+    def _fail_to_start(self, argv: list[str], exc: OSError) -> None:
+        message = f"could not start {argv[0]!r}: {exc.strerror or exc}"
+        notice = f"[trainlog] {message}\r\n".encode()
+        self._write(lambda s: store.append(s, self.run_id, 0, notice), "append")
+        self._write(
+            lambda s: runs.finish(s, self.run_id, RunStatus.FAILED, None, error=message), "finish"
+        )
+        if self._echo is not None:
+            self._echo.write(notice)
+            self._echo.flush()
+
+    def _write(self, action: Callable[[Session], object], what: str) -> None:
+        def transaction() -> None:
+            with self._db.write() as session:
+                action(session)
+
+        until_done(transaction, what)

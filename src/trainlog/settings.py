@@ -1,0 +1,68 @@
+"""Every setting, read once from the environment (prefix ``TRAINLOG_``)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRAINLOG_", extra="ignore")
+
+    database_url: str = "sqlite:///./.trainlog/trainlog.db"
+    config_dir: Path = Path("./configs")
+    train_command: str = "python -m model.training.cli train --config {config}"
+    max_active_runs: int = Field(default=1, ge=1)
+    poll_interval: float = Field(default=0.2, gt=0)
+    heartbeat_interval: float = Field(default=15.0, gt=0)
+    # How long a cancelled child gets between SIGTERM and SIGKILL.
+    cancel_grace: float = Field(default=10.0, ge=0)
+    # Bytes the runner holds in memory while the database lags; beyond it they spill to disk.
+    buffer_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
+    # How often a runner reports that it is alive, and after how long without a report the
+    # server declares its run lost.
+    runner_heartbeat_interval: float = Field(default=2.0, gt=0)
+    runner_lost_after: float = Field(default=15.0, gt=0)
+    web_dist: Path = REPO_ROOT / "web" / "dist"
+
+    @field_validator("train_command")
+    @classmethod
+    def _template_must_parse(cls, value: str) -> str:
+        argv = shlex.split(value)
+        if not argv:
+            raise ValueError("TRAINLOG_TRAIN_COMMAND is empty")
+        return value
+
+    def runner_env(self) -> dict[str, str]:
+        """The environment for a runner process: this process's, with these settings in it."""
+        env = dict(os.environ)
+        for name, value in self.model_dump().items():
+            env[f"TRAINLOG_{name.upper()}"] = str(value)
+        return env
+
+    def train_argv(self, config_path: Path) -> list[str]:
+        """The command template split like a shell would, with ``{config}`` filled in.
+
+        Substitution happens per argument after splitting, so a config path with spaces or
+        quotes stays one argument and can never add arguments of its own.
+        """
+        template = shlex.split(self.train_command)
+        argv = [arg.replace("{config}", str(config_path)) for arg in template]
+        # A bare "python" means the interpreter trainlog runs under, so the server's virtualenv
+        # (where the trainer's packages live) is used even when it is not on PATH.
+        if argv[0] in ("python", "python3"):
+            argv[0] = sys.executable
+        return argv
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

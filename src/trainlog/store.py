@@ -1,0 +1,110 @@
+"""The log store: a run's bytes as append-only chunks keyed by (run_id, start offset).
+
+An append writes only its own bytes (O(chunk), never a rewrite of the log); a read of
+bytes [X, Y) touches only the chunks that overlap it, found by the primary key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from trainlog.db import Database
+from trainlog.models import LogChunk, TrainingLog, utcnow
+from trainlog.offsets import MAX_CHUNK_BYTES, slice_chunks, split_chunks, unseen_part
+
+# How much one read returns at most; callers that want more iterate (see iter_bytes).
+READ_PAGE_BYTES = 4 * MAX_CHUNK_BYTES
+
+
+class UnknownLog(LookupError):
+    pass
+
+
+def create_log(session: Session, run_id: uuid.UUID) -> None:
+    session.add(TrainingLog(run_id=run_id, size=0, updated_at=utcnow()))
+
+
+def log_size(session: Session, run_id: uuid.UUID) -> int:
+    size = session.scalar(select(TrainingLog.size).where(TrainingLog.run_id == run_id))
+    if size is None:
+        raise UnknownLog(run_id)
+    return size
+
+
+def log_state(session: Session, run_id: uuid.UUID) -> tuple[int, datetime]:
+    row = session.execute(
+        select(TrainingLog.size, TrainingLog.updated_at).where(TrainingLog.run_id == run_id)
+    ).one_or_none()
+    if row is None:
+        raise UnknownLog(run_id)
+    return row.size, row.updated_at
+
+
+def append(session: Session, run_id: uuid.UUID, offset: int, data: bytes) -> int:
+    """Store ``data`` as the log's bytes from ``offset``; return the log's new size.
+
+    Run inside a write transaction. The size row is locked first (FOR UPDATE on PostgreSQL,
+    the write lock on SQLite), so concurrent or retried appends of the same offset store the
+    bytes once.
+    """
+    stored = session.scalar(
+        select(TrainingLog.size).where(TrainingLog.run_id == run_id).with_for_update()
+    )
+    if stored is None:
+        raise UnknownLog(run_id)
+    fresh = unseen_part(stored, offset, data)
+    if not fresh:
+        return stored
+    session.execute(
+        insert(LogChunk),
+        [
+            {"run_id": run_id, "start_offset": start, "data": piece}
+            for start, piece in split_chunks(stored, fresh)
+        ],
+    )
+    new_size = stored + len(fresh)
+    session.execute(
+        update(TrainingLog)
+        .where(TrainingLog.run_id == run_id)
+        .values(size=new_size, updated_at=utcnow())
+    )
+    return new_size
+
+
+def read(session: Session, run_id: uuid.UUID, start: int, end: int) -> bytes:
+    """Bytes [start, end) of the log, clipped to what is stored and to READ_PAGE_BYTES."""
+    end = min(end, start + READ_PAGE_BYTES)
+    if end <= start:
+        return b""
+    rows = session.execute(
+        select(LogChunk.start_offset, LogChunk.data)
+        .where(
+            LogChunk.run_id == run_id,
+            # Bounded on the indexed start so the lookup never scans earlier chunks.
+            LogChunk.start_offset > start - MAX_CHUNK_BYTES,
+            LogChunk.start_offset < end,
+        )
+        .order_by(LogChunk.start_offset)
+    )
+    return slice_chunks(((row.start_offset, row.data) for row in rows), start, end)
+
+
+def iter_bytes(db: Database, run_id: uuid.UUID, start: int, end: int) -> Iterator[bytes]:
+    """Bytes [start, end) page by page, each page in its own short read transaction.
+
+    A download of a huge log therefore holds neither the whole log in memory nor one
+    transaction open for minutes.
+    """
+    position = start
+    while position < end:
+        with db.read() as session:
+            page = read(session, run_id, position, end)
+        if not page:
+            return
+        position += len(page)
+        yield page

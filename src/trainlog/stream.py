@@ -1,0 +1,123 @@
+"""The live log stream: where a viewer resumes, and the SSE events it receives."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from anyio import to_thread
+from sqlalchemy import select
+
+from trainlog import sse, store
+from trainlog.db import Database
+from trainlog.models import ExperimentRun, RunStatus, TrainingLog
+from trainlog.offsets import MAX_OFFSET
+
+# Largest chunk in one ``log`` event; big enough for fast replay, small enough for a browser
+# to decode and render without a visible hitch.
+EVENT_BYTES = 256 * 1024
+
+
+class BadResumePoint(ValueError):
+    pass
+
+
+def resume_offset(last_event_id: str | None, query_offset: int | None) -> int:
+    """Where a stream starts: the browser's Last-Event-ID wins over ``?offset=``.
+
+    On an automatic reconnect the browser repeats the original URL (with its original offset)
+    and adds Last-Event-ID, the offset after the last event it received: that one is current.
+    """
+    if last_event_id is not None and last_event_id.strip() != "":
+        text = last_event_id.strip()
+        if not text.isdigit() or int(text) > MAX_OFFSET:
+            raise BadResumePoint(f"Last-Event-ID must be a byte offset, got {last_event_id!r}")
+        return int(text)
+    if query_offset is not None and query_offset < 0:
+        raise BadResumePoint("offset must not be negative")
+    return query_offset or 0
+
+
+def log_event(chunk: bytes, end_offset: int) -> bytes:
+    return sse.frame("log", {"chunk": base64.b64encode(chunk).decode()}, event_id=end_offset)
+
+
+def heartbeat_event() -> bytes:
+    return sse.frame("heartbeat", {})
+
+
+def done_event(exit_code: int | None, final_size: int) -> bytes:
+    return sse.frame("done", {"exit_code": exit_code, "final_size": final_size})
+
+
+@dataclass(frozen=True)
+class LogSnapshot:
+    """A run's log size and state, read together: if the run has ended, the size is final
+    (the runner stores the last bytes before it records the end)."""
+
+    size: int
+    ended: bool
+    exit_code: int | None
+
+
+def read_snapshot(db: Database, run_id: uuid.UUID) -> LogSnapshot:
+    with db.read() as session:
+        row = session.execute(
+            select(TrainingLog.size, ExperimentRun.status, ExperimentRun.exit_code)
+            .join(ExperimentRun, ExperimentRun.id == TrainingLog.run_id)
+            .where(TrainingLog.run_id == run_id)
+        ).one()
+    return LogSnapshot(row.size, not RunStatus(row.status).is_active, row.exit_code)
+
+
+class Step(enum.Enum):
+    READ = "read"
+    DONE = "done"
+    WAIT = "wait"
+
+
+def next_step(offset: int, snapshot: LogSnapshot) -> Step:
+    """What a follower at ``offset`` does next: read what is new, finish, or wait."""
+    if offset < snapshot.size:
+        return Step.READ
+    return Step.DONE if snapshot.ended else Step.WAIT
+
+
+def read_bytes(db: Database, run_id: uuid.UUID, start: int, end: int) -> bytes:
+    with db.read() as session:
+        return store.read(session, run_id, start, end)
+
+
+async def log_events(
+    db: Database,
+    run_id: uuid.UUID,
+    offset: int,
+    poll_interval: float,
+    heartbeat_interval: float,
+) -> AsyncIterator[bytes]:
+    """The SSE body for one viewer, from ``offset`` until the run ends and all is sent."""
+    yield sse.comment("trainlog")
+    last_sent = time.monotonic()
+    while True:
+        snapshot = await to_thread.run_sync(read_snapshot, db, run_id)
+        step = next_step(offset, snapshot)
+        if step is Step.READ:
+            page = await to_thread.run_sync(read_bytes, db, run_id, offset, snapshot.size)
+            for start in range(0, len(page), EVENT_BYTES):
+                chunk = page[start : start + EVENT_BYTES]
+                offset += len(chunk)
+                yield log_event(chunk, offset)
+            last_sent = time.monotonic()
+            continue
+        if step is Step.DONE:
+            yield done_event(snapshot.exit_code, snapshot.size)
+            return
+        if time.monotonic() - last_sent >= heartbeat_interval:
+            yield heartbeat_event()
+            last_sent = time.monotonic()
+        await asyncio.sleep(poll_interval)

@@ -1,0 +1,87 @@
+"""Fixtures: a real database (SQLite and PostgreSQL) and a real trainlog server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from sqlalchemy.exc import OperationalError
+
+from tests.helpers import Server, start_server, stop_server
+from trainlog.db import Database, migrate
+
+PG_URL = os.environ.get("TRAINLOG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[sqlalchemy.Engine]:
+    engine = sqlalchemy.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        engine.connect().close()
+    except OperationalError as exc:
+        engine.dispose()
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {PG_URL} is required under CI=true: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: set TRAINLOG_TEST_DATABASE_URL")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_schema_url(pg_admin: sqlalchemy.Engine) -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    schema = f"trainlog_test_{uuid.uuid4().hex[:12]}"
+    with pg_admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+    with pg_admin.begin() as connection:
+        connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/trainlog.db"
+    url: str = request.getfixturevalue("pg_schema_url")
+    return url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database.connect(database_url)
+    migrate(database.engine)
+    yield database
+    database.dispose()
+
+
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "configs"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def server(database_url: str, config_dir: Path, tmp_path: Path) -> Iterator[Server]:
+    """A real ``trainlog serve`` (uvicorn) whose command runs tests/programs/emit.py."""
+    env = {
+        "TRAINLOG_DATABASE_URL": database_url,
+        "TRAINLOG_CONFIG_DIR": str(config_dir),
+        "TRAINLOG_TRAIN_COMMAND": f"python {PROGRAMS / 'emit.py'} {{config}}",
+        "TRAINLOG_POLL_INTERVAL": "0.05",
+        "TRAINLOG_HEARTBEAT_INTERVAL": "1",
+        "TRAINLOG_CANCEL_GRACE": "1",
+        "TRAINLOG_RUNNER_HEARTBEAT_INTERVAL": "0.5",
+    }
+    running = start_server(env, tmp_path)
+    yield running
+    stop_server(running)

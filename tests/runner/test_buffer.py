@@ -1,0 +1,51 @@
+import random
+import threading
+
+from trainlog.runner.buffer import SpillBuffer
+
+
+def drain(buffer: SpillBuffer) -> bytes:
+    out = bytearray()
+    while piece := buffer.take(1000, timeout=0):
+        out += piece
+    return bytes(out)
+
+
+def test_order_is_kept_across_memory_and_disk(tmp_path: object) -> None:
+    buffer = SpillBuffer(memory_limit=100)
+    rng = random.Random(3)
+    written = bytearray()
+    taken = bytearray()
+    for _ in range(300):
+        data = rng.randbytes(rng.randrange(1, 80))
+        buffer.put(data)
+        written += data
+        if rng.random() < 0.3:
+            taken += buffer.take(rng.randrange(1, 200), timeout=0)
+    taken += drain(buffer)
+    assert taken == written
+    assert buffer.pending == 0
+
+
+def test_beyond_the_memory_limit_bytes_wait_on_disk() -> None:
+    buffer = SpillBuffer(memory_limit=10)
+    buffer.put(b"0123456789")
+    buffer.put(b"abc")
+    assert buffer.spilled == 3
+    # Newer bytes queue behind the spilled ones even after memory has room again.
+    assert buffer.take(100) == b"0123456789"
+    buffer.put(b"d")
+    assert drain(buffer) == b"abcd"
+    assert buffer.spilled == 0
+
+
+def test_take_waits_for_data_and_ends_after_close() -> None:
+    buffer = SpillBuffer(memory_limit=10)
+    threading.Timer(0.05, buffer.put, args=(b"late",)).start()
+    assert buffer.take(10, timeout=5) == b"late"
+    buffer.put(b"rest")
+    buffer.close()
+    assert not buffer.exhausted
+    assert buffer.take(10) == b"rest"
+    assert buffer.take(10) == b""
+    assert buffer.exhausted

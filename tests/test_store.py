@@ -1,0 +1,87 @@
+"""The log store on SQLite and PostgreSQL: append-only chunks, reads by offset."""
+
+import random
+import uuid
+
+import pytest
+
+from trainlog import runs, store
+from trainlog.db import Database
+from trainlog.models import LogChunk, RunSource
+from trainlog.offsets import MAX_CHUNK_BYTES
+
+
+def new_run(db: Database) -> uuid.UUID:
+    with db.write() as session:
+        return runs.create(session, ["true"], None, RunSource.CLI).id
+
+
+def append(db: Database, run_id: uuid.UUID, offset: int, data: bytes) -> int:
+    with db.write() as session:
+        return store.append(session, run_id, offset, data)
+
+
+def test_bytes_in_equal_bytes_out_at_any_range(db: Database) -> None:
+    run_id = new_run(db)
+    rng = random.Random(1)
+    written = bytearray()
+    for _ in range(40):
+        data = rng.randbytes(rng.choice([1, 7, 4096, 70_000]))
+        assert append(db, run_id, len(written), data) == len(written) + len(data)
+        written += data
+    with db.read() as session:
+        assert store.log_size(session, run_id) == len(written)
+        for _ in range(50):
+            start = rng.randrange(0, len(written))
+            end = rng.randrange(start, len(written) + 10)
+            assert store.read(session, run_id, start, end) == bytes(written[start:end])
+    assert b"".join(store.iter_bytes(db, run_id, 0, len(written))) == written
+
+
+def test_a_retried_append_is_stored_once(db: Database) -> None:
+    run_id = new_run(db)
+    append(db, run_id, 0, b"hello ")
+    # The runner retries when a commit's answer was lost: same offset, same bytes.
+    assert append(db, run_id, 0, b"hello ") == 6
+    assert append(db, run_id, 0, b"hello world") == 11
+    with db.read() as session:
+        assert store.read(session, run_id, 0, 100) == b"hello world"
+
+
+def test_an_append_that_would_leave_a_gap_changes_nothing(db: Database) -> None:
+    run_id = new_run(db)
+    append(db, run_id, 0, b"abc")
+    with pytest.raises(ValueError, match="gap"):
+        append(db, run_id, 10, b"xyz")
+    with db.read() as session:
+        assert store.log_size(session, run_id) == 3
+
+
+def test_large_appends_become_bounded_chunks(db: Database) -> None:
+    run_id = new_run(db)
+    data = random.Random(2).randbytes(3 * MAX_CHUNK_BYTES + 5)
+    append(db, run_id, 0, data)
+    with db.read() as session:
+        sizes = [
+            len(chunk.data)
+            for chunk in session.query(LogChunk).filter_by(run_id=run_id).order_by("start_offset")
+        ]
+        assert max(sizes) <= MAX_CHUNK_BYTES and sum(sizes) == len(data)
+        tail_start = len(data) - 10
+        assert store.read(session, run_id, tail_start, len(data)) == data[tail_start:]
+
+
+def test_appends_never_rewrite_earlier_chunks(db: Database) -> None:
+    run_id = new_run(db)
+    append(db, run_id, 0, b"first")
+    with db.read() as session:
+        before = session.query(LogChunk).filter_by(run_id=run_id).one().data
+    append(db, run_id, 5, b"second")
+    with db.read() as session:
+        chunks = session.query(LogChunk).filter_by(run_id=run_id).order_by("start_offset").all()
+        assert [(c.start_offset, c.data) for c in chunks] == [(0, before), (5, b"second")]
+
+
+def test_unknown_run(db: Database) -> None:
+    with db.read() as session, pytest.raises(store.UnknownLog):
+        store.log_size(session, uuid.uuid4())

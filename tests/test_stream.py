@@ -1,0 +1,42 @@
+import pytest
+
+from trainlog.stream import (
+    BadResumePoint,
+    LogSnapshot,
+    Step,
+    done_event,
+    log_event,
+    next_step,
+    resume_offset,
+)
+
+
+def test_last_event_id_wins_over_the_query_offset() -> None:
+    # On reconnect a browser repeats the original URL and adds the id it last saw.
+    assert resume_offset("1500", 200) == 1500
+    assert resume_offset(None, 200) == 200
+    assert resume_offset("", 200) == 200
+    assert resume_offset(None, None) == 0
+
+
+@pytest.mark.parametrize("bad", ["abc", "-5", "1e3", "12 34", str(2**63)])
+def test_malformed_last_event_id_is_rejected(bad: str) -> None:
+    with pytest.raises(BadResumePoint):
+        resume_offset(bad, None)
+
+
+def test_next_step() -> None:
+    running = LogSnapshot(size=10, ended=False, exit_code=None)
+    ended = LogSnapshot(size=10, ended=True, exit_code=0)
+    assert next_step(5, running) is Step.READ
+    assert next_step(10, running) is Step.WAIT
+    assert next_step(5, ended) is Step.READ  # every byte goes out before done
+    assert next_step(10, ended) is Step.DONE
+    assert next_step(50, ended) is Step.DONE
+
+
+def test_event_framing_matches_the_design() -> None:
+    assert log_event(b"\r\x1b[0m\xff", 42) == (
+        b'event: log\nid: 42\ndata: {"chunk":"DRtbMG3/"}\n\n'
+    )
+    assert done_event(3, 42) == b'event: done\ndata: {"exit_code":3,"final_size":42}\n\n'
