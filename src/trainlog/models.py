@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -87,6 +88,12 @@ class ExperimentRun(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     runner_host: Mapped[str | None] = mapped_column(String(255))
     runner_pid: Mapped[int | None] = mapped_column(Integer)
+    # Terminal the child ran in: a pseudo-terminal of term_cols x term_rows, or a pipe (NULLs).
+    pty: Mapped[bool] = mapped_column(Boolean, default=False)
+    term_cols: Mapped[int | None] = mapped_column(Integer)
+    term_rows: Mapped[int | None] = mapped_column(Integer)
+    # Output went past TRAINLOG_MAX_LOG_BYTES; the rest was drained, not stored.
+    log_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
 
     def __repr__(self) -> str:
         return f"ExperimentRun(id={self.id}, status={self.status})"
@@ -104,8 +111,17 @@ class TrainingLog(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ChunkCodec(enum.IntEnum):
+    RAW = 0
+    ZSTD = 1
+
+
 class LogChunk(Base):
-    """An immutable slice of a run's log: bytes [start_offset, start_offset + len(data))."""
+    """A slice of a run's log: bytes [start_offset, start_offset + length).
+
+    ``data`` holds them encoded by ``codec``; only compaction of a finished log rewrites rows,
+    replacing several chunks with one that holds exactly the same bytes.
+    """
 
     __tablename__ = "log_chunks"
 
@@ -113,4 +129,6 @@ class LogChunk(Base):
         Uuid, ForeignKey("training_logs.run_id", ondelete="CASCADE"), primary_key=True
     )
     start_offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    length: Mapped[int] = mapped_column(Integer)
+    codec: Mapped[int] = mapped_column(SmallInteger, default=ChunkCodec.RAW)
     data: Mapped[bytes] = mapped_column(LargeBinary)

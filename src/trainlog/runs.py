@@ -104,6 +104,8 @@ def create(
         source=source,
         created_at=now,
         cancel_requested=False,
+        pty=False,
+        log_truncated=False,
     )
     session.add(run)
     session.flush()

@@ -31,6 +31,19 @@ class Settings(BaseSettings):
     # server declares its run lost.
     runner_heartbeat_interval: float = Field(default=2.0, gt=0)
     runner_lost_after: float = Field(default=15.0, gt=0)
+    # Where the runner's spill file goes (default: the system's temporary directory).
+    spill_dir: Path | None = None
+    # Bytes stored per run at most; further output is drained and dropped, with a notice.
+    max_log_bytes: int = Field(default=2 * 1024**3, ge=1024)
+    # Run the child under a pseudo-terminal (as in a real terminal) rather than a pipe.
+    pty: bool = True
+    term_cols: int = Field(default=120, ge=20, le=1000)
+    term_rows: int = Field(default=40, ge=5, le=1000)
+    # Wake streams as soon as bytes are stored (PostgreSQL LISTEN/NOTIFY, SQLite change
+    # counter); polling at poll_interval stays as the fallback.
+    wakeups: bool = True
+    # When set, every /api route needs it (Authorization: Bearer, or the cookie set by /?token=).
+    api_token: str | None = None
     web_dist: Path = REPO_ROOT / "web" / "dist"
 
     @field_validator("train_command")
@@ -45,7 +58,11 @@ class Settings(BaseSettings):
         """The environment for a runner process: this process's, with these settings in it."""
         env = dict(os.environ)
         for name, value in self.model_dump().items():
-            env[f"TRAINLOG_{name.upper()}"] = str(value)
+            key = f"TRAINLOG_{name.upper()}"
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = str(value)
         return env
 
     def train_argv(self, config_path: Path) -> list[str]:

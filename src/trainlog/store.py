@@ -13,8 +13,9 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from trainlog.codec import decode
 from trainlog.db import Database
-from trainlog.models import LogChunk, TrainingLog, utcnow
+from trainlog.models import ChunkCodec, LogChunk, TrainingLog, utcnow
 from trainlog.offsets import MAX_CHUNK_BYTES, slice_chunks, split_chunks, unseen_part
 
 # How much one read returns at most; callers that want more iterate (see iter_bytes).
@@ -63,7 +64,13 @@ def append(session: Session, run_id: uuid.UUID, offset: int, data: bytes) -> int
     session.execute(
         insert(LogChunk),
         [
-            {"run_id": run_id, "start_offset": start, "data": piece}
+            {
+                "run_id": run_id,
+                "start_offset": start,
+                "length": len(piece),
+                "codec": ChunkCodec.RAW,
+                "data": piece,
+            }
             for start, piece in split_chunks(stored, fresh)
         ],
     )
@@ -82,7 +89,7 @@ def read(session: Session, run_id: uuid.UUID, start: int, end: int) -> bytes:
     if end <= start:
         return b""
     rows = session.execute(
-        select(LogChunk.start_offset, LogChunk.data)
+        select(LogChunk.start_offset, LogChunk.codec, LogChunk.data)
         .where(
             LogChunk.run_id == run_id,
             # Bounded on the indexed start so the lookup never scans earlier chunks.
@@ -91,7 +98,8 @@ def read(session: Session, run_id: uuid.UUID, start: int, end: int) -> bytes:
         )
         .order_by(LogChunk.start_offset)
     )
-    return slice_chunks(((row.start_offset, row.data) for row in rows), start, end)
+    chunks = ((row.start_offset, decode(row.codec, row.data)) for row in rows)
+    return slice_chunks(chunks, start, end)
 
 
 def iter_bytes(db: Database, run_id: uuid.UUID, start: int, end: int) -> Iterator[bytes]:

@@ -28,6 +28,10 @@ class RunOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     log_size: int
+    log_truncated: bool = Field(description="output past TRAINLOG_MAX_LOG_BYTES was not stored")
+    pty: bool = Field(description="the child ran under a pseudo-terminal")
+    term_cols: int | None = Field(description="the terminal's width, when under a pty")
+    term_rows: int | None
 
     @classmethod
     def from_view(cls, view: RunView) -> RunOut:
@@ -43,6 +47,10 @@ class RunOut(BaseModel):
             started_at=run.started_at,
             finished_at=run.finished_at,
             log_size=view.log_size,
+            log_truncated=run.log_truncated,
+            pty=run.pty,
+            term_cols=run.term_cols,
+            term_rows=run.term_rows,
         )
 
 

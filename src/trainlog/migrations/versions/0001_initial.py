@@ -1,4 +1,4 @@
-"""Runs, log sizes and append-only log chunks.
+"""Runs, log sizes and log chunks keyed by byte offset.
 
 Revision ID: 0001
 Revises:
@@ -33,6 +33,10 @@ def upgrade() -> None:
         sa.Column("heartbeat_at", UTCDateTime()),
         sa.Column("runner_host", sa.String(255)),
         sa.Column("runner_pid", sa.Integer()),
+        sa.Column("pty", sa.Boolean(), nullable=False),
+        sa.Column("term_cols", sa.Integer()),
+        sa.Column("term_rows", sa.Integer()),
+        sa.Column("log_truncated", sa.Boolean(), nullable=False),
     )
     op.create_index("ix_experiment_runs_status", "experiment_runs", ["status"])
     op.create_index("ix_experiment_runs_created_at", "experiment_runs", ["created_at"])
@@ -56,6 +60,8 @@ def upgrade() -> None:
             primary_key=True,
         ),
         sa.Column("start_offset", sa.BigInteger(), primary_key=True),
+        sa.Column("length", sa.Integer(), nullable=False),
+        sa.Column("codec", sa.SmallInteger(), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
     )
 
