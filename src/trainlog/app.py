@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, FastAPI
@@ -13,11 +14,25 @@ from trainlog.api import errors
 from trainlog.api.middleware import NoStoreForApi
 from trainlog.api.routes import configs, health, logs, runs
 from trainlog.db import Database, migrate
+from trainlog.notify import Listener, make_listener
 from trainlog.settings import Settings, get_settings
+from trainlog.tailer import LogHub
 from trainlog.watchdog import watch_runners
 from trainlog.web import mount_web
 
 log = logging.getLogger(__name__)
+
+
+def _start_wakeups(settings: Settings, hub: LogHub) -> Listener | None:
+    loop = asyncio.get_running_loop()
+
+    def on_change(run_id: uuid.UUID | None) -> None:
+        loop.call_soon_threadsafe(hub.wake, run_id)
+
+    listener = make_listener(settings.database_url, on_change, lambda: hub.active_runs > 0)
+    if listener is not None:
+        listener.start()
+    return listener
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,8 +42,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database.connect(settings.database_url)
         migrate(db.engine)
+        hub = LogHub(db, settings.poll_interval)
         app.state.settings = settings
         app.state.db = db
+        app.state.hub = hub
+        listener = _start_wakeups(settings, hub) if settings.wakeups else None
         watch = asyncio.create_task(
             watch_runners(db, settings.runner_heartbeat_interval, settings.runner_lost_after)
         )
@@ -38,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watch
+            if listener is not None:
+                listener.stop()
+            await hub.close()
             db.dispose()
 
     app = FastAPI(title="trainlog", version="0.1.0", lifespan=lifespan)

@@ -83,3 +83,14 @@ def parse_range_header(header: str | None, size: int) -> ByteRange | None:
     if start >= size:
         raise RangeNotSatisfiable(header)
     return ByteRange(start, end)
+
+
+def news_in_page(offset: int, start: int, data: bytes) -> tuple[int | None, bytes]:
+    """What a viewer at ``offset`` does with a page of bytes beginning at ``start``.
+
+    Returns the end of a gap it must first fill from the store (None if there is none:
+    the page begins at or before the viewer) and the page's bytes it has not seen yet.
+    """
+    if start > offset:
+        return start, data
+    return None, data[offset - start :]

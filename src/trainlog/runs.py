@@ -19,6 +19,7 @@ from trainlog.models import (
     TrainingLog,
     utcnow,
 )
+from trainlog.notify import announce
 
 # Serializes "count active runs, then insert" across server replicas on PostgreSQL.
 _ADMISSION_LOCK_KEY = 7_341_001
@@ -134,11 +135,31 @@ def finish(
     exit_code: int | None,
     error: str | None = None,
 ) -> None:
-    """Record a run's end. Callers store the last log bytes before this, never after."""
+    """Record a run's end. Callers store the last log bytes before this, never after.
+
+    Without an ``error`` of its own, an error noted while the run was going (lost output) stays.
+    """
     session.execute(
         update(ExperimentRun)
         .where(ExperimentRun.id == run_id)
-        .values(status=status, exit_code=exit_code, error=error, finished_at=utcnow())
+        .values(
+            status=status,
+            exit_code=exit_code,
+            error=ExperimentRun.error if error is None else error,
+            finished_at=utcnow(),
+        )
+    )
+    announce(session, run_id)
+
+
+def note_error(session: Session, run_id: uuid.UUID, error: str) -> None:
+    """Record a problem while the run goes on (it keeps its status; the end keeps the note)."""
+    session.execute(update(ExperimentRun).where(ExperimentRun.id == run_id).values(error=error))
+
+
+def mark_truncated(session: Session, run_id: uuid.UUID) -> None:
+    session.execute(
+        update(ExperimentRun).where(ExperimentRun.id == run_id).values(log_truncated=True)
     )
 
 
@@ -173,6 +194,8 @@ def mark_lost(session: Session, older_than: datetime) -> list[uuid.UUID]:
             )
         )
     )
+    for run_id in lost:
+        announce(session, run_id)
     if lost:
         session.execute(
             update(ExperimentRun)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from trainlog.codec import decode
 from trainlog.db import Database
 from trainlog.models import ChunkCodec, LogChunk, TrainingLog, utcnow
+from trainlog.notify import announce
 from trainlog.offsets import MAX_CHUNK_BYTES, slice_chunks, split_chunks, unseen_part
 
 # How much one read returns at most; callers that want more iterate (see iter_bytes).
@@ -80,6 +81,7 @@ def append(session: Session, run_id: uuid.UUID, offset: int, data: bytes) -> int
         .where(TrainingLog.run_id == run_id)
         .values(size=new_size, updated_at=utcnow())
     )
+    announce(session, run_id)
     return new_size
 
 

@@ -1,16 +1,12 @@
-"""The live log stream: where a viewer resumes, and the SSE events it receives."""
+"""The log stream's pieces: where a viewer resumes, its SSE events, and reading the store."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import enum
-import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from anyio import to_thread
 from sqlalchemy import select
 
 from trainlog import sse, store
@@ -45,6 +41,15 @@ def resume_offset(last_event_id: str | None, query_offset: int | None) -> int:
 
 def log_event(chunk: bytes, end_offset: int) -> bytes:
     return sse.frame("log", {"chunk": base64.b64encode(chunk).decode()}, event_id=end_offset)
+
+
+def log_frames(start: int, data: bytes) -> list[bytes]:
+    """``log`` events carrying data (which begins at offset start), EVENT_BYTES at most each."""
+    frames = []
+    for cut in range(0, len(data), EVENT_BYTES):
+        chunk = data[cut : cut + EVENT_BYTES]
+        frames.append(log_event(chunk, start + cut + len(chunk)))
+    return frames
 
 
 def heartbeat_event() -> bytes:
@@ -91,33 +96,3 @@ def next_step(offset: int, snapshot: LogSnapshot) -> Step:
 def read_bytes(db: Database, run_id: uuid.UUID, start: int, end: int) -> bytes:
     with db.read() as session:
         return store.read(session, run_id, start, end)
-
-
-async def log_events(
-    db: Database,
-    run_id: uuid.UUID,
-    offset: int,
-    poll_interval: float,
-    heartbeat_interval: float,
-) -> AsyncIterator[bytes]:
-    """The SSE body for one viewer, from ``offset`` until the run ends and all is sent."""
-    yield sse.comment("trainlog")
-    last_sent = time.monotonic()
-    while True:
-        snapshot = await to_thread.run_sync(read_snapshot, db, run_id)
-        step = next_step(offset, snapshot)
-        if step is Step.READ:
-            page = await to_thread.run_sync(read_bytes, db, run_id, offset, snapshot.size)
-            for start in range(0, len(page), EVENT_BYTES):
-                chunk = page[start : start + EVENT_BYTES]
-                offset += len(chunk)
-                yield log_event(chunk, offset)
-            last_sent = time.monotonic()
-            continue
-        if step is Step.DONE:
-            yield done_event(snapshot.exit_code, snapshot.size)
-            return
-        if time.monotonic() - last_sent >= heartbeat_interval:
-            yield heartbeat_event()
-            last_sent = time.monotonic()
-        await asyncio.sleep(poll_interval)

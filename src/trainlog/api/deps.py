@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from trainlog.db import Database
 from trainlog.settings import Settings
+from trainlog.tailer import LogHub
 
 
 def get_settings(request: Request) -> Settings:
@@ -20,5 +21,11 @@ def get_db(request: Request) -> Database:
     return db
 
 
+def get_hub(request: Request) -> LogHub:
+    hub: LogHub = request.app.state.hub
+    return hub
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbDep = Annotated[Database, Depends(get_db)]
+HubDep = Annotated[LogHub, Depends(get_hub)]

@@ -9,11 +9,12 @@ from fastapi.responses import StreamingResponse
 
 from trainlog import runs, store
 from trainlog.api.bodies import json_with_base64_data
-from trainlog.api.deps import DbDep, SettingsDep
+from trainlog.api.deps import DbDep, HubDep, SettingsDep
 from trainlog.api.schemas import ErrorOut, LogPage
 from trainlog.db import Database
 from trainlog.offsets import MAX_OFFSET, parse_range_header
-from trainlog.stream import log_events, resume_offset
+from trainlog.stream import resume_offset
+from trainlog.viewer import log_events
 
 router = APIRouter(prefix="/runs/{run_id}/logs", tags=["logs"])
 
@@ -97,6 +98,7 @@ def get_raw_log(
 async def stream_logs(
     run_id: uuid.UUID,
     db: DbDep,
+    hub: HubDep,
     settings: SettingsDep,
     offset: Annotated[int | None, Query(ge=0, le=MAX_OFFSET)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
@@ -107,7 +109,7 @@ async def stream_logs(
     """
     start = resume_offset(last_event_id, offset)
     await to_thread.run_sync(_log_state, db, run_id)
-    events = log_events(db, run_id, start, settings.poll_interval, settings.heartbeat_interval)
+    events = log_events(hub, run_id, start, settings.heartbeat_interval)
     return StreamingResponse(
         events,
         media_type="text/event-stream",

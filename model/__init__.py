@@ -1,0 +1,1 @@
+"""An example user program for trainlog; trainlog launches it but never imports it."""

@@ -1,0 +1,1 @@
+"""A tiny numpy training loop whose terminal output exercises what trainlog captures."""

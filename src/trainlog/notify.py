@@ -1,0 +1,127 @@
+"""Wake-ups: telling servers that a run's log grew, so viewers need not wait for a poll.
+
+Notifications are only hints: whoever is woken re-reads the store, and polling continues as
+the fallback, so a lost or spurious wake-up costs latency, never bytes.
+
+- PostgreSQL: every append (and a run's end) does ``pg_notify`` in its own transaction, so
+  the notice goes out at commit; each server process LISTENs on one dedicated connection.
+- SQLite: another process's commit changes ``PRAGMA data_version``; one thread per server
+  process checks it every few milliseconds while anyone is watching.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
+
+from trainlog.db import normalize_url
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "trainlog_log"
+SQLITE_CHECK_SECONDS = 0.002
+
+OnChange = Callable[[uuid.UUID | None], None]
+
+
+def announce(session: Session, run_id: uuid.UUID) -> None:
+    """Queue a wake-up for run_id's viewers; it is sent when the transaction commits."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_notify(:channel, :run)"), {"channel": CHANNEL, "run": str(run_id)}
+        )
+
+
+class Listener:
+    """A daemon thread that calls on_change for every change it hears of, until stopped."""
+
+    def __init__(self, on_change: OnChange, is_wanted: Callable[[], bool]) -> None:
+        self._on_change = on_change
+        self._is_wanted = is_wanted
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                self._listen()
+                delay = 0.1
+            except Exception as exc:  # the database went away: polling covers us meanwhile
+                log.warning("wake-up listener: %s; retrying in %.1fs", type(exc).__name__, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _listen(self) -> None:
+        raise NotImplementedError
+
+
+class PostgresListener(Listener):
+    def __init__(self, url: URL, on_change: OnChange, is_wanted: Callable[[], bool]) -> None:
+        super().__init__(on_change, is_wanted)
+        self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def _listen(self) -> None:
+        with psycopg.connect(self._conninfo, autocommit=True) as connection:
+            connection.execute(f"LISTEN {CHANNEL}")
+            # A reconnect may have missed notices: wake everyone once.
+            self._on_change(None)
+            while not self._stop.is_set():
+                for notice in connection.notifies(timeout=1.0):
+                    self._on_change(_parse_run_id(notice.payload))
+
+
+class SqliteListener(Listener):
+    def __init__(self, path: str, on_change: OnChange, is_wanted: Callable[[], bool]) -> None:
+        super().__init__(on_change, is_wanted)
+        self._path = path
+
+    def _listen(self) -> None:
+        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            last = connection.execute("PRAGMA data_version").fetchone()[0]
+            while not self._stop.is_set():
+                if not self._is_wanted():
+                    self._stop.wait(0.05)
+                    continue
+                version = connection.execute("PRAGMA data_version").fetchone()[0]
+                if version != last:
+                    last = version
+                    self._on_change(None)
+                time.sleep(SQLITE_CHECK_SECONDS)
+        finally:
+            connection.close()
+
+
+def _parse_run_id(payload: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(payload)
+    except ValueError:
+        return None
+
+
+def make_listener(
+    database_url: str, on_change: OnChange, is_wanted: Callable[[], bool]
+) -> Listener | None:
+    url = normalize_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        return PostgresListener(url, on_change, is_wanted)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return SqliteListener(url.database, on_change, is_wanted)
+    return None

@@ -1,0 +1,87 @@
+"""One viewer's SSE stream: catch up from the store, then follow the run's tailer."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+from anyio import to_thread
+
+from trainlog import sse
+from trainlog.offsets import news_in_page
+from trainlog.store import READ_PAGE_BYTES
+from trainlog.stream import (
+    done_event,
+    heartbeat_event,
+    log_frames,
+    read_bytes,
+    read_snapshot,
+)
+from trainlog.tailer import Ended, LogHub, Page
+
+
+class _Viewer:
+    def __init__(self, hub: LogHub, run_id: uuid.UUID, offset: int) -> None:
+        self.hub = hub
+        self.run_id = run_id
+        self.offset = offset
+
+    async def catch_up(self, end: int) -> AsyncIterator[bytes]:
+        """Events for [offset, end) read from the store, page by page."""
+        while self.offset < end:
+            stop = min(end, self.offset + READ_PAGE_BYTES)
+            data = await to_thread.run_sync(read_bytes, self.hub.db, self.run_id, self.offset, stop)
+            if not data:
+                return
+            for frame in log_frames(self.offset, data):
+                yield frame
+            self.offset += len(data)
+
+    async def from_page(self, page: Page) -> AsyncIterator[bytes]:
+        gap_end, news = news_in_page(self.offset, page.start, page.data)
+        if gap_end is not None:
+            async for frame in self.catch_up(gap_end):
+                yield frame
+            if self.offset != page.start:
+                return
+        if not news:
+            return
+        # Viewers in step with the tailer share the page's frames, encoded once.
+        frames = page.frames if len(news) == len(page.data) else log_frames(self.offset, news)
+        for frame in frames:
+            yield frame
+        self.offset += len(news)
+
+
+async def log_events(
+    hub: LogHub, run_id: uuid.UUID, offset: int, heartbeat_interval: float
+) -> AsyncIterator[bytes]:
+    """The SSE body for one viewer, from ``offset`` until the run ends and all is sent."""
+    viewer = _Viewer(hub, run_id, offset)
+    yield sse.comment("trainlog")
+    subscription = hub.subscribe(run_id)
+    try:
+        # What was stored before this viewer came: the tailer only publishes what is new.
+        snapshot = await to_thread.run_sync(read_snapshot, hub.db, run_id)
+        async for frame in viewer.catch_up(snapshot.size):
+            yield frame
+        while True:
+            if subscription.dropped and subscription.queue.empty():
+                # Too slow for the fan-out: rejoin; the gap is read from the store.
+                subscription = hub.subscribe(run_id)
+            try:
+                item = await asyncio.wait_for(subscription.queue.get(), heartbeat_interval)
+            except TimeoutError:
+                yield heartbeat_event()
+                continue
+            if isinstance(item, Page):
+                async for frame in viewer.from_page(item):
+                    yield frame
+            elif isinstance(item, Ended):
+                async for frame in viewer.catch_up(item.final_size):
+                    yield frame
+                yield done_event(item.exit_code, item.final_size)
+                return
+    finally:
+        hub.unsubscribe(subscription)
