@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from trainlog.codec import decode
@@ -18,6 +19,9 @@ from trainlog.db import Database
 from trainlog.models import ChunkCodec, LogChunk, TrainingLog, utcnow
 from trainlog.notify import announce
 from trainlog.offsets import MAX_CHUNK_BYTES, slice_chunks, split_chunks, unseen_part
+
+_CHUNKS = cast(Table, LogChunk.__table__)
+_LOGS = cast(Table, TrainingLog.__table__)
 
 # How much one read returns at most; callers that want more iterate (see iter_bytes).
 READ_PAGE_BYTES = 4 * MAX_CHUNK_BYTES
@@ -54,7 +58,10 @@ def append(session: Session, run_id: uuid.UUID, offset: int, data: bytes) -> int
     the write lock on SQLite), so concurrent or retried appends of the same offset store the
     bytes once.
     """
-    stored = session.scalar(
+    # Core statements on the session's connection: the ORM's per-statement bookkeeping would
+    # cost more than the database work on this hot path.
+    connection = session.connection()
+    stored = connection.scalar(
         select(TrainingLog.size).where(TrainingLog.run_id == run_id).with_for_update()
     )
     if stored is None:
@@ -62,8 +69,8 @@ def append(session: Session, run_id: uuid.UUID, offset: int, data: bytes) -> int
     fresh = unseen_part(stored, offset, data)
     if not fresh:
         return stored
-    session.execute(
-        insert(LogChunk),
+    connection.execute(
+        insert(_CHUNKS),
         [
             {
                 "run_id": run_id,
@@ -76,10 +83,8 @@ def append(session: Session, run_id: uuid.UUID, offset: int, data: bytes) -> int
         ],
     )
     new_size = stored + len(fresh)
-    session.execute(
-        update(TrainingLog)
-        .where(TrainingLog.run_id == run_id)
-        .values(size=new_size, updated_at=utcnow())
+    connection.execute(
+        update(_LOGS).where(_LOGS.c.run_id == run_id).values(size=new_size, updated_at=utcnow())
     )
     announce(session, run_id)
     return new_size

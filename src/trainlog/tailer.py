@@ -103,6 +103,7 @@ class RunTailer:
             except asyncio.QueueFull:
                 subscription.dropped = True
                 self.subscribers.discard(subscription)
+                self.hub.drops += 1
 
 
 class LogHub:
@@ -114,6 +115,8 @@ class LogHub:
         self.poll_interval = poll_interval
         self.queue_pages = queue_pages
         self._tailers: dict[uuid.UUID, RunTailer] = {}
+        # Viewers dropped from a fan-out for falling behind (they catch up from the store).
+        self.drops = 0
 
     def subscribe(self, run_id: uuid.UUID) -> Subscription:
         tailer = self._tailers.get(run_id)

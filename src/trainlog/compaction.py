@@ -1,0 +1,142 @@
+"""Compaction: a log's small raw chunks merged into ~1 MiB chunks, zstd-compressed.
+
+Appends stay small and immediate (a line every few ms when output is quiet); once bytes are
+well behind the growing end they are rewritten as fewer, compressed chunks holding exactly
+the same bytes. Readers notice nothing: a read sees the chunks before or after a group's
+swap (one transaction), and merged chunks stay within MAX_CHUNK_BYTES, so bounded lookups
+still find them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select
+
+from trainlog.codec import decode, encode_zstd
+from trainlog.db import Database
+from trainlog.models import ChunkCodec, LogChunk
+from trainlog.offsets import MAX_CHUNK_BYTES
+
+# Keep the merged chunk raw unless compression saves at least this share of it.
+MIN_SAVING = 0.1
+# Offsets looked at per step: two chunks' worth, so every group but an open one closes in it.
+WINDOW = 2 * MAX_CHUNK_BYTES
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    start: int
+    length: int
+    codec: int
+
+
+@dataclass(frozen=True)
+class Group:
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    groups: list[Group]
+    # Where the next look starts: the first byte of a group still open (it may grow), or the
+    # end of what was looked at.
+    resume_at: int
+
+
+def plan_groups(chunks: Sequence[ChunkInfo], upto: int, final: bool) -> Plan:
+    """Runs of consecutive raw chunks below ``upto`` to merge, each within MAX_CHUNK_BYTES.
+
+    A group is merged once it cannot grow: the next chunk would not fit, or is already
+    compacted. The last group stays open (more bytes may join it) unless ``final``: the log
+    is complete and ``chunks`` reach its end.
+    """
+    groups: list[Group] = []
+    current: Group | None = None
+    for chunk in chunks:
+        end = chunk.start + chunk.length
+        usable = chunk.codec == ChunkCodec.RAW and end <= upto
+        fits = current is not None and end - current.start <= MAX_CHUNK_BYTES
+        if current is not None and usable and fits:
+            current = Group(current.start, end)
+            continue
+        if current is not None:
+            # Only a raw neighbour that would fit but is not below upto yet can still join.
+            if chunk.codec == ChunkCodec.RAW and fits and not final:
+                return Plan(groups, current.start)
+            groups.append(current)
+        if end > upto:
+            return Plan(groups, chunk.start)  # the rest is not below upto yet
+        current = Group(chunk.start, end) if usable else None
+    if current is not None and final:
+        groups.append(current)
+        current = None
+    if current is not None:
+        return Plan(groups, current.start)
+    return Plan(groups, chunks[-1].start + chunks[-1].length if chunks else 0)
+
+
+def compact(db: Database, run_id: uuid.UUID, upto: int, final: bool = False) -> int:
+    """Merge and compress the raw chunks of run_id below ``upto``; return groups rewritten.
+
+    Looks at WINDOW bytes of offsets at a time, so a log of millions of tiny chunks is
+    compacted in bounded memory.
+    """
+    rewritten = 0
+    cursor = 0
+    while cursor < upto:
+        window_end = cursor + WINDOW
+        with db.read() as session:
+            rows = session.execute(
+                select(LogChunk.start_offset, LogChunk.length, LogChunk.codec)
+                .where(
+                    LogChunk.run_id == run_id,
+                    LogChunk.start_offset >= cursor,
+                    LogChunk.start_offset < window_end,
+                )
+                .order_by(LogChunk.start_offset)
+            ).all()
+        if not rows:
+            return rewritten
+        chunks = [ChunkInfo(row.start_offset, row.length, row.codec) for row in rows]
+        reaches_end = chunks[-1].start + chunks[-1].length >= upto
+        plan = plan_groups(chunks, upto, final and reaches_end)
+        for group in plan.groups:
+            rewritten += _rewrite(db, run_id, group)
+        if plan.resume_at <= cursor:
+            return rewritten  # only an open group is left: it waits for more bytes
+        cursor = plan.resume_at
+    return rewritten
+
+
+def _rewrite(db: Database, run_id: uuid.UUID, group: Group) -> int:
+    in_group = (
+        LogChunk.run_id == run_id,
+        LogChunk.start_offset >= group.start,
+        LogChunk.start_offset < group.end,
+    )
+    with db.read() as session:
+        rows = session.execute(
+            select(LogChunk.codec, LogChunk.data).where(*in_group).order_by(LogChunk.start_offset)
+        ).all()
+    data = b"".join(decode(row.codec, row.data) for row in rows)
+    if len(data) != group.end - group.start:
+        return 0  # not what was planned (never expected); leave it as it is
+    packed = encode_zstd(data)
+    if len(packed) <= len(data) * (1 - MIN_SAVING):
+        codec, stored = ChunkCodec.ZSTD, packed
+    elif len(rows) > 1:
+        codec, stored = ChunkCodec.RAW, data
+    else:
+        return 0
+    with db.write() as session:
+        session.execute(delete(LogChunk).where(*in_group))
+        session.execute(
+            insert(LogChunk).values(
+                run_id=run_id, start_offset=group.start, length=len(data), codec=codec, data=stored
+            )
+        )
+    return 1

@@ -1,0 +1,100 @@
+"""Compaction keeps every byte and offset while shrinking what is stored."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+from sqlalchemy import func, select
+
+from trainlog import runs, store
+from trainlog.compaction import ChunkInfo, Group, compact, plan_groups
+from trainlog.db import Database
+from trainlog.models import ChunkCodec, LogChunk, RunSource
+from trainlog.offsets import MAX_CHUNK_BYTES
+
+MIB = MAX_CHUNK_BYTES
+RAW, ZSTD = ChunkCodec.RAW, ChunkCodec.ZSTD
+
+
+def chunks(*spec: tuple[int, int]) -> list[ChunkInfo]:
+    out, offset = [], 0
+    for length, codec in spec:
+        out.append(ChunkInfo(offset, length, codec))
+        offset += length
+    return out
+
+
+def test_full_groups_close_and_the_last_stays_open() -> None:
+    plan = plan_groups(chunks((MIB // 2, RAW), (MIB // 2, RAW), (10, RAW), (10, RAW)), 10**9, False)
+    assert plan.groups == [Group(0, MIB)]
+    assert plan.resume_at == MIB  # the 20-byte tail may still grow
+
+
+def test_final_merges_the_tail_and_compacted_chunks_are_left_alone() -> None:
+    spec = chunks((100, ZSTD), (10, RAW), (10, RAW), (50, ZSTD), (5, RAW))
+    assert plan_groups(spec, 175, final=True).groups == [Group(100, 120), Group(170, 175)]
+    # Not final: the group before a compacted chunk cannot grow, so it is merged anyway.
+    assert plan_groups(spec, 175, final=False).groups == [Group(100, 120)]
+
+
+def test_nothing_past_upto_is_touched() -> None:
+    plan = plan_groups(chunks((10, RAW), (MIB, RAW)), upto=500, final=False)
+    assert plan.groups == [Group(0, 10)] and plan.resume_at == 10
+
+
+def new_log(db: Database, pieces: list[bytes]) -> tuple[uuid.UUID, bytes]:
+    with db.write() as session:
+        run_id = runs.create(session, ["x"], None, RunSource.CLI).id
+    offset = 0
+    with db.write() as session:  # one transaction, but still one chunk per piece
+        for piece in pieces:
+            offset = store.append(session, run_id, offset, piece)
+    return run_id, b"".join(pieces)
+
+
+def stored(db: Database, run_id: uuid.UUID) -> tuple[int, int, list[bytes]]:
+    with db.read() as session:
+        count, size = session.execute(
+            select(func.count(), func.sum(func.length(LogChunk.data))).where(
+                LogChunk.run_id == run_id
+            )
+        ).one()
+    return count, size, list(store.iter_bytes(db, run_id, 0, 10**12))
+
+
+def test_a_tqdm_log_shrinks_and_reads_back_identically(db: Database) -> None:
+    bar = [
+        f"\r 42%|████▏     | {i}/1000 [00:0{i % 10}<00:07, 1.2it/s]".encode() for i in range(30000)
+    ]
+    run_id, whole = new_log(db, [b"".join(bar[i : i + 30]) for i in range(0, len(bar), 30)])
+    count_before, size_before, _ = stored(db, run_id)
+    assert compact(db, run_id, upto=len(whole), final=True) >= 1
+    count_after, size_after, pages = stored(db, run_id)
+    assert b"".join(pages) == whole
+    assert count_after < count_before / 50 and size_after < size_before / 5
+    rng = random.Random(4)
+    with db.read() as session:
+        for _ in range(30):
+            start = rng.randrange(len(whole))
+            assert store.read(session, run_id, start, start + 5000) == whole[start : start + 5000]
+
+
+def test_random_bytes_are_merged_but_not_inflated(db: Database) -> None:
+    rng = random.Random(9)
+    run_id, whole = new_log(db, [rng.randbytes(3000) for _ in range(500)])
+    compact(db, run_id, upto=len(whole), final=True)
+    count, size, pages = stored(db, run_id)
+    assert b"".join(pages) == whole and size == len(whole) and count <= 3
+
+
+def test_compacting_while_the_log_grows_keeps_appends_working(db: Database) -> None:
+    run_id, first = new_log(
+        db, [b"epoch %d: loss=0.123 acc=0.456\n" % i for i in range(5000)] + [b"x" * MIB]
+    )
+    compact(db, run_id, upto=len(first) - MIB)  # the runner leaves the newest bytes alone
+    with db.write() as session:
+        store.append(session, run_id, len(first), b"more\n")
+    compact(db, run_id, upto=len(first) + 5, final=True)
+    compact(db, run_id, upto=len(first) + 5, final=True)  # idempotent
+    assert b"".join(stored(db, run_id)[2]) == first + b"more\n"

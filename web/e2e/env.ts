@@ -1,0 +1,32 @@
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_DIR = resolve(WEB_DIR, '..');
+
+/** Debian's chromium: Playwright's own browser downloads are not available here. */
+export const CHROMIUM = process.env.TRAINLOG_E2E_CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+export const HAVE_CHROMIUM = existsSync(CHROMIUM);
+export const SKIP_MESSAGE = `e2e skipped: no Chromium at ${CHROMIUM} (install Debian's chromium, or set TRAINLOG_E2E_CHROMIUM)`;
+
+export const TRAINLOG_BIN = process.env.TRAINLOG_E2E_BIN ?? resolve(REPO_DIR, '.venv/bin/trainlog');
+
+/** A port for this e2e run's server, chosen once and shared through the environment. */
+export function e2ePort(): number {
+  if (!process.env.TRAINLOG_E2E_PORT) {
+    process.env.TRAINLOG_E2E_PORT = String(20_000 + (process.pid % 20_000));
+  }
+  return Number(process.env.TRAINLOG_E2E_PORT);
+}
+
+export const SCREENSHOT_DIR = resolve(WEB_DIR, 'test-results/screenshots');

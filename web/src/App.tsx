@@ -1,0 +1,30 @@
+import { matchRoute, usePathname, Link } from './router';
+import { RunsPage } from './pages/RunsPage';
+import { RunPage } from './pages/RunPage';
+
+export function App() {
+  const route = matchRoute(usePathname());
+  return (
+    <div className="app">
+      <header className="topbar">
+        <Link href="/" className="brand">
+          <span className="brand-mark" aria-hidden>
+            ▍
+          </span>
+          trainlog
+        </Link>
+        <span className="muted topbar-tag">live training logs</span>
+      </header>
+      {route.name === 'runs' && <RunsPage />}
+      {route.name === 'run' && <RunPage key={route.id} id={route.id} />}
+      {route.name === 'notFound' && (
+        <main className="page">
+          <div className="empty">
+            <div className="empty-title">Page not found</div>
+            <Link href="/">Go to the runs</Link>
+          </div>
+        </main>
+      )}
+    </div>
+  );
+}

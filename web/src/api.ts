@@ -1,0 +1,67 @@
+import { errorMessage } from './logstream/protocol';
+
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'lost';
+
+export interface Run {
+  id: string;
+  status: RunStatus;
+  config: string | null;
+  command: string[];
+  exit_code: number | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  log_size: number;
+  error: string | null;
+  term_cols?: number | null;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`/api${path}`, {
+      method,
+      signal,
+      headers: body === undefined ? { Accept: 'application/json' } : { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    if (err instanceof DOMException && err.name === 'AbortError') throw err;
+    throw new ApiError(0, 'Cannot reach the trainlog server.');
+  }
+  let data: unknown = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok) throw new ApiError(res.status, errorMessage(res.status, data));
+  return data as T;
+}
+
+export const api = {
+  listRuns: (signal?: AbortSignal) => request<Run[]>('GET', '/runs', undefined, signal),
+  getRun: (id: string, signal?: AbortSignal) => request<Run>('GET', `/runs/${encodeURIComponent(id)}`, undefined, signal),
+  listConfigs: (signal?: AbortSignal) => request<string[]>('GET', '/configs', undefined, signal),
+  startRun: (config: string) => request<Run>('POST', '/runs', { config }),
+  cancelRun: (id: string) => request<Run>('POST', `/runs/${encodeURIComponent(id)}/cancel`),
+  rawLogUrl: (id: string) => `/api/runs/${encodeURIComponent(id)}/logs/raw`,
+};
+
+export const isActive = (s: RunStatus) => s === 'queued' || s === 'running';
+
+/** The run id in a 409 "run <id> is already active" message, if there is one. */
+export function activeRunIdFrom(message: string): string | null {
+  const m = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i.exec(message);
+  return m ? m[0] : null;
+}

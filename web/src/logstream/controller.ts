@@ -1,0 +1,361 @@
+/**
+ * LogStreamController: history-then-stream for one run's log, framework-agnostic.
+ *
+ * 1. `GET /api/runs/{id}` for the log size; decide whether to load it whole or its tail.
+ * 2. Load history in pages (`/logs?offset=&limit=`), awaiting the sink after each page so a
+ *    big log is pushed only as fast as the terminal consumes it.
+ * 3. Open the SSE stream at exactly the offset history ended at: nothing lost or repeated.
+ * 4. On `log`: write only bytes past what we have (by the event id); a gap re-opens the stream.
+ *    On `done`: close the EventSource (the browser would reconnect forever otherwise), fetch
+ *    anything still missing, report the exit code.
+ *    On an error or a silent stream (heartbeat watchdog): report "reconnecting", close, and
+ *    re-open at the last event id with backoff.
+ * 5. `dispose()` closes everything; no callback fires after it.
+ */
+import {
+  DEFAULT_TAIL_POLICY,
+  MiB,
+  type TailPolicy,
+  base64ToBytes,
+  decideHistoryStart,
+  errorMessage,
+  historyUrl,
+  parseDone,
+  parseEventId,
+  parseLogChunk,
+  planChunk,
+  reconnectDelay,
+  streamUrl,
+  tailSkip,
+} from './protocol';
+
+export type LogStreamPhase = 'loading' | 'live' | 'reconnecting' | 'done' | 'error';
+
+export interface LogStreamState {
+  phase: LogStreamPhase;
+  /** Bytes of the log the client has (the offset the stream resumes from). */
+  offset: number;
+  /** When only the tail is loaded: the offset it starts at; else null. */
+  shownFrom: number | null;
+  /** Total log size as last known. */
+  size: number;
+  exitCode: number | null;
+  error: string | null;
+  /** Columns the run's terminal had, if the server records it. */
+  termCols: number | null;
+}
+
+/** The part of the browser's EventSource that we use. */
+export interface EventSourceLike {
+  addEventListener(type: string, listener: (ev: MessageEvent<string>) => void): void;
+  close(): void;
+  readonly readyState: number;
+}
+export type EventSourceFactory = (url: string) => EventSourceLike;
+
+export type ByteSink = (bytes: Uint8Array) => void | Promise<void>;
+
+export interface LogStreamOptions {
+  runId: string;
+  sink: ByteSink;
+  onState?: (state: LogStreamState) => void;
+  /**
+   * Called synchronously, before any byte is written, once the run's terminal width is known
+   * (null: the run has none, fit the box). A run still queued gets it when it starts, so its
+   * first streamed bytes are held back until the run has been asked again.
+   */
+  onTermCols?: (cols: number | null) => void;
+  apiBase?: string;
+  tailPolicy?: TailPolicy;
+  pageBytes?: number;
+  /** When only a tail is loaded, keep at most this many of its lines (the scrollback). */
+  maxTailLines?: number;
+  /** No event (not even a heartbeat) for this long means the stream is dead. */
+  watchdogMs?: number;
+  fetch?: typeof fetch;
+  eventSource?: EventSourceFactory;
+}
+
+interface HistoryPage {
+  offset: number;
+  size: number;
+  data: string;
+}
+
+interface RunInfo {
+  status?: string;
+  log_size?: number;
+  term_cols?: number | null;
+}
+
+function colsOf(run: RunInfo): number | null {
+  return typeof run.term_cols === 'number' && run.term_cols > 0 ? run.term_cols : null;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class LogStreamController {
+  private readonly opts: Required<
+    Omit<LogStreamOptions, 'onState' | 'onTermCols' | 'fetch' | 'eventSource' | 'maxTailLines'>
+  > &
+    Pick<LogStreamOptions, 'onState' | 'onTermCols' | 'maxTailLines'>;
+  private readonly fetchFn: typeof fetch;
+  private readonly makeEs: EventSourceFactory;
+  private state: LogStreamState = {
+    phase: 'loading',
+    offset: 0,
+    shownFrom: null,
+    size: 0,
+    exitCode: null,
+    error: null,
+    termCols: null,
+  };
+  private es: EventSourceLike | null = null;
+  private watchdog: ReturnType<typeof setTimeout> | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private attempt = 0;
+  private disposed = false;
+  private readonly abort = new AbortController();
+  /** Bumped whenever a stream is opened, so events of an old one are ignored. */
+  private generation = 0;
+  /** Whether the run's terminal width may still change (it had not started when asked). */
+  private colsPending = false;
+  /** Streamed bytes held back while the run is asked again for its width. */
+  private held: Uint8Array[] | null = null;
+  private heldDone: Promise<void> = Promise.resolve();
+
+  constructor(options: LogStreamOptions) {
+    this.opts = {
+      apiBase: '/api',
+      tailPolicy: DEFAULT_TAIL_POLICY,
+      pageBytes: 1 * MiB,
+      watchdogMs: 40_000,
+      ...options,
+    };
+    this.fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
+    this.makeEs = options.eventSource ?? ((url) => new EventSource(url));
+  }
+
+  getState(): LogStreamState {
+    return this.state;
+  }
+
+  start(): void {
+    void this.loadHistory().catch((err: unknown) => {
+      if (this.disposed) return;
+      this.setState({ phase: 'error', error: err instanceof Error ? err.message : String(err) });
+    });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.abort.abort();
+    this.closeStream();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private setState(patch: Partial<LogStreamState>): void {
+    if (this.disposed) return;
+    this.state = { ...this.state, ...patch };
+    this.opts.onState?.(this.state);
+  }
+
+  private async getJson<T>(url: string): Promise<T> {
+    const res = await this.fetchFn(url, { signal: this.abort.signal, headers: { Accept: 'application/json' } });
+    let body: unknown = null;
+    try {
+      body = await res.json();
+    } catch {
+      body = null;
+    }
+    if (!res.ok) throw new HttpError(res.status, errorMessage(res.status, body));
+    return body as T;
+  }
+
+  private async loadHistory(): Promise<void> {
+    const run = await this.getRun();
+    if (this.disposed) return;
+    const size = typeof run.log_size === 'number' ? run.log_size : 0;
+    const termCols = colsOf(run);
+    this.colsPending = termCols === null && (run.status === 'queued' || size === 0);
+    this.opts.onTermCols?.(termCols);
+    const plan = decideHistoryStart(size, this.opts.tailPolicy);
+    this.setState({
+      size,
+      termCols,
+      offset: plan.start,
+      shownFrom: plan.truncated ? plan.start : null,
+    });
+    // Load up to the size we were told about; whatever comes after arrives on the stream.
+    // A tail is fetched as one page, so it can be cut to whole lines before it is written.
+    await this.fetchRange(plan.start, size, plan.truncated, plan.truncated ? size - plan.start : undefined);
+    if (this.disposed) return;
+    this.openStream();
+  }
+
+  private getRun(): Promise<RunInfo> {
+    return this.getJson<RunInfo>(`${this.opts.apiBase}/runs/${encodeURIComponent(this.opts.runId)}`);
+  }
+
+  /** Write streamed bytes, holding them back while the run's width is being asked for. */
+  private sinkStreamed(bytes: Uint8Array): void {
+    if (this.held) {
+      this.held.push(bytes);
+      return;
+    }
+    if (!this.colsPending) {
+      void this.opts.sink(bytes);
+      return;
+    }
+    this.colsPending = false;
+    const held = [bytes];
+    this.held = held;
+    this.heldDone = (async () => {
+      try {
+        const run = await this.getRun();
+        if (this.disposed) return;
+        const cols = colsOf(run);
+        if (cols !== this.state.termCols) {
+          this.opts.onTermCols?.(cols);
+          this.setState({ termCols: cols });
+        }
+      } catch {
+        /* keep the width we have */
+      }
+      this.held = null;
+      if (this.disposed) return;
+      for (const b of held) void this.opts.sink(b);
+    })();
+  }
+
+  /** Fetch [from, to) in pages and write each, awaiting the sink (backpressure). */
+  private async fetchRange(from: number, to: number, trimFirst: boolean, firstPage?: number): Promise<void> {
+    let offset = from;
+    let first = trimFirst;
+    while (offset < to && !this.disposed) {
+      const limit = first && firstPage ? firstPage : Math.min(this.opts.pageBytes, to - offset);
+      const page = await this.getJson<HistoryPage>(historyUrl(this.opts.apiBase, this.opts.runId, offset, limit));
+      if (this.disposed) return;
+      const bytes = base64ToBytes(page.data ?? '');
+      if (bytes.length === 0) break; // the log is shorter than we were told: stream the rest
+      let out = bytes;
+      if (first) {
+        const skip = tailSkip(bytes, 64 * 1024, this.opts.maxTailLines);
+        out = bytes.subarray(skip);
+        this.setState({ shownFrom: offset + skip });
+        first = false;
+      }
+      offset += bytes.length;
+      this.setState({ offset, size: Math.max(this.state.size, page.size ?? 0, offset) });
+      if (out.length) await this.opts.sink(out);
+    }
+  }
+
+  private openStream(): void {
+    if (this.disposed || this.state.phase === 'done') return;
+    this.closeStream();
+    const gen = ++this.generation;
+    const es = this.makeEs(streamUrl(this.opts.apiBase, this.opts.runId, this.state.offset));
+    this.es = es;
+    const live = (fn: (ev: MessageEvent<string>) => void) => (ev: MessageEvent<string>) => {
+      if (gen !== this.generation || this.disposed) return;
+      fn(ev);
+    };
+    es.addEventListener('open', live(() => this.onAlive()));
+    es.addEventListener('heartbeat', live(() => this.onAlive()));
+    es.addEventListener('log', live((ev) => this.onLog(ev)));
+    es.addEventListener('done', live((ev) => void this.onDone(ev)));
+    es.addEventListener('error', live(() => this.onError()));
+    this.armWatchdog();
+  }
+
+  private closeStream(): void {
+    this.generation++;
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
+    if (this.es) {
+      this.es.close();
+      this.es = null;
+    }
+  }
+
+  private armWatchdog(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      this.watchdog = null;
+      if (this.disposed || this.state.phase === 'done') return;
+      // Silent for too long: the connection may be half-open. Start over at our offset.
+      this.reconnect(0);
+    }, this.opts.watchdogMs);
+  }
+
+  private onAlive(): void {
+    this.attempt = 0;
+    this.armWatchdog();
+    if (this.state.phase !== 'live') this.setState({ phase: 'live', error: null });
+  }
+
+  private onLog(ev: MessageEvent<string>): void {
+    this.armWatchdog();
+    const bytes = parseLogChunk(ev.data);
+    const id = parseEventId(ev.lastEventId);
+    if (!bytes || id === null) return;
+    const plan = planChunk(this.state.offset, id, bytes.length);
+    if (plan.kind === 'duplicate') {
+      this.onAlive();
+      return;
+    }
+    if (plan.kind === 'gap') {
+      // Never write past a hole: re-open at what we have, the server resends from there.
+      this.reconnect(reconnectDelay(this.attempt++) - reconnectDelay(0));
+      return;
+    }
+    this.onAlive();
+    const out = plan.skip ? bytes.subarray(plan.skip) : bytes;
+    this.setState({ offset: plan.nextOffset, size: Math.max(this.state.size, plan.nextOffset) });
+    this.sinkStreamed(out);
+  }
+
+  private async onDone(ev: MessageEvent<string>): Promise<void> {
+    const done = parseDone(ev.data);
+    this.closeStream(); // or the browser reconnects forever
+    await this.heldDone;
+    if (done.finalSize !== null && done.finalSize > this.state.offset) {
+      try {
+        await this.fetchRange(this.state.offset, done.finalSize, false);
+      } catch {
+        /* the exit code still matters more than the missing tail */
+      }
+    }
+    this.setState({
+      phase: 'done',
+      exitCode: done.exitCode,
+      size: Math.max(this.state.size, done.finalSize ?? 0),
+      error: null,
+    });
+  }
+
+  private onError(): void {
+    this.reconnect(reconnectDelay(this.attempt++));
+  }
+
+  private reconnect(delayMs: number): void {
+    this.closeStream();
+    if (this.disposed || this.state.phase === 'done') return;
+    this.setState({ phase: 'reconnecting' });
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.openStream();
+    }, delayMs);
+  }
+}

@@ -1,0 +1,116 @@
+import { useEffect, useState } from 'react';
+import { ApiError, api, isActive } from '../api';
+import { Banner, ExitCode, StatusBadge } from '../components';
+import { formatBytes, formatTimestamp, runDuration, shortId } from '../format';
+import { usePolling, useNow } from '../hooks';
+import { Link } from '../router';
+import { TrainingLogViewer } from '../viewer/TrainingLogViewer';
+
+export function RunPage({ id }: { id: string }) {
+  const [finished, setFinished] = useState(false);
+  const run = usePolling(`run:${id}`, (s) => api.getRun(id, s), finished ? null : 1000);
+  const active = run.data ? isActive(run.data.status) : false;
+  const now = useNow(1000, active);
+  const [cancelling, setCancelling] = useState(false);
+  const [actionError, setActionError] = useState<string | null>(null);
+
+  useEffect(() => {
+    setFinished(false);
+  }, [id]);
+  useEffect(() => {
+    if (run.data && !isActive(run.data.status)) setFinished(true);
+  }, [run.data]);
+  useEffect(() => {
+    document.title = `Run ${shortId(id)} · trainlog`;
+  }, [id]);
+
+  const cancel = async () => {
+    setCancelling(true);
+    setActionError(null);
+    try {
+      await api.cancelRun(id);
+      run.reload();
+    } catch (e) {
+      setActionError(`Could not cancel: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      setCancelling(false);
+    }
+  };
+
+  const notFound = run.error instanceof ApiError && (run.error.status === 404 || run.error.status === 422);
+  if (notFound) {
+    return (
+      <main className="page">
+        <Link href="/" className="back">
+          ← All runs
+        </Link>
+        <div className="empty">
+          <div className="empty-title">Run not found</div>
+          <div className="muted">
+            No run has the id <span className="mono">{id}</span>.
+          </div>
+        </div>
+      </main>
+    );
+  }
+
+  const r = run.data;
+  return (
+    <main className="page page-run">
+      <Link href="/" className="back">
+        ← All runs
+      </Link>
+      <div className="run-head">
+        <div className="run-title">
+          <h1>
+            Run <span className="mono">{shortId(id)}</span>
+          </h1>
+          {r && <StatusBadge status={r.status} />}
+          {r?.config && <span className="chip mono">{r.config}</span>}
+        </div>
+        <div className="run-actions">
+          {r && active && (
+            <button type="button" className="btn btn-danger" onClick={() => void cancel()} disabled={cancelling}>
+              {cancelling ? 'Cancelling…' : 'Cancel run'}
+            </button>
+          )}
+          <a className="btn" href={api.rawLogUrl(id)} download data-testid="download-log">
+            Download log
+          </a>
+        </div>
+      </div>
+      {r && (
+        <dl className="facts">
+          <div>
+            <dt>Started</dt>
+            <dd title={r.started_at ?? ''}>{formatTimestamp(r.started_at ?? r.created_at)}</dd>
+          </div>
+          <div>
+            <dt>Duration</dt>
+            <dd data-testid="run-duration">{runDuration(r.started_at, r.finished_at, now)}</dd>
+          </div>
+          <div>
+            <dt>Log size</dt>
+            <dd>{formatBytes(r.log_size)}</dd>
+          </div>
+          <div>
+            <dt>Exit code</dt>
+            <dd data-testid="run-exit-code">
+              <ExitCode code={r.exit_code} />
+            </dd>
+          </div>
+          <div className="facts-wide">
+            <dt>Command</dt>
+            <dd className="mono command" title={r.command.join(' ')}>
+              {r.command.join(' ') || '—'}
+            </dd>
+          </div>
+        </dl>
+      )}
+      {run.error && !notFound && <Banner kind="error">Could not load the run: {run.error.message}</Banner>}
+      {actionError && <Banner kind="error">{actionError}</Banner>}
+      {r?.error && <Banner kind="error">{r.error}</Banner>}
+      <TrainingLogViewer key={id} runId={id} isLive={active} height="calc(100vh - 250px)" />
+    </main>
+  );
+}
