@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same in every trainlog process.
 _MIGRATION_LOCK_KEY = 7_341_002
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def normalize_url(database_url: str) -> URL:
@@ -33,9 +34,15 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the runner append while servers read; the busy timeout makes a writer wait for
     # another instead of failing; NORMAL sync is durable across process crashes in WAL mode.
     cursor = dbapi_connection.cursor()
+    # Takes effect only when the file is new: lets compaction give freed pages back to the
+    # file system (see Database.release_free_space) instead of keeping the file at its peak.
+    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # A long reader keeps checkpoints from recycling the WAL, which then grows; once it is
+    # checkpointed, cut it back to this size instead of keeping the high-water mark for good.
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
     # pysqlite's own transaction handling defers BEGIN; take control so writes start with
@@ -91,6 +98,17 @@ class Database:
         """A transaction that commits when the block succeeds and rolls back when it raises."""
         with self.writes() as session, session.begin():
             yield session
+
+    def release_free_space(self) -> None:
+        """Return SQLite's free pages to the file system; PostgreSQL's autovacuum does its own."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as connection:
+            # pysqlite steps a statement once, which frees one page; executescript runs it to
+            # the end.
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            driver.executescript("PRAGMA incremental_vacuum;")
 
     def dispose(self) -> None:
         self.engine.dispose()

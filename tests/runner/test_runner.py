@@ -18,11 +18,12 @@ from tests.helpers import wait_for
 from tests.programs.emit import expected_output
 from trainlog import runs, store
 from trainlog.db import Database
-from trainlog.models import ExperimentRun, RunSource
+from trainlog.models import ChunkCodec, ExperimentRun, LogChunk, RunSource
 from trainlog.runner.service import Runner
 from trainlog.settings import Settings
 
-SETTINGS = Settings(cancel_grace=0.5, runner_heartbeat_interval=0.1)
+# A pipe: these tests compare exact bytes (a pty would turn "\n" into "\r\n").
+SETTINGS = Settings(cancel_grace=0.5, runner_heartbeat_interval=0.1, pty=False)
 
 
 def create_run(db: Database, argv: list[str]) -> uuid.UUID:
@@ -58,6 +59,18 @@ def test_a_flood_of_output_is_stored_whole(db: Database, tmp_path: Path) -> None
     run_id = emit_run(db, tmp_path, repeat=20)
     assert Runner(db, SETTINGS, run_id).execute() == 0
     assert stored_log(db, run_id) == expected_output(repeat=20)
+
+
+def test_a_finished_log_is_compacted_and_reads_back_the_same(db: Database) -> None:
+    script = "for i in range(20000): print(f'step {i}: loss=0.5 acc=0.9', flush=True)"
+    run_id = create_run(db, [sys.executable, "-c", script])
+    assert Runner(db, SETTINGS, run_id).execute() == 0
+    expected = b"".join(f"step {i}: loss=0.5 acc=0.9\n".encode() for i in range(20000))
+    assert stored_log(db, run_id) == expected
+    with db.read() as session:
+        chunks = session.query(LogChunk).filter_by(run_id=run_id).all()
+    assert len(chunks) == 1 and chunks[0].codec == ChunkCodec.ZSTD
+    assert len(chunks[0].data) < len(expected) / 5
 
 
 def pid_alive(pid: int) -> bool:

@@ -8,17 +8,26 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 
+from trainlog.runner.terminal import TerminalSize, take_controlling_terminal, terminal_env
 
-def child_env(base: Mapping[str, str]) -> dict[str, str]:
+
+def child_env(base: Mapping[str, str], terminal: TerminalSize | None) -> dict[str, str]:
     # Unbuffered so a Python trainer's prints reach the pipe as they happen, not in 8 KiB lumps.
-    return {**base, "PYTHONUNBUFFERED": "1"}
+    env = {**base, "PYTHONUNBUFFERED": "1"}
+    if terminal is not None:
+        env.update(terminal_env(terminal))
+    return env
 
 
-def spawn(argv: Sequence[str], output_fd: int, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: Sequence[str], output_fd: int, env: Mapping[str, str], *, terminal: bool
+) -> subprocess.Popen[bytes]:
     """Start argv with stdout and stderr both on output_fd (one stream, in the order written).
 
-    stdin is /dev/null: nothing reaches the child from outside. The child leads a new session,
-    so its whole process tree can be signalled as one group and it outlives the server.
+    stdin is /dev/null in both modes: nothing reaches the child from outside. The child leads
+    a new session, so its whole process tree can be signalled as one group and it outlives the
+    server. With ``terminal``, output_fd is a pty slave that becomes the session's controlling
+    terminal.
     """
     return subprocess.Popen(
         list(argv),
@@ -27,6 +36,7 @@ def spawn(argv: Sequence[str], output_fd: int, env: Mapping[str, str]) -> subpro
         stderr=output_fd,
         env=dict(env),
         start_new_session=True,
+        preexec_fn=take_controlling_terminal if terminal else None,
         close_fds=True,
     )
 

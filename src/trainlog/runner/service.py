@@ -24,8 +24,10 @@ from trainlog.db import Database
 from trainlog.models import RunStatus
 from trainlog.runner.buffer import SpillBuffer
 from trainlog.runner.capture import LogCapture
+from trainlog.runner.compactor import Compactor
 from trainlog.runner.process import child_env, signal_group, spawn, terminate_group
 from trainlog.runner.retry import until_done
+from trainlog.runner.terminal import TerminalSize, open_terminal
 from trainlog.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,27 +64,50 @@ class Runner:
         """Run the child to the end; return its exit code (negative: killed by that signal)."""
         with self._db.read() as session:
             argv = list(runs.get(session, self.run_id).command)
+        read_fd, write_fd, terminal = self._open_output()
         host, pid = socket.gethostname(), os.getpid()
-        self._write(lambda s: runs.mark_running(s, self.run_id, host, pid), "mark running")
-        read_fd, write_fd = os.pipe()
+        self._write(
+            lambda s: runs.mark_running(s, self.run_id, host, pid, terminal), "mark running"
+        )
         try:
-            self._child = spawn(argv, write_fd, child_env(os.environ))
+            env = child_env(os.environ, terminal)
+            self._child = spawn(argv, write_fd, env, terminal=terminal is not None)
         except OSError as exc:
             os.close(read_fd)
             self._fail_to_start(argv, exc)
             return None
         finally:
+            # The child has its own copy; while this one is open, the output never ends (a
+            # pipe's EOF, a pty master's EIO).
             os.close(write_fd)
         capture = LogCapture(
             self._db, self.run_id, read_fd, SpillBuffer(self._settings.buffer_bytes), self._echo
         )
         capture.start()
+        compactor = Compactor(self._db, self.run_id, lambda: capture.stored)
+        compactor.start()
         returncode = self._supervise(self._child)
         self._drain(capture, self._child.pid)
         capture.wait_stored()
         status = outcome_status(returncode, self._cancelled.is_set())
         self._write(lambda s: runs.finish(s, self.run_id, status, returncode), "finish")
+        # After the end is recorded, so viewers get `done` without waiting for it.
+        compactor.finish()
         return returncode
+
+    def _open_output(self) -> tuple[int, int, TerminalSize | None]:
+        """(read end, child's end, terminal size or None for a pipe) for the child's output."""
+        if self._settings.pty:
+            size = TerminalSize(self._settings.term_cols, self._settings.term_rows)
+            try:
+                master, slave = open_terminal(size)
+            except OSError as exc:
+                # A container without /dev/pts, or out of ptys: a pipe still captures it all.
+                log.warning("no pseudo-terminal (%s); capturing through a pipe", exc)
+            else:
+                return master, slave, size
+        read_fd, write_fd = os.pipe()
+        return read_fd, write_fd, None
 
     def _supervise(self, child: subprocess.Popen[bytes]) -> int:
         """Heartbeat until the child exits; act on a cancel asked for through the database."""

@@ -1,0 +1,208 @@
+"""Capture throughput: a flooding child under `trainlog run`, vs. the same child into a file.
+
+Time is from the child's first write (it records CLOCK_MONOTONIC in a file just before) to
+the exit of `trainlog run`, which returns only after the last byte is committed and the
+run's end recorded: "the last byte is durable". Baselines time the same child from the same
+moment to the exit of `child | cat > file` (pipe mode) or of bench/ptyread.py (PTY mode).
+Each repetition uses a fresh database; trainlog and baseline alternate, so a busy neighbour
+on the shared machine hurts both alike.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bench.harness import (
+    BENCH_DIR,
+    CHILDREN,
+    PYTHON,
+    Config,
+    MiB,
+    Row,
+    fmt_s,
+    fresh_db,
+    median,
+    run_error,
+    start_trainlog_run,
+    verdict,
+)
+from trainlog.db import Database
+from trainlog.models import ExperimentRun, TrainingLog
+
+RATIO_TARGET = {"sqlite": 0.2, "postgresql": 0.1}
+PTY_RATIO_TARGET = 0.8
+
+
+def sizes(config: Config) -> tuple[int, int]:
+    return (1 * MiB, 4 * MiB) if config.quick else (64 * MiB, 256 * MiB)
+
+
+def repetitions(config: Config) -> int:
+    return 1 if config.quick else 3
+
+
+@dataclass(frozen=True)
+class Captured:
+    seconds: float
+    stored: int
+    pty: bool
+
+
+def _flood(kind: str, size: int, t0: Path) -> list[str]:
+    return [PYTHON, CHILDREN, "flood", kind, str(size), str(t0)]
+
+
+def _since_t0(t0: Path) -> float:
+    end = time.monotonic_ns()
+    return (end - int(t0.read_text())) / 1e9
+
+
+def time_trainlog(db_kind: str, size: int, pty: bool = False, kind: str = "tqdm") -> Captured:
+    with fresh_db(db_kind) as fresh, tempfile.TemporaryDirectory() as tmp:
+        t0 = Path(tmp) / "t0"
+        process, run_id = start_trainlog_run(fresh.url, _flood(kind, size, t0), pty=pty)
+        if process.wait() != 0:
+            raise RuntimeError(run_error(process))
+        seconds = _since_t0(t0)
+        stored, used_pty = stored_size(fresh.url, run_id)
+    return Captured(seconds, stored, used_pty)
+
+
+def stored_size(url: str, run_id: uuid.UUID) -> tuple[int, bool]:
+    db = Database.connect(url)
+    try:
+        with db.read() as session:
+            size = session.scalar(select(TrainingLog.size).where(TrainingLog.run_id == run_id))
+            pty = session.scalar(select(ExperimentRun.pty).where(ExperimentRun.id == run_id))
+    finally:
+        db.dispose()
+    return int(size or 0), bool(pty)
+
+
+def time_pipe_to_file(size: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        t0, out = Path(tmp) / "t0", Path(tmp) / "out"
+        child = " ".join(_flood("tqdm", size, t0))
+        subprocess.run(["sh", "-c", f"{child} | cat > {out}"], check=True)
+        seconds = _since_t0(t0)
+        assert out.stat().st_size == size
+    return seconds
+
+
+def time_bare_pty(size: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        t0, out = Path(tmp) / "t0", Path(tmp) / "out"
+        argv = [PYTHON, str(BENCH_DIR / "ptyread.py"), str(out), *_flood("tqdm", size, t0)]
+        subprocess.run(argv, check=True)
+        return _since_t0(t0)
+
+
+# (db, size) -> medians, so the growth benchmark reuses what capture measured in this run.
+_TRAINLOG_MEDIANS: dict[tuple[str, int], float] = {}
+
+
+def trainlog_median(db_kind: str, size: int, reps: int) -> float:
+    key = (db_kind, size)
+    if key not in _TRAINLOG_MEDIANS:
+        _TRAINLOG_MEDIANS[key] = median([_checked(db_kind, size) for _ in range(reps)])
+    return _TRAINLOG_MEDIANS[key]
+
+
+def _checked(db_kind: str, size: int) -> float:
+    result = time_trainlog(db_kind, size)
+    if result.stored != size:
+        raise RuntimeError(f"stored {result.stored} bytes of {size}")
+    return result.seconds
+
+
+def run(config: Config) -> list[Row]:
+    rows: list[Row] = []
+    reps = repetitions(config)
+    for size in sizes(config):
+        mb = size / MiB
+        pipe: list[float] = []
+        per_db: dict[str, list[float]] = {db: [] for db in config.dbs}
+        for _ in range(reps):
+            pipe.append(time_pipe_to_file(size))
+            for db in config.dbs:
+                per_db[db].append(_checked(db, size))
+        base = median(pipe)
+        for db in config.dbs:
+            took = median(per_db[db])
+            _TRAINLOG_MEDIANS[(db, size)] = took
+            ratio = base / took
+            rows.append(
+                Row(
+                    "capture",
+                    db,
+                    f"{mb:.0f} MiB tqdm, pipe",
+                    f"{fmt_s(took)} ({mb / took:.0f} MiB/s)",
+                    f"cat>file {fmt_s(base)} ({mb / base:.0f} MiB/s)",
+                    f"ratio {ratio:.2f} >= {RATIO_TARGET[db]}",
+                    verdict(ratio >= RATIO_TARGET[db]),
+                    {"seconds": per_db[db], "baseline_seconds": pipe, "bytes": size},
+                )
+            )
+    rows.extend(_pty_rows(config, sizes(config)[0], reps))
+    return rows
+
+
+def _pty_rows(config: Config, size: int, reps: int) -> list[Row]:
+    """PTY mode is new: a failure or a runner that ignores TRAINLOG_PTY gives SKIP rows."""
+    mb = size / MiB
+    rows: list[Row] = []
+    try:
+        bare = median([time_bare_pty(size) for _ in range(reps)])
+    except (subprocess.CalledProcessError, OSError) as exc:
+        return [
+            Row(
+                "capture",
+                "-",
+                f"{mb:.0f} MiB tqdm, pty",
+                "-",
+                status="SKIP",
+                target=f"bare pty reader failed: {exc}",
+            )
+        ]
+    for db in config.dbs:
+        try:
+            results = [time_trainlog(db, size, pty=True) for _ in range(reps)]
+        except RuntimeError as exc:
+            rows.append(
+                Row(
+                    "capture",
+                    db,
+                    f"{mb:.0f} MiB tqdm, pty",
+                    "-",
+                    f"bare pty {fmt_s(bare)}",
+                    f"SKIP: {exc}",
+                    "SKIP",
+                )
+            )
+            continue
+        took = median([r.seconds for r in results])
+        ratio = bare / took
+        note = f"ratio {ratio:.2f} >= {PTY_RATIO_TARGET}"
+        status = verdict(ratio >= PTY_RATIO_TARGET)
+        if not all(r.pty for r in results):
+            note, status = "runner did not use a pty (run.pty false): not implemented?", "SKIP"
+        rows.append(
+            Row(
+                "capture",
+                db,
+                f"{mb:.0f} MiB tqdm, pty",
+                f"{fmt_s(took)} ({mb / took:.0f} MiB/s)",
+                f"bare pty {fmt_s(bare)} ({mb / bare:.0f} MiB/s)",
+                note,
+                status,
+                {"seconds": [r.seconds for r in results], "baseline_seconds": bare},
+            )
+        )
+    return rows

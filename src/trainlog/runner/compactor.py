@@ -1,0 +1,60 @@
+"""The runner's background compaction of its own log while the run goes on."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from trainlog.compaction import compact
+from trainlog.db import Database
+from trainlog.offsets import MAX_CHUNK_BYTES
+
+log = logging.getLogger(__name__)
+
+COMPACT_EVERY_SECONDS = 2.0
+# The newest bytes stay as they were appended: viewers following live read them right away.
+LIVE_WINDOW_BYTES = 2 * MAX_CHUNK_BYTES
+
+
+class Compactor:
+    """Compacts bytes well behind the log's end every few seconds, then the rest at the end.
+
+    Compaction is an optimisation: when the database is unreachable it is skipped and tried
+    again later, never retried in a way that could hold up capture.
+    """
+
+    def __init__(self, db: Database, run_id: uuid.UUID, stored: Callable[[], int]) -> None:
+        self._db = db
+        self._run_id = run_id
+        self._stored = stored
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="compactor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def finish(self) -> None:
+        """Stop the periodic pass and compact everything, tail included."""
+        self._stop.set()
+        self._thread.join()
+        self._pass(self._stored(), final=True)
+        try:
+            self._db.release_free_space()
+        except SQLAlchemyError as exc:
+            log.warning("could not release free space: %s", type(exc).__name__)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(COMPACT_EVERY_SECONDS):
+            self._pass(self._stored() - LIVE_WINDOW_BYTES, final=False)
+
+    def _pass(self, upto: int, final: bool) -> None:
+        if upto <= 0:
+            return
+        try:
+            compact(self._db, self._run_id, upto, final=final)
+        except SQLAlchemyError as exc:
+            log.warning("compaction skipped: %s", type(exc).__name__)
