@@ -1,8 +1,8 @@
 """Capture throughput: a flooding child under `trainlog run`, vs. the same child into a file.
 
-Time is from the child's first write (it records CLOCK_MONOTONIC in a file just before) to
-the exit of `trainlog run`, which returns only after the last byte is committed and the
-run's end recorded: "the last byte is durable". Baselines time the same child from the same
+Time is from the child's first write (it records the clocks in a file just before) to the
+run's `finished_at`, which the runner records only after the last byte is committed: "the last
+byte is durable" (the compaction `trainlog run` does after that is not counted). Baselines time the same child from the same
 moment to the exit of `child | cat > file` (pipe mode) or of bench/ptyread.py (PTY mode).
 Each repetition uses a fresh database; trainlog and baseline alternate, so a busy neighbour
 on the shared machine hurts both alike.
@@ -15,6 +15,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -61,7 +62,11 @@ def _flood(kind: str, size: int, t0: Path) -> list[str]:
 
 def _since_t0(t0: Path) -> float:
     end = time.monotonic_ns()
-    return (end - int(t0.read_text())) / 1e9
+    return (end - int(t0.read_text().split()[0])) / 1e9
+
+
+def _wall_t0(t0: Path) -> datetime:
+    return datetime.fromtimestamp(int(t0.read_text().split()[1]) / 1e9, UTC)
 
 
 def time_trainlog(db_kind: str, size: int, pty: bool = False, kind: str = "tqdm") -> Captured:
@@ -70,20 +75,24 @@ def time_trainlog(db_kind: str, size: int, pty: bool = False, kind: str = "tqdm"
         process, run_id = start_trainlog_run(fresh.url, _flood(kind, size, t0), pty=pty)
         if process.wait() != 0:
             raise RuntimeError(run_error(process))
-        seconds = _since_t0(t0)
-        stored, used_pty = stored_size(fresh.url, run_id)
+        stored, used_pty, finished_at = stored_size(fresh.url, run_id)
+        # Durable = the run's end recorded after its last byte; `trainlog run` then goes on
+        # to compact the log, which is not part of capture.
+        seconds = (finished_at - _wall_t0(t0)).total_seconds()
     return Captured(seconds, stored, used_pty)
 
 
-def stored_size(url: str, run_id: uuid.UUID) -> tuple[int, bool]:
+def stored_size(url: str, run_id: uuid.UUID) -> tuple[int, bool, datetime]:
     db = Database.connect(url)
     try:
         with db.read() as session:
             size = session.scalar(select(TrainingLog.size).where(TrainingLog.run_id == run_id))
-            pty = session.scalar(select(ExperimentRun.pty).where(ExperimentRun.id == run_id))
+            run = session.get(ExperimentRun, run_id)
+            assert run is not None and run.finished_at is not None
+            pty, finished_at = run.pty, run.finished_at
     finally:
         db.dispose()
-    return int(size or 0), bool(pty)
+    return int(size or 0), bool(pty), finished_at
 
 
 def time_pipe_to_file(size: int) -> float:

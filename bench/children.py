@@ -49,7 +49,9 @@ def flood(kind: str, size: int, t0_file: str) -> None:
     # A 4 MiB block, written over and over: generating text must not be what we measure.
     block = tqdm_text(4 * 1024 * 1024) if kind == "tqdm" else b""
     with open(t0_file, "w") as f:
-        f.write(str(time.monotonic_ns()))
+        # Monotonic for baselines timed by process exit; wall clock to compare with the run's
+        # finished_at, which the runner records once the last byte is committed.
+        f.write(f"{time.monotonic_ns()} {time.time_ns()}")
     written = 0
     view = memoryview(block)
     while written < size:

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from trainlog import sse, store
 from trainlog.db import Database
@@ -72,11 +73,15 @@ class LogSnapshot:
 
 def read_snapshot(db: Database, run_id: uuid.UUID) -> LogSnapshot:
     with db.read() as session:
-        row = session.execute(
-            select(TrainingLog.size, ExperimentRun.status, ExperimentRun.exit_code)
-            .join(ExperimentRun, ExperimentRun.id == TrainingLog.run_id)
-            .where(TrainingLog.run_id == run_id)
-        ).one()
+        return _snapshot(session, run_id)
+
+
+def _snapshot(session: Session, run_id: uuid.UUID) -> LogSnapshot:
+    row = session.execute(
+        select(TrainingLog.size, ExperimentRun.status, ExperimentRun.exit_code)
+        .join(ExperimentRun, ExperimentRun.id == TrainingLog.run_id)
+        .where(TrainingLog.run_id == run_id)
+    ).one()
     return LogSnapshot(row.size, not RunStatus(row.status).is_active, row.exit_code)
 
 
@@ -91,6 +96,16 @@ def next_step(offset: int, snapshot: LogSnapshot) -> Step:
     if offset < snapshot.size:
         return Step.READ
     return Step.DONE if snapshot.ended else Step.WAIT
+
+
+def read_news(db: Database, run_id: uuid.UUID, position: int | None) -> tuple[LogSnapshot, bytes]:
+    """The run's snapshot and, from ``position`` (None: nothing), the bytes stored since:
+    one transaction, so a follower pays one round trip per look."""
+    with db.read() as session:
+        snapshot = _snapshot(session, run_id)
+        if position is None or position >= snapshot.size:
+            return snapshot, b""
+        return snapshot, store.read(session, run_id, position, snapshot.size)
 
 
 def read_bytes(db: Database, run_id: uuid.UUID, start: int, end: int) -> bytes:

@@ -18,8 +18,7 @@ from functools import cached_property
 from anyio import to_thread
 
 from trainlog.db import Database
-from trainlog.store import READ_PAGE_BYTES
-from trainlog.stream import log_frames, read_bytes, read_snapshot
+from trainlog.stream import log_frames, read_news
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +54,14 @@ class Subscription:
     run_id: uuid.UUID
     queue: asyncio.Queue[Item]
     dropped: bool = False
+    # Bytes of the pages waiting in the queue (pages are shared, but a slow viewer's queue
+    # keeps them alive).
+    queued_bytes: int = 0
+
+    def take(self, item: Item) -> Item:
+        if isinstance(item, Page):
+            self.queued_bytes -= len(item.data)
+        return item
 
 
 @dataclass(eq=False)
@@ -81,39 +88,57 @@ class RunTailer:
         position: int | None = None
         while self.subscribers:
             self.woken.clear()
-            snapshot = await to_thread.run_sync(read_snapshot, db, self.run_id)
+            snapshot, data = await to_thread.run_sync(read_news, db, self.run_id, position)
             if position is None:
                 # Viewers read what came before from the store themselves.
                 position = snapshot.size
-            while position < snapshot.size:
-                end = min(snapshot.size, position + READ_PAGE_BYTES)
-                data = await to_thread.run_sync(read_bytes, db, self.run_id, position, end)
+            if data:
                 self._publish(Page(position, data))
                 position += len(data)
-            if snapshot.ended:
+                if position < snapshot.size:
+                    continue  # more than one read's worth is waiting
+            if snapshot.ended and position >= snapshot.size:
                 self._publish(Ended(snapshot.size, snapshot.exit_code))
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.woken.wait(), self.hub.poll_interval)
 
     def _publish(self, item: Item) -> None:
+        size = len(item.data) if isinstance(item, Page) else 0
         for subscription in list(self.subscribers):
+            if subscription.queued_bytes + size > self.hub.queue_bytes:
+                self._drop(subscription)
+                continue
             try:
                 subscription.queue.put_nowait(item)
             except asyncio.QueueFull:
-                subscription.dropped = True
-                self.subscribers.discard(subscription)
-                self.hub.drops += 1
+                self._drop(subscription)
+                continue
+            subscription.queued_bytes += size
+
+    def _drop(self, subscription: Subscription) -> None:
+        subscription.dropped = True
+        self.subscribers.discard(subscription)
+        self.hub.drops += 1
 
 
 class LogHub:
     """The tailers of one server process, created on a run's first viewer and gone with its
     last one (or when the run has ended and everything was published)."""
 
-    def __init__(self, db: Database, poll_interval: float, queue_pages: int = 64) -> None:
+    def __init__(
+        self,
+        db: Database,
+        poll_interval: float,
+        queue_pages: int = 1024,
+        queue_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
         self.db = db
         self.poll_interval = poll_interval
+        # A viewer is dropped from the fan-out when this much waits for it; it then reads
+        # from the store at its own pace.
         self.queue_pages = queue_pages
+        self.queue_bytes = queue_bytes
         self._tailers: dict[uuid.UUID, RunTailer] = {}
         # Viewers dropped from a fan-out for falling behind (they catch up from the store).
         self.drops = 0

@@ -18,7 +18,7 @@ from trainlog.stream import (
     read_bytes,
     read_snapshot,
 )
-from trainlog.tailer import Ended, LogHub, Page
+from trainlog.tailer import Ended, LogHub, Page, Subscription
 
 
 class _Viewer:
@@ -54,6 +54,24 @@ class _Viewer:
         self.offset += len(news)
 
 
+def _pending(subscription: Subscription, first: Page) -> tuple[list[Page], Ended | None]:
+    """``first`` and the pages already queued behind it (and the end, if it is queued)."""
+    pages = [first]
+    while not subscription.queue.empty():
+        item = subscription.take(subscription.queue.get_nowait())
+        if isinstance(item, Ended):
+            return pages, item
+        pages.append(item)
+    return pages, None
+
+
+def _joined(pages: list[Page]) -> Page:
+    # A subscription's pages are consecutive: the tailer publishes each byte once, in order.
+    if len(pages) == 1:
+        return pages[0]
+    return Page(pages[0].start, b"".join(page.data for page in pages))
+
+
 async def log_events(
     hub: LogHub, run_id: uuid.UUID, offset: int, heartbeat_interval: float
 ) -> AsyncIterator[bytes]:
@@ -71,17 +89,23 @@ async def log_events(
                 # Too slow for the fan-out: rejoin; the gap is read from the store.
                 subscription = hub.subscribe(run_id)
             try:
-                item = await asyncio.wait_for(subscription.queue.get(), heartbeat_interval)
+                item = subscription.take(
+                    await asyncio.wait_for(subscription.queue.get(), heartbeat_interval)
+                )
             except TimeoutError:
                 yield heartbeat_event()
                 continue
             if isinstance(item, Page):
-                async for frame in viewer.from_page(item):
+                # A viewer that fell behind sends what piled up as one batch of events.
+                pages, ended = _pending(subscription, item)
+                async for frame in viewer.from_page(_joined(pages)):
                     yield frame
-            elif isinstance(item, Ended):
-                async for frame in viewer.catch_up(item.final_size):
-                    yield frame
-                yield done_event(item.exit_code, item.final_size)
-                return
+                if ended is None:
+                    continue
+                item = ended
+            async for frame in viewer.catch_up(item.final_size):
+                yield frame
+            yield done_event(item.exit_code, item.final_size)
+            return
     finally:
         hub.unsubscribe(subscription)
