@@ -28,7 +28,7 @@ from trainlog.db import normalize_url
 log = logging.getLogger(__name__)
 
 CHANNEL = "trainlog_log"
-SQLITE_CHECK_SECONDS = 0.002
+SQLITE_CHECK_SECONDS = 0.001
 
 OnChange = Callable[[uuid.UUID | None], None]
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from trainlog.codec import decode
@@ -95,12 +95,22 @@ def read(session: Session, run_id: uuid.UUID, start: int, end: int) -> bytes:
     end = min(end, start + READ_PAGE_BYTES)
     if end <= start:
         return b""
+    # The chunk holding ``start`` is the last one starting at or before it: one index seek.
+    # The MAX_CHUNK_BYTES bound keeps even that seek from walking back over earlier chunks.
+    first_start = (
+        select(func.max(LogChunk.start_offset))
+        .where(
+            LogChunk.run_id == run_id,
+            LogChunk.start_offset <= start,
+            LogChunk.start_offset > start - MAX_CHUNK_BYTES,
+        )
+        .scalar_subquery()
+    )
     rows = session.execute(
         select(LogChunk.start_offset, LogChunk.codec, LogChunk.data)
         .where(
             LogChunk.run_id == run_id,
-            # Bounded on the indexed start so the lookup never scans earlier chunks.
-            LogChunk.start_offset > start - MAX_CHUNK_BYTES,
+            LogChunk.start_offset >= func.coalesce(first_start, start),
             LogChunk.start_offset < end,
         )
         .order_by(LogChunk.start_offset)
