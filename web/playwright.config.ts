@@ -1,15 +1,18 @@
 import { defineConfig } from '@playwright/test';
-import { CHROMIUM, CHROMIUM_ARGS, e2ePort } from './e2e/env';
+import { CHROMIUM, CHROMIUM_ARGS, e2eAuthPort, e2ePort, e2eToken } from './e2e/env';
 
-// The port is fixed here, in the main process, so the workers (which inherit the environment)
-// and the global setup (which starts the server) agree on it.
+// The ports (and the second server's token) are fixed here, in the main process, so the
+// workers (which inherit the environment) and the global setup (which starts the servers)
+// agree on them.
 const port = e2ePort();
+e2eAuthPort();
+e2eToken();
 
 export default defineConfig({
   testDir: './e2e',
   timeout: 60_000,
   expect: { timeout: 20_000 },
-  workers: 1, // one server, and it allows one active run at a time
+  workers: 1, // each server allows one active run at a time
   fullyParallel: false,
   retries: 0,
   reporter: [['list']],

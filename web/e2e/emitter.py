@@ -5,7 +5,7 @@ It prints ANSI-coloured lines, a tqdm-style progress bar redrawn in place with a
 a multi-byte character split across two flushed writes with a pause between (so the server
 stores and streams the halves separately), and exits with the code the config asks for.
 The config is "key: value" lines: exit_code, epochs, steps, step_delay,
-preamble_lines.
+preamble_lines; with "program: tqdm" it runs tqdm_train.py (real tqdm bars) instead.
 """
 
 import argparse
@@ -28,6 +28,10 @@ def main() -> int:
             key, sep, value = line.partition(":")
             if sep:
                 cfg[key.strip()] = value.strip()
+    if cfg.get("program") == "tqdm":
+        import tqdm_train  # next to this file, so on sys.path
+
+        return tqdm_train.run(cfg)
     exit_code = int(cfg.get("exit_code", "0"))
     epochs = int(cfg.get("epochs", "3"))
     steps = int(cfg.get("steps", "20"))

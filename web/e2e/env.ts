@@ -29,4 +29,20 @@ export function e2ePort(): number {
   return Number(process.env.TRAINLOG_E2E_PORT);
 }
 
+/** The second server's port: it has an API token (and runs its children under a pipe). */
+export function e2eAuthPort(): number {
+  if (!process.env.TRAINLOG_E2E_AUTH_PORT) {
+    process.env.TRAINLOG_E2E_AUTH_PORT = String(e2ePort() + 1);
+  }
+  return Number(process.env.TRAINLOG_E2E_AUTH_PORT);
+}
+
+/** The second server's API token, chosen once per e2e run. */
+export function e2eToken(): string {
+  if (!process.env.TRAINLOG_E2E_TOKEN) {
+    process.env.TRAINLOG_E2E_TOKEN = `e2e-${process.pid}-${Math.random().toString(36).slice(2, 12)}`;
+  }
+  return process.env.TRAINLOG_E2E_TOKEN;
+}
+
 export const SCREENSHOT_DIR = resolve(WEB_DIR, 'test-results/screenshots');

@@ -1,12 +1,16 @@
 /**
- * Starts a real `trainlog serve` for the e2e tests: its own temporary database and config
- * directory, the e2e emitter as the training command, and the freshly built web/dist.
+ * Starts two real `trainlog serve`s for the e2e tests, each with its own temporary database
+ * and config directory, the e2e emitter as the training command, and the freshly built
+ * web/dist:
+ * - the main one (trainlog.spec.ts): children under a pseudo-terminal (the default), and a
+ *   runner counted lost 4 s after its last heartbeat;
+ * - the token one (auth.spec.ts): TRAINLOG_API_TOKEN set, children under a pipe.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { HAVE_CHROMIUM, SKIP_MESSAGE, TRAINLOG_BIN, WEB_DIR, e2ePort } from './env';
+import { HAVE_CHROMIUM, SKIP_MESSAGE, TRAINLOG_BIN, WEB_DIR, e2eAuthPort, e2ePort, e2eToken } from './env';
 
 /** Newest mtime under a directory (files only). */
 function newest(path: string): number {
@@ -39,27 +43,17 @@ async function waitHealthy(url: string, child: ChildProcess, logFile: string): P
   throw new Error(`trainlog serve did not become healthy in 30 s; see ${logFile}`);
 }
 
-export default async function globalSetup(): Promise<(() => Promise<void>) | void> {
-  if (!HAVE_CHROMIUM) {
-    console.log(`\n[e2e] ${SKIP_MESSAGE}\n`);
-    return;
-  }
-  if (!existsSync(TRAINLOG_BIN)) {
-    throw new Error(`[e2e] no trainlog at ${TRAINLOG_BIN}: create the venv (pip install -e .) or set TRAINLOG_E2E_BIN`);
-  }
-  ensureBuilt();
+interface Server {
+  url: string;
+  dir: string;
+  stop: () => Promise<void>;
+}
 
-  const port = e2ePort();
-  const dir = mkdtempSync(join(tmpdir(), 'trainlog-e2e-'));
-  const configs = join(dir, 'configs');
-  mkdirSync(configs);
-  // A failing run long enough to navigate around mid-run, a quick passing one, a slow one to cancel.
-  writeFileSync(join(configs, 'e2e-fail.yaml'), 'exit_code: 3\nepochs: 2\nsteps: 20\nstep_delay: 0.2\n');
-  writeFileSync(join(configs, 'e2e-ok.yaml'), 'exit_code: 0\nepochs: 1\nsteps: 8\nstep_delay: 0.05\n');
-  // Over the viewer's 5 MiB threshold: it loads only the tail.
-  writeFileSync(join(configs, 'e2e-big.yaml'), 'exit_code: 0\nepochs: 1\nsteps: 2\nstep_delay: 0.05\npreamble_lines: 160000\n');
-  writeFileSync(join(configs, 'e2e-slow.yaml'), 'exit_code: 0\nepochs: 50\nsteps: 50\nstep_delay: 0.2\npreamble_lines: 150\n');
-
+async function startServer(name: string, port: number, configs: Record<string, string>, env: Record<string, string>): Promise<Server> {
+  const dir = mkdtempSync(join(tmpdir(), `trainlog-e2e-${name}-`));
+  const configDir = join(dir, 'configs');
+  mkdirSync(configDir);
+  for (const [file, text] of Object.entries(configs)) writeFileSync(join(configDir, file), text);
   const logFile = join(dir, 'server.log');
   const out = openSync(logFile, 'a');
   const emitter = resolve(WEB_DIR, 'e2e/emitter.py');
@@ -69,12 +63,14 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
     env: {
       ...process.env,
       TRAINLOG_DATABASE_URL: `sqlite:///${join(dir, 'trainlog.db')}`,
-      TRAINLOG_CONFIG_DIR: configs,
+      TRAINLOG_CONFIG_DIR: configDir,
+      // A bare python3 is trainlog's own interpreter (it has tqdm).
       TRAINLOG_TRAIN_COMMAND: `python3 ${emitter} --config {config}`,
       TRAINLOG_WEB_DIST: resolve(WEB_DIR, 'dist'),
       TRAINLOG_POLL_INTERVAL: '0.1',
       TRAINLOG_HEARTBEAT_INTERVAL: '2',
       TRAINLOG_CANCEL_GRACE: '2',
+      ...env,
     },
   });
   const url = `http://127.0.0.1:${port}`;
@@ -82,12 +78,11 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
     await waitHealthy(url, child, logFile);
   } catch (err) {
     if (child.exitCode === null) child.kill('SIGKILL');
-    console.error(`[e2e] server log (${logFile}):\n${readFileSync(logFile, 'utf8').slice(-4000)}`);
+    console.error(`[e2e] ${name} server log (${logFile}):\n${readFileSync(logFile, 'utf8').slice(-4000)}`);
     throw err;
   }
-  console.log(`[e2e] trainlog serve on ${url} (data in ${dir})`);
-
-  return async () => {
+  console.log(`[e2e] ${name}: trainlog serve on ${url} (data in ${dir})`);
+  const stop = async () => {
     if (child.exitCode === null) {
       child.kill('SIGTERM');
       await new Promise<void>((r) => {
@@ -102,5 +97,51 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
       });
     }
     if (!process.env.TRAINLOG_E2E_KEEP) rmSync(dir, { recursive: true, force: true });
+  };
+  return { url, dir, stop };
+}
+
+export default async function globalSetup(): Promise<(() => Promise<void>) | void> {
+  if (!HAVE_CHROMIUM) {
+    console.log(`\n[e2e] ${SKIP_MESSAGE}\n`);
+    return;
+  }
+  if (!existsSync(TRAINLOG_BIN)) {
+    throw new Error(`[e2e] no trainlog at ${TRAINLOG_BIN}: create the venv (pip install -e .) or set TRAINLOG_E2E_BIN`);
+  }
+  ensureBuilt();
+
+  const started = await Promise.allSettled([
+    startServer(
+      'main',
+      e2ePort(),
+      {
+        // A failing run long enough to navigate around mid-run, a quick passing one, a slow one to cancel.
+        'e2e-fail.yaml': 'exit_code: 3\nepochs: 2\nsteps: 20\nstep_delay: 0.2\n',
+        'e2e-ok.yaml': 'exit_code: 0\nepochs: 1\nsteps: 8\nstep_delay: 0.05\n',
+        // Over the viewer's 5 MiB threshold: it loads only the tail.
+        'e2e-big.yaml': 'exit_code: 0\nepochs: 1\nsteps: 2\nstep_delay: 0.05\npreamble_lines: 160000\n',
+        'e2e-slow.yaml': 'exit_code: 0\nepochs: 50\nsteps: 50\nstep_delay: 0.2\npreamble_lines: 150\n',
+        // Real tqdm bars, 119 columns wide in the run's 120-column terminal.
+        'e2e-tqdm.yaml': 'program: tqdm\nepochs: 2\nsteps: 40\nstep_delay: 0.02\n',
+      },
+      // A runner killed with -9 is judged lost within about 4.5 s instead of 15.
+      { TRAINLOG_RUNNER_HEARTBEAT_INTERVAL: '0.5', TRAINLOG_RUNNER_LOST_AFTER: '4' },
+    ),
+    startServer(
+      'token',
+      e2eAuthPort(),
+      { 'e2e-auth.yaml': 'exit_code: 0\nepochs: 1\nsteps: 12\nstep_delay: 0.1\n' },
+      { TRAINLOG_API_TOKEN: e2eToken(), TRAINLOG_PTY: '0' },
+    ),
+  ]);
+  const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(servers.map((s) => s.stop()));
+    throw failed.reason;
+  }
+  return async () => {
+    await Promise.all(servers.map((s) => s.stop()));
   };
 }

@@ -1,7 +1,9 @@
 import { expect, test, type Page } from '@playwright/test';
-import { mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HAVE_CHROMIUM, SCREENSHOT_DIR, SKIP_MESSAGE } from './env';
+import { instrument, termText, viewer } from './helpers';
 import { browserSnapshot, emulatorSnapshot } from './terminal';
 
 test.skip(!HAVE_CHROMIUM, SKIP_MESSAGE);
@@ -10,28 +12,7 @@ test.describe.configure({ mode: 'serial' });
 mkdirSync(SCREENSHOT_DIR, { recursive: true });
 const shot = (name: string) => join(SCREENSHOT_DIR, name);
 
-test.beforeEach(async ({ page }) => {
-  await page.addInitScript(() => {
-    const w = window as unknown as Record<string, unknown>;
-    w.__TRAINLOG_EXPOSE_TERM__ = true;
-    // Record the SSE log events' ids, to prove chunk boundaries the test cares about happened.
-    const Native = window.EventSource;
-    const seen: number[] = [];
-    const sources: EventSource[] = [];
-    w.__sseIds = seen;
-    w.__sseSources = sources;
-    class Recording extends Native {
-      constructor(url: string | URL, init?: EventSourceInit) {
-        super(url, init);
-        sources.push(this);
-        this.addEventListener('log', (ev) => seen.push(Number((ev as MessageEvent).lastEventId)));
-      }
-    }
-    window.EventSource = Recording;
-  });
-});
-
-const viewer = (page: Page) => page.getByTestId('training-log-viewer');
+test.beforeEach(async ({ page }) => instrument(page));
 
 async function startRun(page: Page, config: string): Promise<string> {
   await page.goto('/');
@@ -45,17 +26,6 @@ async function startRun(page: Page, config: string): Promise<string> {
   expect(run.config).toBe(config);
   await page.waitForURL(new RegExp(`/runs/${run.id}$`));
   return run.id;
-}
-
-async function termText(page: Page): Promise<string> {
-  return page.evaluate(() => {
-    const t = (window as unknown as { __trainlogTerm?: { buffer: { active: { length: number; getLine(i: number): { translateToString(trim: boolean): string } | undefined } } } }).__trainlogTerm;
-    if (!t) return '';
-    const b = t.buffer.active;
-    const out: string[] = [];
-    for (let i = 0; i < b.length; i++) out.push(b.getLine(i)?.translateToString(true) ?? '');
-    return out.join('\n');
-  });
 }
 
 /** The viewer's terminal equals a terminal emulator fed the stored bytes. */
@@ -76,7 +46,13 @@ test('before any run: the runs page has a friendly empty state and lists the con
   await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Runs' })).toBeVisible();
   await expect(page.getByText('No runs yet')).toBeVisible();
-  await expect(page.getByLabel('Config').locator('option')).toHaveText(['e2e-big.yaml', 'e2e-fail.yaml', 'e2e-ok.yaml', 'e2e-slow.yaml']);
+  await expect(page.getByLabel('Config').locator('option')).toHaveText([
+    'e2e-big.yaml',
+    'e2e-fail.yaml',
+    'e2e-ok.yaml',
+    'e2e-slow.yaml',
+    'e2e-tqdm.yaml',
+  ]);
   await page.screenshot({ path: shot('runs-page-empty.png') });
 });
 
@@ -204,7 +180,6 @@ test('a passing run and a cancelled one; the runs page lists them newest first',
   await expect(rows.nth(1)).toHaveAttribute('data-run-id', okId);
   await expect(rows.nth(0).getByTestId('status-badge')).toHaveAttribute('data-status', 'cancelled');
   await expect(rows.nth(1).getByTestId('status-badge')).toHaveAttribute('data-status', 'succeeded');
-  await page.screenshot({ path: shot('runs-page.png') });
 });
 
 test('a log over 5 MiB: only its tail is loaded, and the viewer says so', async ({ page }) => {
@@ -230,4 +205,136 @@ test('unknown run and unknown page show friendly states', async ({ page }) => {
   await expect(page.getByText('Run not found')).toBeVisible();
   await page.goto('/nowhere');
   await expect(page.getByText('Page not found')).toBeVisible();
+});
+
+/** The viewer's terminal: its size, and each buffer line's text and whether it is a wrap. */
+async function termLines(page: Page): Promise<{ cols: number; rows: number; lines: Array<{ text: string; wrapped: boolean }> }> {
+  return page.evaluate(() => {
+    type Line = { translateToString(trim: boolean): string; isWrapped: boolean };
+    const t = (window as unknown as { __trainlogTerm: { cols: number; rows: number; buffer: { active: { length: number; getLine(i: number): Line | undefined } } } }).__trainlogTerm;
+    const b = t.buffer.active;
+    const lines: Array<{ text: string; wrapped: boolean }> = [];
+    for (let i = 0; i < b.length; i++) {
+      const l = b.getLine(i);
+      if (l) lines.push({ text: l.translateToString(true), wrapped: l.isWrapped });
+    }
+    return { cols: t.cols, rows: t.rows, lines };
+  });
+}
+
+test('a real tqdm run under a pty, at 900 px: 120 columns kept, bars on one line, the box scrolls sideways; downloads', async ({ page }) => {
+  await page.setViewportSize({ width: 900, height: 720 });
+  const id = await startRun(page, 'e2e-tqdm.yaml');
+  await expect(viewer(page)).toHaveAttribute('data-phase', 'done', { timeout: 30_000 });
+  await expect(page.getByTestId('viewer-exit')).toHaveText('Exited with code 0');
+  // The header catches up with the viewer at once.
+  await expect(page.getByTestId('status-badge').first()).toHaveAttribute('data-status', 'succeeded', { timeout: 2_000 });
+  const run = (await (await page.request.get(`/api/runs/${id}`)).json()) as { pty: boolean; term_cols: number };
+  expect(run).toMatchObject({ pty: true, term_cols: 120 });
+
+  // The terminal has the run's 120 columns, not the box's width: each finished bar is one
+  // unwrapped 119-column line, as tqdm drew it for a 120-column terminal.
+  const term = await termLines(page);
+  expect(term.cols).toBe(120);
+  expect(term.lines.some((l) => l.wrapped)).toBe(false);
+  const bars = term.lines.filter((l) => /^epoch \d: /.test(l.text));
+  expect(bars.map((l) => l.text.replace(/\|.*\|/, '|…|').replace(/\[.*\]$/, '[…]'))).toEqual([
+    'epoch 1: 100%|…| 40/40 […]',
+    'epoch 2: 100%|…| 40/40 […]',
+  ]);
+  for (const bar of bars) expect(bar.text).toHaveLength(119);
+  expect(await termText(page)).toContain('isatty=True');
+  await expectTerminalMatchesStoredLog(page, id);
+
+  // The box is narrower than 120 columns: it scrolls sideways, and no row hides under the scrollbar.
+  const scroller = page.getByTestId('viewer-scroll');
+  const box = await scroller.evaluate((el) => {
+    const screen = el.querySelector('.xterm-screen') as HTMLElement;
+    return { scrollWidth: el.scrollWidth, clientWidth: el.clientWidth, clientHeight: el.clientHeight, screenHeight: screen.offsetHeight, screenWidth: screen.offsetWidth };
+  });
+  expect(box.scrollWidth).toBeGreaterThan(box.clientWidth);
+  expect(box.screenWidth).toBeGreaterThan(box.clientWidth);
+  expect(box.screenHeight).toBeLessThanOrEqual(box.clientHeight);
+  // It says so: the run's width in the toolbar, a fade at the edge with more text beyond.
+  await expect(page.getByTestId('viewer-cols')).toHaveText('120 cols ↔');
+  const body = viewer(page).locator('.tlv-body');
+  await expect(body).toHaveClass(/tlv-more-right/);
+  await expect(body).not.toHaveClass(/tlv-more-left/);
+  await page.screenshot({ path: shot('run-page-pty-narrow.png') });
+  await scroller.evaluate((el) => el.scrollTo({ left: el.scrollWidth }));
+  await expect.poll(() => scroller.evaluate((el) => el.scrollLeft)).toBeGreaterThan(0);
+  await expect(body).toHaveClass(/tlv-more-left/);
+  await expect(body).not.toHaveClass(/tlv-more-right/);
+  await page.screenshot({ path: shot('run-page-pty-narrow-scrolled.png') });
+
+  // Downloads, from the run page's menu: the raw bytes, and the text a terminal would leave.
+  const raw = await page.request.get(`/api/runs/${id}/logs/raw`);
+  expect(raw.status()).toBe(200);
+  expect(raw.headers()['content-type']).toBe('application/octet-stream');
+  const rawBytes = await raw.body();
+  expect(rawBytes.includes(Buffer.from('\x1b[32m'))).toBe(true);
+
+  const menu = page.getByTestId('download-menu');
+  await menu.getByRole('button', { name: /Download log/ }).click();
+  await expect(menu.getByRole('menuitem')).toHaveCount(2);
+  await page.screenshot({ path: shot('run-page-download-menu.png') });
+  const [rawDl] = await Promise.all([page.waitForEvent('download'), menu.getByRole('menuitem', { name: /Raw log/ }).click()]);
+  expect(rawDl.suggestedFilename()).toBe(`trainlog-${id}.log`);
+  expect(readFileSync(await rawDl.path()).equals(rawBytes)).toBe(true);
+  await expect(menu.getByRole('menuitem')).toHaveCount(0); // the menu closed
+
+  const text = await page.request.get(`/api/runs/${id}/logs/text`);
+  expect(text.status()).toBe(200);
+  expect(text.headers()['content-type']).toBe('text/plain; charset=utf-8');
+  await menu.getByRole('button', { name: /Download log/ }).click();
+  const [textDl] = await Promise.all([page.waitForEvent('download'), menu.getByRole('menuitem', { name: /Plain text/ }).click()]);
+  expect(textDl.suggestedFilename()).toBe(`trainlog-${id}.txt`);
+  const plain = readFileSync(await textDl.path());
+  expect(plain.equals(await text.body())).toBe(true);
+  expect(plain.includes(0x1b)).toBe(false); // no ESC: colours and escapes stripped
+  expect(plain.includes(0x0d)).toBe(false); // no \r: redraws collapsed
+  const lines = plain.toString('utf8').split('\n');
+  // Each bar once, in its final state (it was redrawn 41 times in the raw log).
+  expect(lines.filter((l) => l.startsWith('epoch 1: '))).toHaveLength(1);
+  expect(lines.filter((l) => l.startsWith('epoch 2: '))).toHaveLength(1);
+  expect(lines.find((l) => l.startsWith('epoch 1: '))).toMatch(/^epoch 1: 100%\|█+\| 40\/40 \[/);
+  expect(rawBytes.toString('utf8').split('epoch 1: ').length - 1).toBeGreaterThan(20);
+  expect(lines).toContain('training complete');
+
+  // The viewer's toolbar has the same two downloads.
+  const inViewer = page.getByTestId('viewer-download-menu');
+  await inViewer.getByRole('button').click();
+  await expect(inViewer.getByRole('menuitem', { name: /Raw log/ })).toHaveAttribute('href', `/api/runs/${id}/logs/raw`);
+  await expect(inViewer.getByRole('menuitem', { name: /Plain text/ })).toHaveAttribute('href', `/api/runs/${id}/logs/text`);
+  await page.keyboard.press('Escape');
+  await expect(inViewer.getByRole('menuitem')).toHaveCount(0);
+});
+
+test('a runner killed with -9: the run becomes lost and the page says so plainly', async ({ page }) => {
+  const id = await startRun(page, 'e2e-slow.yaml');
+  await expect.poll(() => termText(page)).toContain('epoch 1/50');
+  const pid = execFileSync('pgrep', ['-f', `trainlog.runner ${id}`], { encoding: 'utf8' }).trim().split('\n')[0]!;
+  expect(Number(pid)).toBeGreaterThan(1);
+  process.kill(Number(pid), 'SIGKILL');
+
+  await expect(page.getByTestId('status-badge').first()).toHaveAttribute('data-status', 'lost', { timeout: 20_000 });
+  await expect(page.getByTestId('run-notice-lost')).toContainText(
+    'The runner died; the log below is everything stored before it stopped.',
+  );
+  await expect(page.getByTestId('run-notice-lost')).toContainText('the runner stopped reporting');
+  await expect(viewer(page)).toHaveAttribute('data-phase', 'done', { timeout: 20_000 });
+  await expect(page.getByTestId('viewer-exit')).toHaveText('Runner lost');
+  await expect(page.getByTestId('run-exit-code')).toHaveText('—');
+  await expect(page.getByRole('button', { name: 'Cancel run' })).toHaveCount(0);
+  await expectTerminalMatchesStoredLog(page, id);
+  await page.screenshot({ path: shot('run-page-lost.png') });
+
+  // The runs page, every kind of end so far; a lost run's reason is on its badge.
+  await page.goto('/');
+  const row = page.locator(`tr[data-run-id="${id}"]`);
+  await expect(row.getByTestId('status-badge')).toHaveAttribute('data-status', 'lost');
+  await expect(row.locator('td').first()).toHaveAttribute('title', /stopped reporting/);
+  await expect(page.locator('tr.run-row')).toHaveCount(6);
+  await page.mouse.move(0, 0);
+  await page.screenshot({ path: shot('runs-page.png') });
 });

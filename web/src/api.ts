@@ -1,4 +1,5 @@
-import { errorMessage } from './logstream/protocol';
+import { reportUnauthorized } from './auth';
+import { errorMessage, isTransientStatus } from './logstream/protocol';
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'lost';
 
@@ -12,8 +13,14 @@ export interface Run {
   started_at: string | null;
   finished_at: string | null;
   log_size: number;
+  /** Why it failed, was lost, or lost output; null when there is nothing to say. */
   error: string | null;
+  /** Output past the server's log limit was not stored. */
+  log_truncated?: boolean;
+  /** The child ran under a pseudo-terminal of term_cols x term_rows (null under a pipe). */
+  pty?: boolean;
   term_cols?: number | null;
+  term_rows?: number | null;
 }
 
 export class ApiError extends Error {
@@ -45,6 +52,7 @@ async function request<T>(method: string, path: string, body?: unknown, signal?:
   } catch {
     data = null;
   }
+  if (res.status === 401) reportUnauthorized();
   if (!res.ok) throw new ApiError(res.status, errorMessage(res.status, data));
   return data as T;
 }
@@ -55,8 +63,15 @@ export const api = {
   listConfigs: (signal?: AbortSignal) => request<string[]>('GET', '/configs', undefined, signal),
   startRun: (config: string) => request<Run>('POST', '/runs', { config }),
   cancelRun: (id: string) => request<Run>('POST', `/runs/${encodeURIComponent(id)}/cancel`),
-  rawLogUrl: (id: string) => `/api/runs/${encodeURIComponent(id)}/logs/raw`,
+  /** Whether `token` is the server's API token (asked without storing it anywhere). */
+  checkToken: async (token: string): Promise<boolean> => {
+    const res = await fetch('/api/configs', { headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' } });
+    return res.status !== 401;
+  },
 };
+
+/** An error that may pass by itself (no answer, 503 while the database is away): polls retry it. */
+export const isTransientError = (e: unknown) => e instanceof ApiError && isTransientStatus(e.status);
 
 export const isActive = (s: RunStatus) => s === 'queued' || s === 'running';
 

@@ -9,6 +9,8 @@ class FakeServer {
   log = new Uint8Array(0);
   requests: string[] = [];
   failRun = false;
+  /** Answer every request with this status (503: the database is away), or 0: no answer. */
+  outage: number | null = null;
   runInfo: Record<string, unknown> = { status: 'running' };
   constructor(text = '') {
     this.append(text);
@@ -23,6 +25,10 @@ class FakeServer {
   fetch = async (input: RequestInfo | URL): Promise<Response> => {
     const url = new URL(String(input), 'http://x');
     this.requests.push(url.pathname + url.search);
+    if (this.outage === 0) throw new TypeError('Failed to fetch');
+    if (this.outage !== null) {
+      return new Response(JSON.stringify({ detail: 'the database is unavailable; try again shortly' }), { status: this.outage });
+    }
     if (this.failRun) return new Response(JSON.stringify({ detail: 'run not found' }), { status: 404 });
     if (url.pathname.endsWith('/logs')) {
       const offset = Number(url.searchParams.get('offset') ?? 0);
@@ -48,6 +54,11 @@ class FakeEventSource implements EventSourceLike {
   close() {
     this.closed = true;
     this.readyState = 2;
+  }
+  /** What the browser does on a non-200 answer: an error, and no retry of its own. */
+  refuse() {
+    this.readyState = 2;
+    this.emit('error');
   }
   emit(type: string, data = '{}', lastEventId = '') {
     const ev = { data, lastEventId } as MessageEvent<string>;
@@ -354,5 +365,156 @@ describe('lifecycle', () => {
     await flush();
     expect(t.ctl.getState()).toMatchObject({ phase: 'error', error: 'run not found' });
     expect(FakeEventSource.all).toHaveLength(0);
+  });
+});
+
+describe('database outage and other trouble: reconnecting, never an error page', () => {
+  it('a stream that errors over and over stays "reconnecting", backing off up to 10 s, and resumes', async () => {
+    const t = setup('a\n');
+    t.ctl.start();
+    await flush();
+    lastEs().open();
+    t.server.outage = 503; // the database is away: new requests get 503
+    const delays: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const before = FakeEventSource.all.length;
+      lastEs().emit('error'); // dropped, the browser would retry: we do, at our own pace
+      expect(t.ctl.getState().phase).toBe('reconnecting');
+      let waited = 0;
+      while (FakeEventSource.all.length === before) {
+        await vi.advanceTimersByTimeAsync(100);
+        waited += 100;
+      }
+      delays.push(waited);
+    }
+    expect(delays.slice(0, 6)).toEqual([500, 1000, 2000, 4000, 8000, 10000]);
+    expect(Math.max(...delays)).toBe(10000);
+    expect(t.states.some((s) => s.phase === 'error')).toBe(false);
+
+    t.server.outage = null;
+    t.server.append('b\n');
+    lastEs().open();
+    lastEs().sendLog(t.server, 2, 4);
+    expect(t.ctl.getState()).toMatchObject({ phase: 'live', offset: 4, error: null });
+    expect(t.text()).toBe('a\nb\n');
+  });
+
+  it('a stream refused with 503 asks for the run until it answers, then re-opens at its offset', async () => {
+    const t = setup('a\n');
+    t.ctl.start();
+    await flush();
+    t.server.outage = 503;
+    lastEs().refuse();
+    const opened = FakeEventSource.all.length;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeEventSource.all).toHaveLength(opened); // no stream while the run cannot be asked
+    expect(t.ctl.getState().phase).toBe('reconnecting');
+    const asked = t.server.requests.filter((r) => r === '/api/runs/r1').length;
+    expect(asked).toBeGreaterThan(3);
+    expect(asked).toBeLessThan(15); // backed off
+    t.server.outage = 0; // and then no answer at all
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(t.ctl.getState().phase).toBe('reconnecting');
+    t.server.outage = null;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(FakeEventSource.all).toHaveLength(opened + 1);
+    expect(lastEs().offset).toBe(2);
+    expect(t.states.some((s) => s.phase === 'error')).toBe(false);
+  });
+
+  it('the server\'s "reconnecting" event shows reconnecting on the same stream; its next event is live again', async () => {
+    const t = setup('a\n');
+    t.ctl.start();
+    await flush();
+    const es = lastEs();
+    es.open();
+    es.emit('reconnecting', JSON.stringify({ offset: 2 }));
+    expect(t.ctl.getState().phase).toBe('reconnecting');
+    expect(es.closed).toBe(false);
+    es.emit('heartbeat');
+    expect(t.ctl.getState().phase).toBe('live');
+    expect(FakeEventSource.all).toHaveLength(1);
+  });
+
+  it('history that cannot be loaded for now (503, no answer) is retried, not an error', async () => {
+    const t = setup('hello\n');
+    t.server.outage = 503;
+    t.ctl.start();
+    await flush();
+    expect(t.ctl.getState().phase).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(500);
+    t.server.outage = 0;
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(t.ctl.getState().phase).toBe('reconnecting');
+    t.server.outage = null;
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(t.text()).toBe('hello\n');
+    expect(lastEs().offset).toBe(6);
+    expect(t.states.some((s) => s.phase === 'error')).toBe(false);
+  });
+
+  it('history cut by an outage mid-way resumes at the page it had, without repeating bytes', async () => {
+    const t = setup('0123456789', { pageBytes: 4 });
+    const realFetch = t.server.fetch;
+    let calls = 0;
+    t.ctl = new LogStreamController({
+      runId: 'r1',
+      sink: (b) => void t.written.push(b.slice()),
+      fetch: (async (input: RequestInfo | URL) => {
+        calls++;
+        if (calls === 3) return new Response('{}', { status: 503 }); // the second page
+        return realFetch(input);
+      }) as typeof fetch,
+      eventSource: (url) => new FakeEventSource(url),
+    });
+    t.ctl.start();
+    await flush();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(t.text()).toBe('0123456789');
+    expect(lastEs().offset).toBe(10);
+  });
+
+  it('a stream refused with 401 (no token) is an error, with its status, and no more retries', async () => {
+    const t = setup('a\n');
+    t.ctl.start();
+    await flush();
+    t.server.outage = 401;
+    lastEs().refuse();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(t.ctl.getState()).toMatchObject({ phase: 'error', errorStatus: 401 });
+    const n = t.server.requests.length;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(t.server.requests.length).toBe(n);
+    expect(FakeEventSource.all).toHaveLength(1);
+  });
+
+  it('history refused with 401 is an error at once', async () => {
+    const t = setup('a\n');
+    t.server.outage = 401;
+    t.ctl.start();
+    await flush();
+    expect(t.ctl.getState()).toMatchObject({ phase: 'error', errorStatus: 401 });
+  });
+});
+
+describe('how the run ended', () => {
+  it('on done, asks for the run, so a lost run (no exit code) says lost', async () => {
+    const t = setup('partial output\n');
+    t.ctl.start();
+    await flush();
+    expect(t.ctl.getState().runStatus).toBe('running');
+    t.server.runInfo = { status: 'lost', exit_code: null };
+    lastEs().emit('done', JSON.stringify({ exit_code: null, final_size: 15 }));
+    await flush();
+    expect(t.ctl.getState()).toMatchObject({ phase: 'done', exitCode: null, runStatus: 'lost' });
+  });
+  it('on done, keeps the status it knew when the run cannot be asked', async () => {
+    const t = setup('x\n');
+    t.ctl.start();
+    await flush();
+    t.server.outage = 503;
+    lastEs().emit('done', JSON.stringify({ exit_code: 0, final_size: 2 }));
+    await flush();
+    expect(t.ctl.getState()).toMatchObject({ phase: 'done', exitCode: 0, runStatus: 'running' });
   });
 });

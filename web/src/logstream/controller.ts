@@ -9,8 +9,14 @@
  *    On `done`: close the EventSource (the browser would reconnect forever otherwise), fetch
  *    anything still missing, report the exit code.
  *    On an error or a silent stream (heartbeat watchdog): report "reconnecting", close, and
- *    re-open at the last event id with backoff.
- * 5. `dispose()` closes everything; no callback fires after it.
+ *    re-open at the last event id with backoff. When the browser gave up on the stream (an
+ *    HTTP error, not a dropped connection), ask for the run first: a 401 or 404 is final
+ *    (phase "error"), anything transient (503 while the database is away, no answer) is
+ *    retried, so an outage never turns into an error page.
+ *    On the server's `reconnecting` event (it lost the database under an open stream): report
+ *    "reconnecting" and keep the stream; its next event means it is back.
+ * 5. History loading retries transient failures the same way.
+ * 6. `dispose()` closes everything; no callback fires after it.
  */
 import {
   DEFAULT_TAIL_POLICY,
@@ -20,6 +26,7 @@ import {
   decideHistoryStart,
   errorMessage,
   historyUrl,
+  isTransientStatus,
   parseDone,
   parseEventId,
   parseLogChunk,
@@ -41,9 +48,25 @@ export interface LogStreamState {
   size: number;
   exitCode: number | null;
   error: string | null;
+  /** The HTTP status behind `error` (0: no answer), when there is one. */
+  errorStatus: number | null;
+  /** The run's status as last asked (refreshed when the stream says it is done). */
+  runStatus: string | null;
   /** Columns the run's terminal had, if the server records it. */
   termCols: number | null;
 }
+
+export const INITIAL_LOG_STREAM_STATE: LogStreamState = {
+  phase: 'loading',
+  offset: 0,
+  shownFrom: null,
+  size: 0,
+  exitCode: null,
+  error: null,
+  errorStatus: null,
+  runStatus: null,
+  termCols: null,
+};
 
 /** The part of the browser's EventSource that we use. */
 export interface EventSourceLike {
@@ -101,6 +124,13 @@ class HttpError extends Error {
   }
 }
 
+/** The HTTP status of a failed request; 0 when there was no answer (network, CORS). */
+function statusOf(err: unknown): number {
+  return err instanceof HttpError ? err.status : 0;
+}
+
+const EVENT_SOURCE_CLOSED = 2;
+
 export class LogStreamController {
   private readonly opts: Required<
     Omit<LogStreamOptions, 'onState' | 'onTermCols' | 'fetch' | 'eventSource' | 'maxTailLines'>
@@ -108,15 +138,7 @@ export class LogStreamController {
     Pick<LogStreamOptions, 'onState' | 'onTermCols' | 'maxTailLines'>;
   private readonly fetchFn: typeof fetch;
   private readonly makeEs: EventSourceFactory;
-  private state: LogStreamState = {
-    phase: 'loading',
-    offset: 0,
-    shownFrom: null,
-    size: 0,
-    exitCode: null,
-    error: null,
-    termCols: null,
-  };
+  private state: LogStreamState = INITIAL_LOG_STREAM_STATE;
   private es: EventSourceLike | null = null;
   private watchdog: ReturnType<typeof setTimeout> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -130,6 +152,10 @@ export class LogStreamController {
   /** Streamed bytes held back while the run is asked again for its width. */
   private held: Uint8Array[] | null = null;
   private heldDone: Promise<void> = Promise.resolve();
+  /** Where history ends (the log's size when first asked); null until the run is known. */
+  private historyEnd: number | null = null;
+  /** Whether the first history page is a tail still to be cut to whole lines. */
+  private tailPending = false;
 
   constructor(options: LogStreamOptions) {
     this.opts = {
@@ -148,9 +174,39 @@ export class LogStreamController {
   }
 
   start(): void {
-    void this.loadHistory().catch((err: unknown) => {
-      if (this.disposed) return;
-      this.setState({ phase: 'error', error: err instanceof Error ? err.message : String(err) });
+    void this.boot();
+  }
+
+  /** Load history, retrying what may pass (an outage) with backoff; fail on the rest. */
+  private async boot(): Promise<void> {
+    for (;;) {
+      try {
+        await this.loadHistory();
+        return;
+      } catch (err) {
+        if (this.disposed) return;
+        if (!isTransientStatus(statusOf(err))) {
+          this.fail(err);
+          return;
+        }
+        this.setState({ phase: 'reconnecting' });
+        await new Promise<void>((resolve) => {
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = null;
+            resolve();
+          }, reconnectDelay(this.attempt++));
+        });
+        if (this.disposed) return;
+      }
+    }
+  }
+
+  private fail(err: unknown): void {
+    this.closeStream();
+    this.setState({
+      phase: 'error',
+      error: err instanceof Error ? err.message : String(err),
+      errorStatus: statusOf(err),
     });
   }
 
@@ -170,7 +226,13 @@ export class LogStreamController {
   }
 
   private async getJson<T>(url: string): Promise<T> {
-    const res = await this.fetchFn(url, { signal: this.abort.signal, headers: { Accept: 'application/json' } });
+    let res: Response;
+    try {
+      res = await this.fetchFn(url, { signal: this.abort.signal, headers: { Accept: 'application/json' } });
+    } catch (err) {
+      if (this.disposed) throw err;
+      throw new HttpError(0, 'Cannot reach the trainlog server.');
+    }
     let body: unknown = null;
     try {
       body = await res.json();
@@ -182,22 +244,27 @@ export class LogStreamController {
   }
 
   private async loadHistory(): Promise<void> {
-    const run = await this.getRun();
-    if (this.disposed) return;
-    const size = typeof run.log_size === 'number' ? run.log_size : 0;
-    const termCols = colsOf(run);
-    this.colsPending = termCols === null && (run.status === 'queued' || size === 0);
-    this.opts.onTermCols?.(termCols);
-    const plan = decideHistoryStart(size, this.opts.tailPolicy);
-    this.setState({
-      size,
-      termCols,
-      offset: plan.start,
-      shownFrom: plan.truncated ? plan.start : null,
-    });
+    if (this.historyEnd === null) {
+      const run = await this.getRun();
+      if (this.disposed) return;
+      const size = typeof run.log_size === 'number' ? run.log_size : 0;
+      const termCols = colsOf(run);
+      this.colsPending = termCols === null && (run.status === 'queued' || size === 0);
+      this.opts.onTermCols?.(termCols);
+      const plan = decideHistoryStart(size, this.opts.tailPolicy);
+      this.historyEnd = size;
+      this.tailPending = plan.truncated;
+      this.setState({
+        size,
+        termCols,
+        runStatus: typeof run.status === 'string' ? run.status : null,
+        offset: plan.start,
+        shownFrom: plan.truncated ? plan.start : null,
+      });
+    }
     // Load up to the size we were told about; whatever comes after arrives on the stream.
-    // A tail is fetched as one page, so it can be cut to whole lines before it is written.
-    await this.fetchRange(plan.start, size, plan.truncated, plan.truncated ? size - plan.start : undefined);
+    // After a failed page, this picks up at the offset we have.
+    await this.fetchRange(this.state.offset, this.historyEnd, true);
     if (this.disposed) return;
     this.openStream();
   }
@@ -237,22 +304,25 @@ export class LogStreamController {
     })();
   }
 
-  /** Fetch [from, to) in pages and write each, awaiting the sink (backpressure). */
-  private async fetchRange(from: number, to: number, trimFirst: boolean, firstPage?: number): Promise<void> {
+  /**
+   * Fetch [from, to) in pages and write each, awaiting the sink (backpressure). With
+   * `history`, a pending tail is fetched as one page and cut to whole lines first.
+   */
+  private async fetchRange(from: number, to: number, history = false): Promise<void> {
     let offset = from;
-    let first = trimFirst;
     while (offset < to && !this.disposed) {
-      const limit = first && firstPage ? firstPage : Math.min(this.opts.pageBytes, to - offset);
+      const trim = history && this.tailPending;
+      const limit = trim ? to - offset : Math.min(this.opts.pageBytes, to - offset);
       const page = await this.getJson<HistoryPage>(historyUrl(this.opts.apiBase, this.opts.runId, offset, limit));
       if (this.disposed) return;
       const bytes = base64ToBytes(page.data ?? '');
       if (bytes.length === 0) break; // the log is shorter than we were told: stream the rest
       let out = bytes;
-      if (first) {
+      if (trim) {
         const skip = tailSkip(bytes, 64 * 1024, this.opts.maxTailLines);
         out = bytes.subarray(skip);
         this.setState({ shownFrom: offset + skip });
-        first = false;
+        this.tailPending = false;
       }
       offset += bytes.length;
       this.setState({ offset, size: Math.max(this.state.size, page.size ?? 0, offset) });
@@ -274,7 +344,8 @@ export class LogStreamController {
     es.addEventListener('heartbeat', live(() => this.onAlive()));
     es.addEventListener('log', live((ev) => this.onLog(ev)));
     es.addEventListener('done', live((ev) => void this.onDone(ev)));
-    es.addEventListener('error', live(() => this.onError()));
+    es.addEventListener('reconnecting', live(() => this.onServerRetrying()));
+    es.addEventListener('error', live(() => this.onError(es)));
     this.armWatchdog();
   }
 
@@ -331,31 +402,64 @@ export class LogStreamController {
     await this.heldDone;
     if (done.finalSize !== null && done.finalSize > this.state.offset) {
       try {
-        await this.fetchRange(this.state.offset, done.finalSize, false);
+        await this.fetchRange(this.state.offset, done.finalSize);
       } catch {
         /* the exit code still matters more than the missing tail */
       }
     }
+    // How it ended ("lost", "cancelled") is the run's, not the stream's, to say.
+    let runStatus = this.state.runStatus;
+    try {
+      const run = await this.getRun();
+      if (typeof run.status === 'string') runStatus = run.status;
+    } catch {
+      /* keep what we knew */
+    }
     this.setState({
       phase: 'done',
       exitCode: done.exitCode,
+      runStatus,
       size: Math.max(this.state.size, done.finalSize ?? 0),
       error: null,
+      errorStatus: null,
     });
   }
 
-  private onError(): void {
-    this.reconnect(reconnectDelay(this.attempt++));
+  /** The server lost its database under this stream; it keeps the stream and retries. */
+  private onServerRetrying(): void {
+    this.armWatchdog();
+    if (this.state.phase !== 'reconnecting') this.setState({ phase: 'reconnecting' });
   }
 
-  private reconnect(delayMs: number): void {
+  private onError(es: EventSourceLike): void {
+    // CLOSED: the browser will not retry (an HTTP error or a wrong answer), so ask why first.
+    this.reconnect(reconnectDelay(this.attempt++), es.readyState === EVENT_SOURCE_CLOSED);
+  }
+
+  private reconnect(delayMs: number, checkFirst = false): void {
     this.closeStream();
-    if (this.disposed || this.state.phase === 'done') return;
+    if (this.disposed || this.state.phase === 'done' || this.state.phase === 'error') return;
     this.setState({ phase: 'reconnecting' });
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
-      this.openStream();
+      if (checkFirst) void this.checkThenOpen();
+      else this.openStream();
     }, delayMs);
+  }
+
+  /** Ask for the run before re-opening: a final answer (401, 404) ends the retries. */
+  private async checkThenOpen(): Promise<void> {
+    try {
+      const run = await this.getRun();
+      if (this.disposed) return;
+      if (typeof run.status === 'string' && run.status !== this.state.runStatus) this.setState({ runStatus: run.status });
+    } catch (err) {
+      if (this.disposed) return;
+      if (isTransientStatus(statusOf(err))) this.reconnect(reconnectDelay(this.attempt++), true);
+      else this.fail(err);
+      return;
+    }
+    this.openStream();
   }
 }

@@ -3,13 +3,16 @@ import {
   MiB,
   base64ToBytes,
   decideHistoryStart,
+  describeEnd,
   errorMessage,
+  isTransientStatus,
   parseDone,
   parseEventId,
   planChunk,
   reconnectDelay,
   streamUrl,
   tailSkip,
+  textUrl,
 } from './protocol';
 
 describe('decideHistoryStart (tail loading)', () => {
@@ -98,5 +101,45 @@ describe('parsers', () => {
       'run_id: Input should be a valid UUID',
     );
     expect(errorMessage(500, null)).toBe('HTTP 500');
+  });
+});
+
+describe('describeEnd (the viewer\'s last word on a run)', () => {
+  it('an exit code, good or bad', () => {
+    expect(describeEnd(0, 'succeeded')).toEqual({ text: 'Exited with code 0', tone: 'ok' });
+    expect(describeEnd(3, 'failed')).toEqual({ text: 'Exited with code 3', tone: 'error' });
+    expect(describeEnd(0, null)).toEqual({ text: 'Exited with code 0', tone: 'ok' });
+  });
+  it('never "Exited with code null"', () => {
+    for (const status of [null, 'running', 'succeeded', 'failed', 'cancelled', 'lost', 'weird']) {
+      expect(describeEnd(null, status).text).not.toMatch(/null/);
+    }
+    expect(describeEnd(null, null)).toEqual({ text: 'Ended without an exit code', tone: 'error' });
+    expect(describeEnd(null, 'failed')).toEqual({ text: 'Failed without an exit code', tone: 'error' });
+  });
+  it('a lost runner, whatever the exit code', () => {
+    expect(describeEnd(null, 'lost')).toEqual({ text: 'Runner lost', tone: 'error' });
+  });
+  it('a signal, by name', () => {
+    expect(describeEnd(-9, 'failed')).toEqual({ text: 'Killed by SIGKILL', tone: 'error' });
+    expect(describeEnd(-42, 'failed')).toEqual({ text: 'Killed by signal 42', tone: 'error' });
+  });
+  it('a cancel is not an error', () => {
+    expect(describeEnd(-15, 'cancelled')).toEqual({ text: 'Cancelled (killed by SIGTERM)', tone: 'muted' });
+    expect(describeEnd(1, 'cancelled')).toEqual({ text: 'Cancelled (exited with code 1)', tone: 'muted' });
+    expect(describeEnd(null, 'cancelled')).toEqual({ text: 'Cancelled', tone: 'muted' });
+  });
+});
+
+describe('isTransientStatus', () => {
+  it('retries what may pass, not what will not', () => {
+    expect([0, 408, 429, 500, 502, 503, 504].every(isTransientStatus)).toBe(true);
+    expect([400, 401, 403, 404, 416, 422].some(isTransientStatus)).toBe(false);
+  });
+});
+
+describe('download URLs', () => {
+  it('raw bytes and plain text', () => {
+    expect(textUrl('/api', 'a b')).toBe('/api/runs/a%20b/logs/text');
   });
 });

@@ -150,6 +150,62 @@ export function rawUrl(base: string, runId: string): string {
   return `${base}/runs/${encodeURIComponent(runId)}/logs/raw`;
 }
 
+/** The log as plain text: escapes stripped, `\r` redraws collapsed (a download). */
+export function textUrl(base: string, runId: string): string {
+  return `${base}/runs/${encodeURIComponent(runId)}/logs/text`;
+}
+
+/**
+ * Whether a failed request is worth retrying: no answer at all (status 0), a timeout, rate
+ * limiting, or a server-side error (503 while the database is away). Anything else (401, 404,
+ * 422) will not get better by asking again.
+ */
+export function isTransientStatus(status: number): boolean {
+  return status === 0 || status === 408 || status === 429 || status >= 500;
+}
+
+export type EndTone = 'ok' | 'error' | 'muted';
+
+export interface EndDescription {
+  text: string;
+  tone: EndTone;
+}
+
+const SIGNAL_NAMES: Record<number, string> = {
+  1: 'SIGHUP',
+  2: 'SIGINT',
+  6: 'SIGABRT',
+  9: 'SIGKILL',
+  11: 'SIGSEGV',
+  15: 'SIGTERM',
+};
+
+/** "SIGTERM" for 15, "signal 42" for one without a common name. */
+export function signalName(signal: number): string {
+  return SIGNAL_NAMES[signal] ?? `signal ${signal}`;
+}
+
+/**
+ * How a finished run ended, in words, from the `done` event's exit code and the run's status
+ * (null when unknown). A negative exit code is a child killed by that signal; no exit code
+ * means the child's end was never seen (its runner died) or it never started.
+ */
+export function describeEnd(exitCode: number | null, status: string | null): EndDescription {
+  if (status === 'lost') return { text: 'Runner lost', tone: 'error' };
+  const cancelled = status === 'cancelled';
+  if (exitCode === null) {
+    if (cancelled) return { text: 'Cancelled', tone: 'muted' };
+    if (status === 'failed') return { text: 'Failed without an exit code', tone: 'error' };
+    return { text: 'Ended without an exit code', tone: status === 'succeeded' ? 'muted' : 'error' };
+  }
+  if (exitCode < 0) {
+    const by = signalName(-exitCode);
+    return cancelled ? { text: `Cancelled (killed by ${by})`, tone: 'muted' } : { text: `Killed by ${by}`, tone: 'error' };
+  }
+  if (cancelled) return { text: `Cancelled (exited with code ${exitCode})`, tone: 'muted' };
+  return { text: `Exited with code ${exitCode}`, tone: exitCode === 0 ? 'ok' : 'error' };
+}
+
 /** A readable message from an API error body (`{"detail": string | [{msg}]}`) or status. */
 export function errorMessage(status: number, body: unknown): string {
   const detail = (body as { detail?: unknown } | null)?.detail;

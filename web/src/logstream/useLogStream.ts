@@ -1,15 +1,11 @@
 import { useEffect, useRef, useState } from 'react';
-import { type ByteSink, LogStreamController, type LogStreamOptions, type LogStreamState } from './controller';
-
-const INITIAL: LogStreamState = {
-  phase: 'loading',
-  offset: 0,
-  shownFrom: null,
-  size: 0,
-  exitCode: null,
-  error: null,
-  termCols: null,
-};
+import {
+  type ByteSink,
+  INITIAL_LOG_STREAM_STATE as INITIAL,
+  LogStreamController,
+  type LogStreamOptions,
+  type LogStreamState,
+} from './controller';
 
 export type UseLogStreamOptions = Omit<LogStreamOptions, 'runId' | 'sink' | 'onState'>;
 

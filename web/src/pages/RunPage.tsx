@@ -1,5 +1,8 @@
 import { useEffect, useState } from 'react';
-import { ApiError, api, isActive } from '../api';
+import { ApiError, api, isActive, isTransientError } from '../api';
+import { reportUnauthorized } from '../auth';
+import { runNotices } from '../runNotices';
+import { DownloadMenu } from '../viewer/DownloadMenu';
 import { Banner, ExitCode, StatusBadge } from '../components';
 import { formatBytes, formatTimestamp, runDuration, shortId } from '../format';
 import { usePolling, useNow } from '../hooks';
@@ -74,9 +77,7 @@ export function RunPage({ id }: { id: string }) {
               {cancelling ? 'Cancelling…' : 'Cancel run'}
             </button>
           )}
-          <a className="btn" href={api.rawLogUrl(id)} download data-testid="download-log">
-            Download log
-          </a>
+          <DownloadMenu runId={id} buttonClassName="btn" label="Download log" />
         </div>
       </div>
       {r && (
@@ -107,10 +108,30 @@ export function RunPage({ id }: { id: string }) {
           </div>
         </dl>
       )}
-      {run.error && !notFound && <Banner kind="error">Could not load the run: {run.error.message}</Banner>}
+      {run.error && !notFound && (
+        <Banner kind={isTransientError(run.error) ? 'warn' : 'error'}>
+          Could not load the run: {run.error.message}
+          {isTransientError(run.error) && !finished && ' (retrying)'}
+        </Banner>
+      )}
       {actionError && <Banner kind="error">{actionError}</Banner>}
-      {r?.error && <Banner kind="error">{r.error}</Banner>}
-      <TrainingLogViewer key={id} runId={id} isLive={active} height="calc(100vh - 250px)" />
+      {r &&
+        runNotices(r).map((n) => (
+          <Banner key={n.id} kind={n.kind}>
+            <span className="notice" data-testid={`run-notice-${n.id}`}>
+              <strong>{n.title}</strong>
+              {n.detail && <span className="notice-detail"> {n.detail}</span>}
+            </span>
+          </Banner>
+        ))}
+      <TrainingLogViewer
+        key={id}
+        runId={id}
+        isLive={active}
+        height="auto" /* the rest of the page: see .page-run */
+        onUnauthorized={reportUnauthorized}
+        onEnd={run.reload /* the header catches up at once, not at the next poll */}
+      />
     </main>
   );
 }

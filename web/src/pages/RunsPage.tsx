@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { ApiError, activeRunIdFrom, api, isActive, type Run } from '../api';
+import { ApiError, activeRunIdFrom, api, isActive, isTransientError, type Run } from '../api';
 import { Banner, ExitCode, StatusBadge } from '../components';
 import { formatBytes, formatRelative, formatTimestamp, runDuration, shortId } from '../format';
 import { usePolling, useNow } from '../hooks';
@@ -102,7 +102,7 @@ export function RunsPage() {
       </div>
 
       {runs.error && (
-        <Banner kind="error">
+        <Banner kind={isTransientError(runs.error) ? 'warn' : 'error'}>
           Could not load runs: {runs.error.message}{' '}
           <button type="button" className="btn btn-small" onClick={runs.reload}>
             Retry
@@ -144,7 +144,7 @@ export function RunsPage() {
                     navigate(`/runs/${r.id}`);
                   }}
                 >
-                  <td>
+                  <td title={r.error ?? undefined}>
                     <StatusBadge status={r.status} />
                   </td>
                   <td className="mono">

@@ -10,17 +10,26 @@ import { FitAddon } from '@xterm/addon-fit';
 import { SearchAddon } from '@xterm/addon-search';
 import '@xterm/xterm/css/xterm.css';
 import './TrainingLogViewer.css';
-import { rawUrl, useLogStream } from '../logstream';
+import { describeEnd, rawUrl, useLogStream, type EndTone } from '../logstream';
+import { DownloadMenu } from './DownloadMenu';
 import { WriteQueue } from './writeQueue';
 
 export interface TrainingLogViewerProps {
   runId: string;
   isLive?: boolean;
   height?: string /* default 400px */;
+  /** Show the download menu (raw log, plain text) in the toolbar. Default true. */
+  downloads?: boolean;
+  /** Called when the server refuses the log for want of its API token (HTTP 401). */
+  onUnauthorized?: () => void;
+  /** Called once the stream says the run has ended (every byte received). */
+  onEnd?: (end: { exitCode: number | null; runStatus: string | null }) => void;
 }
 
 const API_BASE = '/api';
 export const VIEWER_SCROLLBACK = 20_000;
+/** xterm's vertical scrollbar overlays the right edge of its element: keep it off the text. */
+const XTERM_SCROLLBAR_PX = 14;
 
 const THEME: ITheme = {
   background: '#0d1117',
@@ -56,6 +65,8 @@ const SEARCH_DECORATIONS = {
   activeMatchColorOverviewRuler: '#ffb000',
 };
 
+const END_TONE_CLASS: Record<EndTone, string> = { ok: 'tlv-ok', error: 'tlv-error', muted: 'tlv-neutral' };
+
 function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
@@ -76,8 +87,17 @@ declare global {
   }
 }
 
-export function TrainingLogViewer({ runId, isLive = false, height = '400px' }: TrainingLogViewerProps) {
+export function TrainingLogViewer({
+  runId,
+  isLive = false,
+  height = '400px',
+  downloads = true,
+  onUnauthorized,
+  onEnd,
+}: TrainingLogViewerProps) {
   const boxRef = useRef<HTMLDivElement | null>(null);
+  const scrollRef = useRef<HTMLDivElement | null>(null);
+  const [overflow, setOverflow] = useState<{ left: boolean; right: boolean }>({ left: false, right: false });
   const termRef = useRef<Terminal | null>(null);
   const fitRef = useRef<FitAddon | null>(null);
   const searchRef = useRef<SearchAddon | null>(null);
@@ -94,6 +114,15 @@ export function TrainingLogViewer({ runId, isLive = false, height = '400px' }: T
     setFollowState(on);
   }, []);
 
+  /** Whether there is more text to either side (a fixed-width run in a narrower box). */
+  const updateOverflow = useCallback(() => {
+    const el = scrollRef.current;
+    if (!el) return;
+    const left = el.scrollLeft > 1;
+    const right = el.scrollLeft + el.clientWidth < el.scrollWidth - 1;
+    setOverflow((o) => (o.left === left && o.right === right ? o : { left, right }));
+  }, []);
+
   const refit = useCallback(() => {
     const term = termRef.current;
     const fit = fitRef.current;
@@ -103,8 +132,14 @@ export function TrainingLogViewer({ runId, isLive = false, height = '400px' }: T
     const cols = colsRef.current ?? Math.max(dims.cols, 20);
     const rows = Math.max(dims.rows, 2);
     if (cols !== term.cols || rows !== term.rows) term.resize(cols, rows);
+    // At a fixed width the box is as wide as the text plus the scrollbar, and its scroller
+    // scrolls sideways when that is wider than the viewer.
+    const screen = term.element?.querySelector<HTMLElement>('.xterm-screen');
+    const width = colsRef.current !== null && screen ? `${screen.offsetWidth + XTERM_SCROLLBAR_PX}px` : '';
+    if (boxRef.current.style.width !== width) boxRef.current.style.width = width;
     if (followRef.current) term.scrollToBottom();
-  }, []);
+    updateOverflow();
+  }, [updateOverflow]);
 
   // The terminal: one per run.
   useEffect(() => {
@@ -163,6 +198,11 @@ export function TrainingLogViewer({ runId, isLive = false, height = '400px' }: T
       frame = requestAnimationFrame(refit);
     });
     ro.observe(box);
+    const scroller = scrollRef.current;
+    if (scroller) ro.observe(scroller);
+    const screen = term.element?.querySelector('.xterm-screen');
+    if (screen) ro.observe(screen); // the cell size changes when the font loads
+    scroller?.addEventListener('scroll', updateOverflow, { passive: true });
     refit();
     setFollow(true);
     setMatches(null);
@@ -172,6 +212,7 @@ export function TrainingLogViewer({ runId, isLive = false, height = '400px' }: T
       setReady(false);
       cancelAnimationFrame(frame);
       ro.disconnect();
+      scroller?.removeEventListener('scroll', updateOverflow);
       box.removeEventListener('wheel', onWheel);
       subs.forEach((s) => s.dispose());
       queue.close();
@@ -182,7 +223,7 @@ export function TrainingLogViewer({ runId, isLive = false, height = '400px' }: T
       if (window.__trainlogTerm === term) delete window.__trainlogTerm;
       term.dispose();
     };
-  }, [runId, refit, setFollow]);
+  }, [runId, refit, setFollow, updateOverflow]);
 
   const sink = useCallback((bytes: Uint8Array) => queueRef.current?.push(bytes) ?? Promise.resolve(), []);
   // A run recorded at a fixed width is shown at that width instead of fitting: set before
@@ -238,7 +279,18 @@ export function TrainingLogViewer({ runId, isLive = false, height = '400px' }: T
     termRef.current?.scrollToBottom();
   };
 
-  const { phase, exitCode, error, offset, shownFrom, size } = stream;
+  const { phase, exitCode, error, errorStatus, offset, shownFrom, size, runStatus } = stream;
+  const unauthorized = phase === 'error' && errorStatus === 401;
+  const onUnauthorizedRef = useRef(onUnauthorized);
+  onUnauthorizedRef.current = onUnauthorized;
+  useEffect(() => {
+    if (unauthorized) onUnauthorizedRef.current?.();
+  }, [unauthorized]);
+  const onEndRef = useRef(onEnd);
+  onEndRef.current = onEnd;
+  useEffect(() => {
+    if (phase === 'done') onEndRef.current?.({ exitCode, runStatus });
+  }, [phase, exitCode, runStatus]);
   const empty = offset === 0 && (phase === 'done' || phase === 'live' || phase === 'reconnecting');
 
   let statusEl;
@@ -255,15 +307,14 @@ export function TrainingLogViewer({ runId, isLive = false, height = '400px' }: T
         {error ?? 'Could not load the log'}
       </span>
     );
-  else if (phase === 'done')
+  else if (phase === 'done') {
+    const end = describeEnd(exitCode, runStatus);
     statusEl = (
-      <span
-        className={`tlv-status ${exitCode === 0 ? 'tlv-ok' : 'tlv-error'}`}
-        data-testid="viewer-exit"
-      >
-        {exitCode === null ? 'Finished (no exit code)' : `Exited with code ${exitCode}`}
+      <span className={`tlv-status ${END_TONE_CLASS[end.tone]}`} data-testid="viewer-exit">
+        {end.text}
       </span>
     );
+  }
   else if (isLive)
     statusEl = (
       <span className="tlv-status tlv-live" data-testid="viewer-live">
@@ -281,6 +332,7 @@ export function TrainingLogViewer({ runId, isLive = false, height = '400px' }: T
       data-offset={offset}
       data-shown-from={shownFrom ?? ''}
       data-exit-code={exitCode ?? ''}
+      data-run-status={runStatus ?? ''}
       data-follow={follow ? 'on' : 'off'}
     >
       <div className="tlv-toolbar">
@@ -288,6 +340,17 @@ export function TrainingLogViewer({ runId, isLive = false, height = '400px' }: T
         <span className="tlv-size tlv-muted" title={`${offset} bytes`}>
           {formatBytes(Math.max(size, offset))}
         </span>
+        {stream.termCols !== null && (
+          <span
+            className="tlv-cols tlv-muted"
+            data-testid="viewer-cols"
+            title={`The run's terminal was ${stream.termCols} columns wide: the log keeps that width${
+              overflow.left || overflow.right ? ' (scroll sideways to see all of it)' : ''
+            }`}
+          >
+            {stream.termCols} cols{overflow.left || overflow.right ? ' ↔' : ''}
+          </span>
+        )}
         <span className="tlv-spacer" />
         <div className="tlv-search">
           <input
@@ -319,6 +382,7 @@ export function TrainingLogViewer({ runId, isLive = false, height = '400px' }: T
         >
           {follow ? 'Following' : 'Follow'}
         </button>
+        {downloads && <DownloadMenu runId={runId} apiBase={API_BASE} testId="viewer-download-menu" />}
       </div>
       {shownFrom !== null && (
         <div className="tlv-notice" data-testid="viewer-tail-notice">
@@ -328,8 +392,15 @@ export function TrainingLogViewer({ runId, isLive = false, height = '400px' }: T
           </a>
         </div>
       )}
-      <div className="tlv-body">
-        <div className={`tlv-term${stream.termCols ? ' tlv-fixed-cols' : ''}`} ref={boxRef} />
+      <div className={`tlv-body${overflow.left ? ' tlv-more-left' : ''}${overflow.right ? ' tlv-more-right' : ''}`}>
+        {/* A run recorded at a fixed width keeps it: a narrower box scrolls sideways. */}
+        <div
+          className={`tlv-scroll${stream.termCols ? ' tlv-fixed-cols' : ''}`}
+          data-testid="viewer-scroll"
+          ref={scrollRef}
+        >
+          <div className="tlv-term" ref={boxRef} />
+        </div>
         {empty && (
           <div className="tlv-empty">{phase === 'done' ? 'This run wrote no output.' : 'Waiting for output…'}</div>
         )}

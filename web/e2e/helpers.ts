@@ -1,0 +1,45 @@
+/** What both specs share: the page hooks the tests read, and reading the viewer's terminal. */
+import type { Page } from '@playwright/test';
+
+/**
+ * Before the app loads: have the viewer expose its terminal, and record the SSE `log` events'
+ * ids and the EventSources, to prove chunk boundaries and streams the tests care about.
+ */
+export async function instrument(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const w = window as unknown as Record<string, unknown>;
+    w.__TRAINLOG_EXPOSE_TERM__ = true;
+    const Native = window.EventSource;
+    const seen: number[] = [];
+    const sources: EventSource[] = [];
+    w.__sseIds = seen;
+    w.__sseSources = sources;
+    class Recording extends Native {
+      constructor(url: string | URL, init?: EventSourceInit) {
+        super(url, init);
+        sources.push(this);
+        this.addEventListener('log', (ev) => seen.push(Number((ev as MessageEvent).lastEventId)));
+      }
+    }
+    window.EventSource = Recording;
+  });
+}
+
+export const viewer = (page: Page) => page.getByTestId('training-log-viewer');
+
+/** The terminal buffer's text, one line per buffer line, trailing blanks trimmed. */
+export async function termText(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const t = (window as unknown as { __trainlogTerm?: { buffer: { active: { length: number; getLine(i: number): { translateToString(trim: boolean): string } | undefined } } } }).__trainlogTerm;
+    if (!t) return '';
+    const b = t.buffer.active;
+    const out: string[] = [];
+    for (let i = 0; i < b.length; i++) out.push(b.getLine(i)?.translateToString(true) ?? '');
+    return out.join('\n');
+  });
+}
+
+/** How many SSE `log` events this page has received. */
+export async function sseLogEvents(page: Page): Promise<number> {
+  return page.evaluate(() => (window as unknown as { __sseIds: number[] }).__sseIds.length);
+}
