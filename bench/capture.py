@@ -2,8 +2,9 @@
 
 Time is from the child's first write (it records the clocks in a file just before) to the
 run's `finished_at`, which the runner records only after the last byte is committed: "the last
-byte is durable" (the compaction `trainlog run` does after that is not counted). Baselines time the same child from the same
-moment to the exit of `child | cat > file` (pipe mode) or of bench/ptyread.py (PTY mode).
+byte is durable" (the compaction `trainlog run` does after that is not counted). Baselines
+time the same child from the same moment to the exit of `child | cat > file` (pipe mode) or
+of bench/ptyread.py (PTY mode).
 Each repetition uses a fresh database; trainlog and baseline alternate, so a busy neighbour
 on the shared machine hurts both alike.
 """

@@ -97,6 +97,10 @@ def _measure(
         "GET logs (JSON)": lambda: _download(base, 4 * -(-size // 3)),
         "SSE replay from 0": lambda: _sse(srv.port, run_id, 0, size, crc),
         "SSE tail (size-5MiB)": lambda: _sse(srv.port, run_id, size - TAIL_BYTES, size, None),
+        # What the web viewer loads first for a big log.
+        "JSON tail (offset=size-5MiB)": lambda: _download(
+            f"{base}?offset={size - TAIL_BYTES}", 4 * -(-TAIL_BYTES // 3)
+        ),
     }
     for name, action in cases.items():
         times, growths = [], []
