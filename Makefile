@@ -47,8 +47,13 @@ test-e2e: install web
 
 test: lint test-python test-web test-e2e
 
-bench: install
-	$(VENV)/bin/python -m bench
+# BENCH_ARGS=--quick for a smoke run; see bench/__main__.py for --only and --db.
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e '.[bench]'
+	touch $@
+
+bench: install $(VENV)/.bench-installed
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist .trainlog

@@ -20,7 +20,10 @@ IN_CI = os.environ.get("CI") == "true"
 
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[sqlalchemy.Engine]:
-    engine = sqlalchemy.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
+    # Pre-ping: the fault tests restart PostgreSQL, which kills pooled connections.
+    engine = sqlalchemy.create_engine(
+        PG_URL.replace("postgresql://", "postgresql+psycopg://"), pool_pre_ping=True
+    )
     try:
         engine.connect().close()
     except OperationalError as exc:
@@ -81,6 +84,8 @@ def server(database_url: str, config_dir: Path, tmp_path: Path) -> Iterator[Serv
         "TRAINLOG_HEARTBEAT_INTERVAL": "1",
         "TRAINLOG_CANCEL_GRACE": "1",
         "TRAINLOG_RUNNER_HEARTBEAT_INTERVAL": "0.5",
+        # A pipe: API tests compare the child's exact bytes (a pty turns "\n" into "\r\n").
+        "TRAINLOG_PTY": "0",
     }
     running = start_server(env, tmp_path)
     yield running

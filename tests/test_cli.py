@@ -31,7 +31,13 @@ def test_run_echoes_captures_and_exits_with_the_childs_code(
     config = tmp_path / "c.json"
     config.write_text('{"exit_code": 5}')
     result = trainlog(
-        database_url, "run", "--", sys.executable, str(PROGRAMS / "emit.py"), str(config)
+        database_url,
+        "run",
+        "--no-pty",
+        "--",
+        sys.executable,
+        str(PROGRAMS / "emit.py"),
+        str(config),
     )
     assert result.returncode == 5
     assert result.stdout == expected_output()  # echoed to the user's terminal unchanged
@@ -51,7 +57,7 @@ def test_tail_follow_writes_until_the_run_ends(database_url: str) -> None:
     script = "import time\nfor i in range(5):\n    print(f'line {i}', flush=True); time.sleep(0.2)"
     env = {**os.environ, "TRAINLOG_DATABASE_URL": database_url}
     run = subprocess.Popen(
-        [sys.executable, "-m", "trainlog", "run", "--", sys.executable, "-c", script],
+        [sys.executable, "-m", "trainlog", "run", "--no-pty", "--", sys.executable, "-c", script],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

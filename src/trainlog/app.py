@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, FastAPI
 
 from trainlog.api import errors
-from trainlog.api.middleware import NoStoreForApi
+from trainlog.api.auth import TokenAuth
+from trainlog.api.middleware import BodyLimit, NoStoreForApi
 from trainlog.api.routes import configs, health, logs, runs
 from trainlog.db import Database, migrate
 from trainlog.notify import Listener, make_listener
@@ -48,7 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hub = hub
         listener = _start_wakeups(settings, hub) if settings.wakeups else None
         watch = asyncio.create_task(
-            watch_runners(db, settings.runner_heartbeat_interval, settings.runner_lost_after)
+            watch_runners(
+                db,
+                settings.runner_heartbeat_interval,
+                settings.runner_lost_after,
+                settings.cancel_grace,
+            )
         )
         try:
             yield
@@ -67,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     errors.install(app)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(TokenAuth, token=settings.api_token)
     app.add_middleware(NoStoreForApi)
     mount_web(app, settings.web_dist)
     return app

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 import shlex
 import signal
 import sys
@@ -10,12 +12,15 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from types import FrameType
 
 from pydantic import ValidationError
 
 from trainlog import runs
 from trainlog.db import Database, migrate
 from trainlog.models import RunSource, utcnow
+from trainlog.plaintext import plain_text
+from trainlog.reaper import RUN_ID_ENV
 from trainlog.settings import Settings, get_settings
 from trainlog.stream import Step, next_step, read_bytes, read_snapshot
 
@@ -62,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a command and capture its output as a run")
     run.add_argument("--config", help="a label to record as the run's config")
+    run.add_argument(
+        "--pty",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run CMD under a pseudo-terminal (default: TRAINLOG_PTY, on) or a pipe",
+    )
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     run.set_defaults(handler=_run)
 
@@ -69,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("run_id", type=_run_id)
     tail.add_argument("-f", "--follow", action="store_true", help="keep writing until it ends")
     tail.add_argument("--offset", type=int, default=0, help="first byte to write")
+    tail.add_argument(
+        "--plain",
+        action="store_true",
+        help="write the text a terminal would show: no colours, redraws collapsed",
+    )
     tail.set_defaults(handler=_tail)
 
     ls = commands.add_parser("ls", help="list runs, newest first")
@@ -90,19 +106,46 @@ def _connect(settings: Settings) -> Database:
     return db
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may well resolve to a public address
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from trainlog.api.sse_response import begin_draining
     from trainlog.app import create_app
 
-    uvicorn.run(
+    if not settings.api_token and not _is_loopback(args.host):
+        raise CliError(
+            f"refusing to serve on {args.host} without an API token: anyone who can reach it "
+            "could start runs and read logs. Set one, e.g.\n"
+            "  export TRAINLOG_API_TOKEN=$(python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')\n"
+            "and open the web UI once at http://HOST:PORT/?token=<the token>",
+            EXIT_USAGE,
+        )
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Open SSE streams never end on their own: end them cleanly at once, so a restart
+            # is quick and browsers reconnect with Last-Event-ID, missing nothing.
+            begin_draining()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
         create_app(settings),
         host=args.host,
         port=args.port,
-        # Open SSE streams never end on their own; close them so a restart is quick. Browsers
-        # reconnect with Last-Event-ID and miss nothing.
-        timeout_graceful_shutdown=1,
+        # Streams end within a moment of the drain; whatever has not by then is cut.
+        timeout_graceful_shutdown=2,
     )
+    Server(config).run()
     return 0
 
 
@@ -112,10 +155,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise CliError("nothing to run; usage: trainlog run -- COMMAND [ARGS...]", EXIT_USAGE)
+    if args.pty is not None:
+        settings = settings.model_copy(update={"pty": args.pty})
     db = _connect(settings)
     with db.write() as session:
         run = runs.create(session, command, args.config, RunSource.CLI)
     print(f"trainlog: run {run.id}", file=sys.stderr, flush=True)
+    # Inherited by the child and its descendants: how a server finds them if this process dies.
+    os.environ[RUN_ID_ENV] = str(run.id)
     runner = Runner(db, settings, run.id, echo=sys.stdout.buffer)
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda received, _frame: runner.interrupt(received))
@@ -132,11 +179,14 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
     db = _connect(settings)
     with db.read() as session:
         try:
-            runs.get(session, args.run_id)
+            run = runs.get(session, args.run_id)
         except runs.RunNotFound as exc:
             raise CliError(str(exc)) from None
+        rows = run.term_rows or settings.term_rows
     out = sys.stdout.buffer
-    for data in _log_bytes(db, args.run_id, args.offset, args.follow, settings.poll_interval):
+    pages = _log_bytes(db, args.run_id, args.offset, args.follow, settings.poll_interval)
+    # Plain, a line is written once it has left the run's screen, when nothing can change it.
+    for data in plain_text(pages, rows) if args.plain else pages:
         out.write(data)
         out.flush()
     return 0

@@ -36,7 +36,10 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # Takes effect only when the file is new: lets compaction give freed pages back to the
     # file system (see Database.release_free_space) instead of keeping the file at its peak.
-    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    # Only then is it set: on an existing file it waits for the write lock, so every new
+    # connection (a viewer's read too) would queue behind a long write.
+    if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")

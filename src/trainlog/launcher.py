@@ -7,6 +7,7 @@ import sys
 import threading
 import uuid
 
+from trainlog.reaper import RUN_ID_ENV
 from trainlog.settings import Settings
 
 
@@ -18,7 +19,7 @@ def launch_runner(settings: Settings, run_id: uuid.UUID) -> subprocess.Popen[byt
     """
     process = subprocess.Popen(
         [sys.executable, "-m", "trainlog.runner", str(run_id)],
-        env=settings.runner_env(),
+        env={**settings.runner_env(), RUN_ID_ENV: str(run_id)},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         start_new_session=True,

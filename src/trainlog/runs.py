@@ -114,7 +114,15 @@ def create(
     return run
 
 
-def mark_running(session: Session, run_id: uuid.UUID, host: str, pid: int) -> None:
+def mark_running(
+    session: Session,
+    run_id: uuid.UUID,
+    host: str,
+    pid: int,
+    terminal: tuple[int, int] | None = None,
+) -> None:
+    """Record the runner, and the child's terminal: (columns, rows) of its pty, None for a pipe."""
+    cols, rows = terminal if terminal is not None else (None, None)
     session.execute(
         update(ExperimentRun)
         .where(ExperimentRun.id == run_id)
@@ -124,6 +132,9 @@ def mark_running(session: Session, run_id: uuid.UUID, host: str, pid: int) -> No
             heartbeat_at=utcnow(),
             runner_host=host,
             runner_pid=pid,
+            pty=terminal is not None,
+            term_cols=cols,
+            term_rows=rows,
         )
     )
 

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     max_active_runs: int = Field(default=1, ge=1)
     poll_interval: float = Field(default=0.2, gt=0)
     heartbeat_interval: float = Field(default=15.0, gt=0)
+    # A viewer that reads nothing for this long is dropped (its browser reconnects if alive).
+    send_timeout: float = Field(default=30.0, gt=0)
     # How long a cancelled child gets between SIGTERM and SIGKILL.
     cancel_grace: float = Field(default=10.0, ge=0)
     # Bytes the runner holds in memory while the database lags; beyond it they spill to disk.
@@ -30,7 +32,9 @@ class Settings(BaseSettings):
     # How often a runner reports that it is alive, and after how long without a report the
     # server declares its run lost.
     runner_heartbeat_interval: float = Field(default=2.0, gt=0)
-    runner_lost_after: float = Field(default=15.0, gt=0)
+    # 12 s: with the server's check every runner_heartbeat_interval, a dead runner's run is
+    # marked lost within 15 s.
+    runner_lost_after: float = Field(default=12.0, gt=0)
     # Where the runner's spill file goes (default: the system's temporary directory).
     spill_dir: Path | None = None
     # Bytes stored per run at most; further output is drained and dropped, with a notice.

@@ -1,9 +1,11 @@
-"""The server's watch over runners: a run whose runner stops reporting is marked lost."""
+"""The server's watch over runners: a run whose runner stops reporting is marked lost, and
+whatever is left of it on this machine is ended, so no child trains on with nobody capturing it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -15,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from trainlog import runs
 from trainlog.db import Database
 from trainlog.models import utcnow
+from trainlog.reaper import end_run_processes
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ def sweep(db: Database, lost_after: float, judge: bool) -> list[uuid.UUID]:
         return runs.mark_lost(session, utcnow() - timedelta(seconds=lost_after))
 
 
-async def watch_runners(db: Database, interval: float, lost_after: float) -> None:
+async def watch_runners(db: Database, interval: float, lost_after: float, grace: float) -> None:
     """Sweep every ``interval`` seconds, for as long as the server lives.
 
     Silence only means death while the database was reachable: after an outage (ours or the
@@ -48,3 +51,7 @@ async def watch_runners(db: Database, interval: float, lost_after: float) -> Non
             continue
         for run_id in lost:
             log.warning("run %s lost: its runner stopped reporting", run_id)
+            # A thread, so the grace period before SIGKILL does not hold up the watch.
+            threading.Thread(
+                target=end_run_processes, args=(run_id, grace), name="reap", daemon=True
+            ).start()

@@ -49,3 +49,20 @@ def test_take_waits_for_data_and_ends_after_close() -> None:
     assert buffer.take(10) == b"rest"
     assert buffer.take(10) == b""
     assert buffer.exhausted
+
+
+def test_a_full_spill_disk_drops_new_bytes_and_says_so_in_order(tmp_path: object) -> None:
+    # A spill "disk" that cannot be written: a directory that does not exist.
+    buffer = SpillBuffer(memory_limit=10, spill_dir="/nonexistent/trainlog-spill")
+    buffer.put(b"0123456789")
+    buffer.put(b"lost")  # memory full, cannot spill: dropped
+    buffer.put(b"also lost")  # still held bytes ahead of it: dropped too
+    assert buffer.take(100) == b"0123456789"
+    notice = buffer.take(1000)
+    assert notice.startswith(b"\r\n[trainlog] 13 bytes of output lost: ")
+    assert buffer.first_loss is not None and "could not spill" in buffer.first_loss
+    buffer.put(b"kept")
+    buffer.put(b"!")
+    buffer.close()
+    assert drain(buffer) == b"kept!"
+    assert buffer.exhausted

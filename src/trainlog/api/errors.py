@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from trainlog.configs import ConfigRejected
 from trainlog.offsets import RangeNotSatisfiable
@@ -28,6 +29,7 @@ def install(app: FastAPI) -> None:
     for error_type, status in STATUS_BY_ERROR.items():
         app.add_exception_handler(error_type, _answer_with(status))
     app.add_exception_handler(RangeNotSatisfiable, _range_not_satisfiable)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -43,6 +45,17 @@ async def _range_not_satisfiable(request: Request, exc: Exception) -> JSONRespon
         {"detail": f"range {exc} is outside the log"},
         status_code=416,
         headers={"Content-Range": f"bytes */{getattr(request.state, 'log_size', '*')}"},
+    )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # An outage (or a database locked past its busy timeout) is temporary: say so, and when to
+    # come back, rather than answer 500 as if the request were at fault.
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": "the database is unavailable; try again shortly"},
+        status_code=503,
+        headers={"Retry-After": "2"},
     )
 
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
+from pathlib import Path
 from typing import BinaryIO
+
+
+def loss_notice(lost: int, reason: str) -> bytes:
+    # On lines of its own: the child may have been mid-line, and \r\n is what a terminal needs.
+    return f"\r\n[trainlog] {lost} bytes of output lost: {reason}\r\n".encode()
 
 
 class SpillBuffer:
@@ -13,9 +20,13 @@ class SpillBuffer:
     Up to ``memory_limit`` bytes are held in memory; beyond that, new bytes go to a temporary
     file until the consumer has caught up, so a slow or unreachable database costs disk space,
     never a stalled child. Bytes come out in the order they went in.
+
+    If the spill file cannot be written (disk full), new bytes are dropped, never the producer
+    blocked, until everything held has been taken; then a notice saying how many bytes were
+    lost, and why, takes their place in the stream, and buffering resumes.
     """
 
-    def __init__(self, memory_limit: int, spill_dir: str | None = None) -> None:
+    def __init__(self, memory_limit: int, spill_dir: str | Path | None = None) -> None:
         self._memory_limit = memory_limit
         self._spill_dir = spill_dir
         self._memory = bytearray()
@@ -23,6 +34,9 @@ class SpillBuffer:
         self._spill_read = 0
         self._spill_written = 0
         self._closed = False
+        self._dropped = 0
+        self._drop_reason: str | None = None
+        self._first_loss: str | None = None
         self._ready = threading.Condition()
 
     @property
@@ -36,8 +50,17 @@ class SpillBuffer:
         with self._ready:
             return self._spill_written - self._spill_read
 
+    @property
+    def first_loss(self) -> str | None:
+        """Why bytes were first dropped, if ever."""
+        with self._ready:
+            return self._first_loss
+
     def put(self, data: bytes) -> None:
         with self._ready:
+            if self._drop_reason is not None and not self._resume():
+                self._dropped += len(data)
+                return
             # Once anything waits on disk, newer bytes must queue behind it there too.
             if self._spill_written > self._spill_read or (
                 len(self._memory) + len(data) > self._memory_limit
@@ -56,7 +79,11 @@ class SpillBuffer:
     def take(self, max_bytes: int, timeout: float | None = None) -> bytes:
         """Up to max_bytes of the oldest bytes; waits for some unless closed or timed out."""
         with self._ready:
-            self._ready.wait_for(lambda: self._closed or self._has_data(), timeout)
+            self._ready.wait_for(
+                lambda: self._closed or self._has_data() or self._drop_reason is not None,
+                timeout,
+            )
+            self._resume()
             if self._memory:
                 out = bytes(self._memory[:max_bytes])
                 del self._memory[:max_bytes]
@@ -68,29 +95,45 @@ class SpillBuffer:
     @property
     def exhausted(self) -> bool:
         with self._ready:
-            return self._closed and not self._has_data()
+            return self._closed and not self._has_data() and self._drop_reason is None
 
     def _has_data(self) -> bool:
         return bool(self._memory) or self._spill_written > self._spill_read
 
+    def _resume(self) -> bool:
+        """After a loss, once all that was held is taken: the notice, then normal service."""
+        if self._drop_reason is None or self._has_data():
+            return False
+        self._memory += loss_notice(self._dropped, self._drop_reason)
+        self._dropped, self._drop_reason = 0, None
+        return True
+
     def _write_spill(self, data: bytes) -> None:
-        if self._spill is None:
-            # Lives as long as the buffer; the OS deletes it when closed, even after a crash.
-            self._spill = tempfile.TemporaryFile(  # noqa: SIM115
-                prefix="trainlog-spill-", dir=self._spill_dir
-            )
-        self._spill.seek(self._spill_written)
-        self._spill.write(data)
-        self._spill_written += len(data)
+        view = memoryview(data)
+        try:
+            if self._spill is None:
+                # Unbuffered, so a failed write leaves nothing half-held in a Python buffer.
+                # The OS deletes the file when it is closed, even after a crash.
+                self._spill = tempfile.TemporaryFile(  # noqa: SIM115
+                    buffering=0, prefix="trainlog-spill-", dir=self._spill_dir
+                )
+            while view:
+                written = os.pwrite(self._spill.fileno(), view, self._spill_written)
+                self._spill_written += written
+                view = view[written:]
+        except OSError as exc:
+            reason = f"the runner could not spill them to disk ({exc.strerror or exc})"
+            self._dropped += len(view)
+            self._drop_reason = reason
+            self._first_loss = self._first_loss or reason
 
     def _read_spill(self, max_bytes: int) -> bytes:
         assert self._spill is not None
-        self._spill.seek(self._spill_read)
-        out = self._spill.read(min(max_bytes, self._spill_written - self._spill_read))
+        size = min(max_bytes, self._spill_written - self._spill_read)
+        out = os.pread(self._spill.fileno(), size, self._spill_read)
         self._spill_read += len(out)
         if self._spill_read == self._spill_written:
             # Caught up: start the file over so it never grows past one backlog.
-            self._spill.seek(0)
-            self._spill.truncate()
+            os.ftruncate(self._spill.fileno(), 0)
             self._spill_read = self._spill_written = 0
         return out

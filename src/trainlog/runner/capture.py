@@ -4,6 +4,9 @@ Two threads meet at a SpillBuffer. The reader only reads the pipe (and echoes, f
 ``trainlog run``), so the child's writes never wait on the database. The writer appends
 whatever has accumulated: right away when output is quiet, in larger batches when it floods
 (while one append commits, the next batch gathers).
+
+Past ``max_log_bytes`` the child is still drained but its bytes are dropped: the log ends with
+one notice saying so (counted in the limit) and the run is flagged ``log_truncated``.
 """
 
 from __future__ import annotations
@@ -15,15 +18,22 @@ import uuid
 from functools import partial
 from typing import BinaryIO
 
-from trainlog import store
+from trainlog import runs, store
 from trainlog.db import Database
 from trainlog.runner.buffer import SpillBuffer
 from trainlog.runner.retry import until_done
+from trainlog.settings import get_settings
 
 READ_SIZE = 64 * 1024
 # The most one append transaction stores; several chunks of MAX_CHUNK_BYTES each.
 WRITE_BATCH_BYTES = 4 * 1024 * 1024
 STOP_CHECK_SECONDS = 0.1
+
+
+def limit_notice(max_log_bytes: int) -> bytes:
+    return (
+        f"\r\n[trainlog] log limit of {max_log_bytes} bytes reached; further output not stored\r\n"
+    ).encode()
 
 
 class LogCapture:
@@ -34,6 +44,7 @@ class LogCapture:
         read_fd: int,
         buffer: SpillBuffer,
         echo: BinaryIO | None = None,
+        max_log_bytes: int | None = None,
     ) -> None:
         self._db = db
         self._run_id = run_id
@@ -41,6 +52,10 @@ class LogCapture:
         self._buffer = buffer
         self._echo = echo
         self._stored = 0
+        # The runner's own settings when it does not say (it reads the same environment).
+        self._max_log_bytes = max_log_bytes or get_settings().max_log_bytes
+        self._truncated = False
+        self._loss_noted = False
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read_loop, name="capture-reader", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="capture-writer", daemon=True)
@@ -104,10 +119,37 @@ class LogCapture:
                 if self._buffer.exhausted:
                     return
                 continue
-            # Appends are idempotent by offset, so retrying one whose commit answer was lost
-            # cannot store its bytes twice.
-            self._stored = until_done(partial(self._append, data), "append")
+            if self._truncated:
+                continue
+            self._store(data)
+            self._note_loss()
 
-    def _append(self, data: bytes) -> int:
+    def _store(self, data: bytes) -> None:
+        notice = limit_notice(self._max_log_bytes)
+        room = self._max_log_bytes - len(notice) - self._stored
+        if len(data) > room:
+            data = data[: max(room, 0)] + notice
+            self._truncated = True
+        # Appends are idempotent by offset, so retrying one whose commit answer was lost
+        # cannot store its bytes twice.
+        self._stored = until_done(partial(self._append, data, self._truncated), "append")
+
+    def _append(self, data: bytes, truncated: bool) -> int:
         with self._db.write() as session:
-            return store.append(session, self._run_id, self._stored, data)
+            size = store.append(session, self._run_id, self._stored, data)
+            if truncated:
+                # With the notice, so no reader sees one without the other.
+                runs.mark_truncated(session, self._run_id)
+            return size
+
+    def _note_loss(self) -> None:
+        loss = self._buffer.first_loss
+        if loss is None or self._loss_noted:
+            return
+
+        def note() -> None:
+            with self._db.write() as session:
+                runs.note_error(session, self._run_id, f"output was lost: {loss}; see the log")
+
+        until_done(note, "note lost output")
+        self._loss_noted = True

@@ -11,8 +11,10 @@ from trainlog import runs, store
 from trainlog.api.bodies import json_with_base64_data
 from trainlog.api.deps import DbDep, HubDep, SettingsDep
 from trainlog.api.schemas import ErrorOut, LogPage
+from trainlog.api.sse_response import EventStreamResponse
 from trainlog.db import Database
 from trainlog.offsets import MAX_OFFSET, parse_range_header
+from trainlog.plaintext import plain_text
 from trainlog.stream import resume_offset
 from trainlog.viewer import log_events
 
@@ -87,8 +89,28 @@ def get_raw_log(
 
 
 @router.get(
-    "/stream",
+    "/text",
     response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {}}}, 404: {"model": ErrorOut}},
+)
+def get_text_log(run_id: uuid.UUID, db: DbDep, settings: SettingsDep) -> StreamingResponse:
+    """The log as a terminal would leave it: no colours or escapes, redraws collapsed.
+
+    Computed as the bytes stream through, in bounded memory, up to the log's size now.
+    """
+    size, _ = _log_state(db, run_id)
+    with db.read() as session:
+        rows = runs.get(session, run_id).term_rows or settings.term_rows
+    return StreamingResponse(
+        plain_text(store.iter_bytes(db, run_id, 0, size), rows),
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="trainlog-{run_id}.txt"'},
+    )
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,  # for the OpenAPI document: a streamed body
     responses={
         200: {"content": {"text/event-stream": {}}},
         404: {"model": ErrorOut},
@@ -102,16 +124,16 @@ async def stream_logs(
     settings: SettingsDep,
     offset: Annotated[int | None, Query(ge=0, le=MAX_OFFSET)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
-) -> StreamingResponse:
+) -> EventStreamResponse:
     """Server-Sent Events: ``log`` (id = byte offset after the chunk), ``heartbeat``, ``done``.
 
     Resumes from ``Last-Event-ID`` (sent by browsers on reconnect) or else ``?offset=``.
     """
     start = resume_offset(last_event_id, offset)
     await to_thread.run_sync(_log_state, db, run_id)
-    events = log_events(hub, run_id, start, settings.heartbeat_interval)
-    return StreamingResponse(
-        events,
-        media_type="text/event-stream",
+    return EventStreamResponse(
+        lambda at: log_events(hub, run_id, at, settings.heartbeat_interval),
+        start,
+        settings.send_timeout,
         headers={"X-Accel-Buffering": "no", "Connection": "keep-alive"},
     )

@@ -1,0 +1,108 @@
+"""Viewers across a server shutdown, and viewers that never read."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import signal
+import socket
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.faults.conftest import StartServer, fault_env
+from tests.helpers import (
+    parse_sse,
+    read_stream,
+    start_run,
+    wait_for,
+    wait_until_ended,
+    write_config,
+)
+from tests.programs.emit import expected_output
+
+
+def test_sigterm_ends_open_streams_cleanly_and_they_resume(
+    servers: StartServer, tmp_path: Path, config_dir: Path
+) -> None:
+    env = fault_env(f"sqlite:///{tmp_path}/t.db", config_dir)
+    server = servers(env)
+    config = write_config(config_dir, "long.json", delay=0.1, repeat=2)
+    expected = expected_output(repeat=2)
+    received, ids, lines = bytearray(), [], []
+    with server.client() as client:
+        run_id = start_run(client, config)["id"]
+        with client.stream("GET", f"/api/runs/{run_id}/logs/stream") as response:
+            for line in response.iter_lines():  # a cut stream would raise here
+                lines.append(line)
+                if line.startswith("id: ") and len(ids) == 0:
+                    ids.append(int(line[4:]))
+                    server.process.send_signal(signal.SIGTERM)
+        assert "retry: 1000" in lines  # ended by the server, with a hint to come back soon
+    server.process.wait(timeout=10)
+    restarted = servers(env, port=int(server.url.rsplit(":", 1)[1]))
+    with restarted.client() as client:
+        events = list(parse_sse(iter(lines)))
+        for event in events:
+            if event.event == "log":
+                received += base64.b64decode(event.data["chunk"])
+        last = [event.id for event in events if event.id][-1]
+        rest = read_stream(client, run_id, last_event_id=last)
+        assert bytes(received + rest.data) == expected
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def _open_sockets(pid: int) -> int:
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            count += fd.readlink().name.startswith("socket:")
+    return count
+
+
+def test_two_hundred_stuck_clients_cost_bounded_memory_and_delay_nobody(
+    servers: StartServer, tmp_path: Path, config_dir: Path
+) -> None:
+    env = {**fault_env(f"sqlite:///{tmp_path}/t.db", config_dir), "TRAINLOG_SEND_TIMEOUT": "8"}
+    server = servers(env)
+    config = write_config(config_dir, "big.json", repeat=2)
+    expected = expected_output(repeat=2)
+    with server.client() as client:
+        run_id = start_run(client, config)["id"]
+        wait_until_ended(client, run_id)
+        started = time.monotonic()
+        read_stream(client, run_id)
+        alone = time.monotonic() - started
+        before = _rss(server.process.pid)
+        port = int(server.url.rsplit(":", 1)[1])
+        request = f"GET /api/runs/{run_id}/logs/stream HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        stuck = []
+        for _ in range(200):
+            sock = socket.create_connection(("127.0.0.1", port))
+            # A tiny receive window, and never a read: the server's sends soon block.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(request)
+            stuck.append(sock)
+        try:
+            # Let them all get going until their sends block (catching up costs CPU once).
+            time.sleep(5)
+            started = time.monotonic()
+            with httpx.Client(base_url=server.url, timeout=30) as other:
+                viewer = read_stream(other, run_id)
+            took = time.monotonic() - started
+            peak = _rss(server.process.pid) - before
+            assert viewer.data == expected and took < 3 * alone + 3, (took, alone)
+            # Each stuck stream holds at most its socket buffer and one page of the log.
+            assert peak < 300 * 2**20, peak
+            # After the send timeout the server lets go of them.
+            wait_for(lambda: _open_sockets(server.process.pid) < 20, timeout=15)
+        finally:
+            for sock in stuck:
+                sock.close()
