@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections import deque
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,7 +30,9 @@ class SpillBuffer:
     def __init__(self, memory_limit: int, spill_dir: str | Path | None = None) -> None:
         self._memory_limit = memory_limit
         self._spill_dir = spill_dir
-        self._memory = bytearray()
+        # Pieces as they were put: taking from the front never moves the bytes behind it.
+        self._memory: deque[bytes] = deque()
+        self._memory_bytes = 0
         self._spill: BinaryIO | None = None
         self._spill_read = 0
         self._spill_written = 0
@@ -42,7 +45,7 @@ class SpillBuffer:
     @property
     def pending(self) -> int:
         with self._ready:
-            return len(self._memory) + self._spill_written - self._spill_read
+            return self._memory_bytes + self._spill_written - self._spill_read
 
     @property
     def spilled(self) -> int:
@@ -63,11 +66,11 @@ class SpillBuffer:
                 return
             # Once anything waits on disk, newer bytes must queue behind it there too.
             if self._spill_written > self._spill_read or (
-                len(self._memory) + len(data) > self._memory_limit
+                self._memory_bytes + len(data) > self._memory_limit
             ):
                 self._write_spill(data)
             else:
-                self._memory += data
+                self._hold(data)
             self._ready.notify_all()
 
     def close(self) -> None:
@@ -85,9 +88,7 @@ class SpillBuffer:
             )
             self._resume()
             if self._memory:
-                out = bytes(self._memory[:max_bytes])
-                del self._memory[:max_bytes]
-                return out
+                return self._take_memory(max_bytes)
             if self._spill_written > self._spill_read:
                 return self._read_spill(max_bytes)
             return b""
@@ -97,6 +98,23 @@ class SpillBuffer:
         with self._ready:
             return self._closed and not self._has_data() and self._drop_reason is None
 
+    def _hold(self, data: bytes) -> None:
+        self._memory.append(data)
+        self._memory_bytes += len(data)
+
+    def _take_memory(self, max_bytes: int) -> bytes:
+        parts = []
+        budget = max_bytes
+        while self._memory and budget > 0:
+            piece = self._memory.popleft()
+            if len(piece) > budget:
+                self._memory.appendleft(piece[budget:])
+                piece = piece[:budget]
+            parts.append(piece)
+            budget -= len(piece)
+        self._memory_bytes -= max_bytes - budget
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
     def _has_data(self) -> bool:
         return bool(self._memory) or self._spill_written > self._spill_read
 
@@ -104,7 +122,7 @@ class SpillBuffer:
         """After a loss, once all that was held is taken: the notice, then normal service."""
         if self._drop_reason is None or self._has_data():
             return False
-        self._memory += loss_notice(self._dropped, self._drop_reason)
+        self._hold(loss_notice(self._dropped, self._drop_reason))
         self._dropped, self._drop_reason = 0, None
         return True
 

@@ -22,9 +22,9 @@ from trainlog import runs, store
 from trainlog.db import Database
 from trainlog.runner.buffer import SpillBuffer
 from trainlog.runner.retry import until_done
-from trainlog.settings import get_settings
 
 READ_SIZE = 64 * 1024
+READ_BATCH_BYTES = 1024 * 1024
 # The most one append transaction stores; several chunks of MAX_CHUNK_BYTES each.
 WRITE_BATCH_BYTES = 4 * 1024 * 1024
 STOP_CHECK_SECONDS = 0.1
@@ -43,8 +43,8 @@ class LogCapture:
         run_id: uuid.UUID,
         read_fd: int,
         buffer: SpillBuffer,
+        max_log_bytes: int,
         echo: BinaryIO | None = None,
-        max_log_bytes: int | None = None,
     ) -> None:
         self._db = db
         self._run_id = run_id
@@ -52,8 +52,7 @@ class LogCapture:
         self._buffer = buffer
         self._echo = echo
         self._stored = 0
-        # The runner's own settings when it does not say (it reads the same environment).
-        self._max_log_bytes = max_log_bytes or get_settings().max_log_bytes
+        self._max_log_bytes = max_log_bytes
         self._truncated = False
         self._loss_noted = False
         self._stop = threading.Event()
@@ -84,23 +83,45 @@ class LogCapture:
         return self._stored
 
     def _read_loop(self) -> None:
+        os.set_blocking(self._read_fd, False)
         try:
             while not self._stop.is_set():
                 readable, _, _ = select.select([self._read_fd], [], [], STOP_CHECK_SECONDS)
                 if not readable:
                     continue
-                try:
-                    data = os.read(self._read_fd, READ_SIZE)
-                except OSError:
-                    # EIO: a PTY whose last writer has gone, which is its end of file.
+                batch, ended = self._read_available()
+                if batch:
+                    self._buffer.put(batch)
+                    self._echo_out(batch)
+                if ended:
                     break
-                if not data:
-                    break
-                self._buffer.put(data)
-                self._echo_out(data)
         finally:
             os.close(self._read_fd)
             self._buffer.close()
+
+    def _read_available(self) -> tuple[bytes, bool]:
+        """What can be read right now (READ_BATCH_BYTES at most), and whether output ended.
+
+        A quiet child's line goes on at once; a flood is handed over in big pieces, so the
+        per-read cost (a PTY gives at most 4 KiB a read) is not paid again downstream.
+        """
+        parts: list[bytes] = []
+        total = 0
+        ended = False
+        while total < READ_BATCH_BYTES:
+            try:
+                data = os.read(self._read_fd, READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError:
+                ended = True  # EIO: a PTY whose last writer has gone, which is its end of file
+                break
+            if not data:
+                ended = True
+                break
+            parts.append(data)
+            total += len(data)
+        return b"".join(parts), ended
 
     def _echo_out(self, data: bytes) -> None:
         if self._echo is None:

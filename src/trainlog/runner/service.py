@@ -6,6 +6,8 @@ process so a server restart never touches the run) and ``trainlog run -- CMD`` i
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 from trainlog import runs, store
 from trainlog.db import Database
 from trainlog.models import RunStatus
+from trainlog.reaper import end_run_processes
 from trainlog.runner.buffer import SpillBuffer
 from trainlog.runner.capture import LogCapture
 from trainlog.runner.compactor import Compactor
@@ -31,6 +34,8 @@ from trainlog.runner.terminal import TerminalSize, open_terminal
 from trainlog.settings import Settings
 
 log = logging.getLogger(__name__)
+
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 # After the child exits, how long its descendants may keep the output open before they are
 # killed; their bytes written until then are still captured.
@@ -80,13 +85,23 @@ class Runner:
             # The child has its own copy; while this one is open, the output never ends (a
             # pipe's EOF, a pty master's EIO).
             os.close(write_fd)
+        settings = self._settings
         capture = LogCapture(
-            self._db, self.run_id, read_fd, SpillBuffer(self._settings.buffer_bytes), self._echo
+            self._db,
+            self.run_id,
+            read_fd,
+            SpillBuffer(settings.buffer_bytes, settings.spill_dir),
+            settings.max_log_bytes,
+            self._echo,
         )
         capture.start()
         compactor = Compactor(self._db, self.run_id, lambda: capture.stored)
         compactor.start()
         returncode = self._supervise(self._child)
+        if self._cancelled.is_set():
+            # Descendants that left the child's process group (setsid) are not reached by the
+            # group's signal; they are found by the run id they inherited.
+            end_run_processes(self.run_id, self._settings.cancel_grace)
         self._drain(capture, self._child.pid)
         capture.wait_stored()
         status = outcome_status(returncode, self._cancelled.is_set())
@@ -107,6 +122,10 @@ class Runner:
             else:
                 return master, slave, size
         read_fd, write_fd = os.pipe()
+        with contextlib.suppress(OSError):
+            # A bigger pipe (1 MiB, Linux's default cap) lets a flooding child write on while
+            # the reader hands a batch over.
+            fcntl.fcntl(write_fd, F_SETPIPE_SZ, 1024 * 1024)
         return read_fd, write_fd, None
 
     def _supervise(self, child: subprocess.Popen[bytes]) -> int:
