@@ -57,6 +57,11 @@ def heartbeat_event() -> bytes:
     return sse.frame("heartbeat", {})
 
 
+def reconnecting_event(offset: int) -> bytes:
+    """The store cannot be read right now; the stream stays open and resumes from offset."""
+    return sse.frame("reconnecting", {"offset": offset})
+
+
 def done_event(exit_code: int | None, final_size: int) -> bytes:
     return sse.frame("done", {"exit_code": exit_code, "final_size": final_size})
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from anyio import to_thread
+from sqlalchemy.exc import SQLAlchemyError
 
 from trainlog.db import Database
 from trainlog.stream import log_frames, read_news
@@ -46,7 +47,15 @@ class Ended:
     exit_code: int | None
 
 
-Item = Page | Ended
+@dataclass(frozen=True)
+class Stalled:
+    """The store could not be read; the tailer keeps trying and goes on where it was."""
+
+
+Item = Page | Ended | Stalled
+
+# Backoff between tries while the store cannot be read.
+RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)
 
 
 @dataclass(eq=False)
@@ -86,9 +95,19 @@ class RunTailer:
     async def _follow(self) -> None:
         db = self.hub.db
         position: int | None = None
+        failures = 0
         while self.subscribers:
             self.woken.clear()
-            snapshot, data = await to_thread.run_sync(read_news, db, self.run_id, position)
+            try:
+                snapshot, data = await to_thread.run_sync(read_news, db, self.run_id, position)
+            except SQLAlchemyError as exc:
+                if failures == 0:
+                    log.warning("tailer for run %s: store unreadable (%s)", self.run_id, exc)
+                    self._publish(Stalled())
+                await asyncio.sleep(RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)])
+                failures += 1
+                continue
+            failures = 0
             if position is None:
                 # Viewers read what came before from the store themselves.
                 position = snapshot.size

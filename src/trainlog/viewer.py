@@ -10,15 +10,19 @@ from anyio import to_thread
 
 from trainlog import sse
 from trainlog.offsets import news_in_page
-from trainlog.store import READ_PAGE_BYTES
 from trainlog.stream import (
     done_event,
     heartbeat_event,
     log_frames,
     read_bytes,
     read_snapshot,
+    reconnecting_event,
 )
-from trainlog.tailer import Ended, LogHub, Page, Subscription
+from trainlog.tailer import Ended, LogHub, Page, Stalled, Subscription
+
+
+# Read per step when catching up: what a viewer that stops reading can hold, at most.
+CATCH_UP_BYTES = 1024 * 1024
 
 
 class _Viewer:
@@ -30,7 +34,7 @@ class _Viewer:
     async def catch_up(self, end: int) -> AsyncIterator[bytes]:
         """Events for [offset, end) read from the store, page by page."""
         while self.offset < end:
-            stop = min(end, self.offset + READ_PAGE_BYTES)
+            stop = min(end, self.offset + CATCH_UP_BYTES)
             data = await to_thread.run_sync(read_bytes, self.hub.db, self.run_id, self.offset, stop)
             if not data:
                 return
@@ -54,12 +58,14 @@ class _Viewer:
         self.offset += len(news)
 
 
-def _pending(subscription: Subscription, first: Page) -> tuple[list[Page], Ended | None]:
-    """``first`` and the pages already queued behind it (and the end, if it is queued)."""
+def _pending(
+    subscription: Subscription, first: Page
+) -> tuple[list[Page], Ended | Stalled | None]:
+    """``first`` and the pages already queued behind it, then what came after them."""
     pages = [first]
     while not subscription.queue.empty():
         item = subscription.take(subscription.queue.get_nowait())
-        if isinstance(item, Ended):
+        if not isinstance(item, Page):
             return pages, item
         pages.append(item)
     return pages, None
@@ -97,12 +103,15 @@ async def log_events(
                 continue
             if isinstance(item, Page):
                 # A viewer that fell behind sends what piled up as one batch of events.
-                pages, ended = _pending(subscription, item)
+                pages, after = _pending(subscription, item)
                 async for frame in viewer.from_page(_joined(pages)):
                     yield frame
-                if ended is None:
+                if after is None:
                     continue
-                item = ended
+                item = after
+            if isinstance(item, Stalled):
+                yield reconnecting_event(viewer.offset)
+                continue
             async for frame in viewer.catch_up(item.final_size):
                 yield frame
             yield done_event(item.exit_code, item.final_size)

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from trainlog import sse
+from trainlog.stream import reconnecting_event
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class EventStreamResponse(Response):
             except SQLAlchemyError as exc:
                 if failures == 0:
                     log.warning("stream lost the database (%s); retrying", type(exc).__name__)
-                    await body(sse.frame("reconnecting", {"offset": self._offset}))
+                    await body(reconnecting_event(self._offset))
                 delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
                 failures += 1
                 # A comment keeps proxies and the browser from timing the stream out meanwhile.
