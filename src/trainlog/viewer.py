@@ -20,7 +20,6 @@ from trainlog.stream import (
 )
 from trainlog.tailer import Ended, LogHub, Page, Stalled, Subscription
 
-
 # Read per step when catching up: what a viewer that stops reading can hold, at most.
 CATCH_UP_BYTES = 1024 * 1024
 
@@ -58,9 +57,7 @@ class _Viewer:
         self.offset += len(news)
 
 
-def _pending(
-    subscription: Subscription, first: Page
-) -> tuple[list[Page], Ended | Stalled | None]:
+def _pending(subscription: Subscription, first: Page) -> tuple[list[Page], Ended | Stalled | None]:
     """``first`` and the pages already queued behind it, then what came after them."""
     pages = [first]
     while not subscription.queue.empty():

@@ -29,7 +29,12 @@ def test_every_api_route_needs_the_token(
             assert response.headers["www-authenticate"] == "Bearer"
         wrong = anonymous.get("/api/runs", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
-        assert anonymous.get("/?token=nope").status_code == 401
+        refused = anonymous.get("/?token=nope")
+        assert refused.status_code == 303 and "set-cookie" not in refused.headers
+        assert refused.headers["location"] == "/"
+        # Never off-site, whatever the path looks like.
+        offsite = anonymous.get(f"{server.url}//evil.example/?token=nope")
+        assert offsite.headers["location"] == "/evil.example/"
 
     with server.client(headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         run_id = start_run(client, config)["id"]
@@ -41,6 +46,8 @@ def test_every_api_route_needs_the_token(
         assert landing.status_code == 303 and landing.headers["location"] == "/runs/x?tab=log"
         cookie = landing.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+        elsewhere = browser.get(f"{server.url}//evil.example/?token={TOKEN}")
+        assert elsewhere.headers["location"] == "/evil.example/"
         assert browser.get(f"/api/runs/{run_id}").status_code == 200
         assert read_stream(browser, run_id).done is not None  # EventSource sends no headers
 

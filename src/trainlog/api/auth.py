@@ -76,11 +76,14 @@ class TokenAuth:
         given = [value for name, value in query if name == "token"]
         if not given:
             return None
-        if not _same(given[-1], self.token):
-            return JSONResponse({"detail": "wrong token"}, status_code=401)
         rest = urlencode([(name, value) for name, value in query if name != "token"])
+        # One leading slash: "//host/..." would send the browser to another site.
+        target = "/" + scope["path"].lstrip("/") + (f"?{rest}" if rest else "")
+        if not _same(given[-1], self.token):
+            # Back to the page without a cookie: the web UI then asks for the token itself.
+            return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
         response = RedirectResponse(
-            scope["path"] + (f"?{rest}" if rest else ""),
+            target,
             status_code=303,
             headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
         )
