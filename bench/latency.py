@@ -1,11 +1,13 @@
 """End-to-end latency: child write -> SSE client receipt, on one machine (one clock).
 
 bench/children.py `ticker` writes `tick <CLOCK_MONOTONIC ns>` every 20 ms under a real
-`trainlog run`; probe viewers of a real server note each line's arrival. Three modes, just
-server environment: polling only (TRAINLOG_WAKEUPS=0), wake-ups on (=1), and wake-ups with
-1,000 viewers, of which 10 are probes and the rest only drain their stream (timestamping in
-all of them would measure this client's CPU, not the server). Ticks written before every
-viewer is connected and caught up are ignored.
+`trainlog run`; probe viewers of a real server note each line's arrival. Modes, by server
+environment: polling only (TRAINLOG_WAKEUPS=0); wake-ups on (=1); wake-ups with the viewer
+on a second server process of the same database (the runner is a process of its own, as for
+a run started through either server); and wake-ups with 1,000 viewers, of which 10 are
+probes and the rest only drain their stream (timestamping in all of them would measure this
+client's CPU, not the server). Ticks written before every viewer is connected and caught up
+are ignored.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Mode:
     viewers: int
     p50_ms: float | None
     p99_ms: float
+    # Viewers on a second server process of the same database (scale-out).
+    replica: bool = False
 
 
 def modes(config: Config) -> list[Mode]:
@@ -49,6 +53,7 @@ def modes(config: Config) -> list[Mode]:
     return [
         Mode("polling", False, 1, None, POLL_INTERVAL * 1000 + 25),
         Mode("wake-ups", True, 1, 5, 25),
+        Mode("wake-ups, viewer on a second server", True, 1, 5, 25, replica=True),
         Mode(f"wake-ups, {many} viewers", True, many, None, 250),
     ]
 
@@ -60,17 +65,19 @@ def run(config: Config) -> list[Row]:
     for db in config.dbs:
         # One server per wake-up setting; each repetition is a new run in the same database.
         for wakeups in (False, True):
+            env = {
+                "TRAINLOG_POLL_INTERVAL": str(POLL_INTERVAL),
+                "TRAINLOG_WAKEUPS": "1" if wakeups else "0",
+            }
             with (
                 fresh_db(db) as fresh,
-                server(
-                    fresh.url,
-                    TRAINLOG_POLL_INTERVAL=str(POLL_INTERVAL),
-                    TRAINLOG_WAKEUPS="1" if wakeups else "0",
-                ) as srv,
+                server(fresh.url, **env) as srv,
+                server(fresh.url, **env) as replica,
             ):
                 for mode in modes(config):
                     if mode.wakeups == wakeups:
-                        results = [measure(srv, fresh.url, mode, seconds) for _ in range(reps)]
+                        target = replica if mode.replica else srv
+                        results = [measure(target, fresh.url, mode, seconds) for _ in range(reps)]
                         rows.append(_row(db, mode, results))
     return rows
 
