@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy.exc import OperationalError
 
-from tests.helpers import Server, start_server, stop_server
+from tests.helpers import Server, server_env, start_server, stop_server
 from trainlog.db import Database, migrate
 
 PG_URL = os.environ.get("TRAINLOG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -63,9 +63,6 @@ def db(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-PROGRAMS = Path(__file__).parent / "programs"
-
-
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "configs"
@@ -76,17 +73,6 @@ def config_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def server(database_url: str, config_dir: Path, tmp_path: Path) -> Iterator[Server]:
     """A real ``trainlog serve`` (uvicorn) whose command runs tests/programs/emit.py."""
-    env = {
-        "TRAINLOG_DATABASE_URL": database_url,
-        "TRAINLOG_CONFIG_DIR": str(config_dir),
-        "TRAINLOG_TRAIN_COMMAND": f"python {PROGRAMS / 'emit.py'} {{config}}",
-        "TRAINLOG_POLL_INTERVAL": "0.05",
-        "TRAINLOG_HEARTBEAT_INTERVAL": "1",
-        "TRAINLOG_CANCEL_GRACE": "1",
-        "TRAINLOG_RUNNER_HEARTBEAT_INTERVAL": "0.5",
-        # A pipe: API tests compare the child's exact bytes (a pty turns "\n" into "\r\n").
-        "TRAINLOG_PTY": "0",
-    }
-    running = start_server(env, tmp_path)
+    running = start_server(server_env(database_url, config_dir), tmp_path)
     yield running
     stop_server(running)

@@ -39,6 +39,27 @@ def wait_for(check: Callable[[], T | None], timeout: float = 20.0, every: float 
         time.sleep(every)
 
 
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+def server_env(
+    database_url: str, config_dir: Path, program: Path | str = "emit.py", **overrides: str
+) -> dict[str, str]:
+    """Settings for a test server whose command runs ``program`` on the config, fast timings,
+    and a pipe: tests compare the child's exact bytes (a pty turns "\n" into "\r\n")."""
+    return {
+        "TRAINLOG_DATABASE_URL": database_url,
+        "TRAINLOG_CONFIG_DIR": str(config_dir),
+        "TRAINLOG_TRAIN_COMMAND": f"python {PROGRAMS / program} {{config}}",
+        "TRAINLOG_POLL_INTERVAL": "0.05",
+        "TRAINLOG_HEARTBEAT_INTERVAL": "1",
+        "TRAINLOG_CANCEL_GRACE": "1",
+        "TRAINLOG_RUNNER_HEARTBEAT_INTERVAL": "0.5",
+        "TRAINLOG_PTY": "0",
+        **overrides,
+    }
+
+
 @dataclass
 class Server:
     url: str

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import PROGRAMS
+from tests.helpers import PROGRAMS
 from tests.programs.emit import expected_output
 
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from tests.conftest import PROGRAMS
-from tests.helpers import Server, start_server, stop_server, wait_for
+from tests.helpers import Server, server_env, start_server, stop_server, wait_for
 
 PG_CLUSTER = ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main"]
 
@@ -22,21 +21,15 @@ StartServer = Callable[..., Server]
 
 
 def fault_env(database_url: str, config_dir: Path, program: str = "emit.py") -> dict[str, str]:
-    return {
-        "TRAINLOG_DATABASE_URL": database_url,
-        "TRAINLOG_CONFIG_DIR": str(config_dir),
-        "TRAINLOG_TRAIN_COMMAND": f"python {PROGRAMS / program} {{config}}",
-        # Exact bytes in, exact bytes out: a pipe, not a terminal that rewrites line ends.
-        "TRAINLOG_PTY": "0",
-        "TRAINLOG_POLL_INTERVAL": "0.05",
-        "TRAINLOG_HEARTBEAT_INTERVAL": "1",
-        "TRAINLOG_CANCEL_GRACE": "1",
-        "TRAINLOG_RUNNER_HEARTBEAT_INTERVAL": "0.5",
+    return server_env(
+        database_url,
+        config_dir,
+        program,
         # Above the runner's drain (up to 4 s without heartbeats after the child exits while a
         # descendant holds the output open), below the default, to keep the tests short.
-        "TRAINLOG_RUNNER_LOST_AFTER": "6",
-        "TRAINLOG_BUFFER_BYTES": str(1024 * 1024),
-    }
+        TRAINLOG_RUNNER_LOST_AFTER="6",
+        TRAINLOG_BUFFER_BYTES=str(1024 * 1024),
+    )
 
 
 @pytest.fixture

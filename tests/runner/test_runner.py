@@ -13,8 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from tests.conftest import PROGRAMS
-from tests.helpers import wait_for
+from tests.helpers import PROGRAMS, wait_for
 from tests.programs.emit import expected_output
 from trainlog import runs, store
 from trainlog.db import Database

@@ -16,8 +16,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PROGRAMS
-from tests.helpers import Server, start_run, start_server, stop_server, wait_until_ended
+from tests.helpers import (
+    PROGRAMS,
+    Server,
+    server_env,
+    start_run,
+    start_server,
+    stop_server,
+    wait_until_ended,
+)
 from tests.programs.emit import expected_output
 from tests.runner.test_runner import create_run, emit_run, stored_log
 from tests.test_cli import run_id_from, trainlog
@@ -205,16 +212,14 @@ def test_resizing_the_terminal_signals_the_child() -> None:
 
 @pytest.fixture
 def pty_server(database_url: str, config_dir: Path, tmp_path: Path) -> Iterator[Server]:
-    env = {
-        "TRAINLOG_DATABASE_URL": database_url,
-        "TRAINLOG_CONFIG_DIR": str(config_dir),
-        "TRAINLOG_TRAIN_COMMAND": f"python {FANCY} {{config}}",
-        "TRAINLOG_POLL_INTERVAL": "0.05",
-        "TRAINLOG_RUNNER_HEARTBEAT_INTERVAL": "0.5",
-        "TRAINLOG_PTY": "1",
-        "TRAINLOG_TERM_COLS": "100",
-        "TRAINLOG_TERM_ROWS": "30",
-    }
+    env = server_env(
+        database_url,
+        config_dir,
+        FANCY,
+        TRAINLOG_PTY="1",
+        TRAINLOG_TERM_COLS="100",
+        TRAINLOG_TERM_ROWS="30",
+    )
     running = start_server(env, tmp_path)
     yield running
     stop_server(running)

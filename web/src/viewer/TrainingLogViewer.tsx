@@ -13,6 +13,7 @@ import './TrainingLogViewer.css';
 import { describeEnd, rawUrl, useLogStream, type EndTone } from '../logstream';
 import { DownloadMenu } from './DownloadMenu';
 import { WriteQueue } from './writeQueue';
+import { formatBytes } from './formatBytes';
 
 export interface TrainingLogViewerProps {
   runId: string;
@@ -67,17 +68,6 @@ const SEARCH_DECORATIONS = {
 
 const END_TONE_CLASS: Record<EndTone, string> = { ok: 'tlv-ok', error: 'tlv-error', muted: 'tlv-neutral' };
 
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
 
 declare global {
   interface Window {
