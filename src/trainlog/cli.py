@@ -6,7 +6,6 @@ import argparse
 import ipaddress
 import os
 import shlex
-import signal
 import sys
 import time
 import uuid
@@ -164,8 +163,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     # Inherited by the child and its descendants: how a server finds them if this process dies.
     os.environ[RUN_ID_ENV] = str(run.id)
     runner = Runner(db, settings, run.id, echo=sys.stdout.buffer)
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda received, _frame: runner.interrupt(received))
+    runner.stop_on_signals()
     returncode = runner.execute()
     db.dispose()
     if returncode is None:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 OpenEvents = Callable[[int], AsyncIterator[bytes]]
 
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
-DRAIN_CHECK_SECONDS = 0.25
 # How soon a browser should come back after a shutdown closed its stream.
 RETRY_AFTER_SHUTDOWN_MS = 1000
 
@@ -38,11 +38,16 @@ _LOG_EVENT_PREFIX = b"event: log\nid: "
 _DONE_EVENT_PREFIX = b"event: done\n"
 
 _draining = threading.Event()
+# Every open stream's cancel scope, with its event loop, so a shutdown can end them all at
+# once without each stream polling a flag.
+_open_streams: dict[anyio.CancelScope, asyncio.AbstractEventLoop] = {}
 
 
 def begin_draining() -> None:
     """The server is shutting down: every open stream ends at its next chance."""
     _draining.set()
+    for scope, loop in list(_open_streams.items()):
+        loop.call_soon_threadsafe(scope.cancel)
 
 
 def event_offset(frame: bytes) -> int | None:
@@ -96,10 +101,12 @@ class EventStreamResponse(Response):
             )
             async with anyio.create_task_group() as group:
                 group.start_soon(self._until_disconnect, receive, group.cancel_scope)
-                group.start_soon(self._until_draining, group.cancel_scope)
+                _open_streams[group.cancel_scope] = asyncio.get_running_loop()
                 try:
-                    await self._pump(body)
+                    if not _draining.is_set():
+                        await self._pump(body)
                 finally:
+                    del _open_streams[group.cancel_scope]
                     group.cancel_scope.cancel()
             if _draining.is_set():
                 await body(f"retry: {RETRY_AFTER_SHUTDOWN_MS}\n\n".encode())
@@ -138,10 +145,4 @@ class EventStreamResponse(Response):
     async def _until_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
-        scope.cancel()
-
-    @staticmethod
-    async def _until_draining(scope: anyio.CancelScope) -> None:
-        while not _draining.is_set():
-            await anyio.sleep(DRAIN_CHECK_SECONDS)
         scope.cancel()

@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 import uuid
-from types import FrameType
 
 from trainlog.db import Database
 from trainlog.runner.service import Runner
 from trainlog.settings import get_settings
-
-
-def _stop_on_signals(runner: Runner, grace: float) -> None:
-    """A runner told to stop takes the child's whole group with it (SIGKILL after ``grace``),
-    records the run as cancelled, and stores the output up to the end."""
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        runner.interrupt(signum)
-        timer = threading.Timer(grace, runner.interrupt, args=(signal.SIGKILL,))
-        timer.daemon = True
-        timer.start()
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, stop)
 
 
 def main(argv: list[str]) -> int:
@@ -37,7 +20,7 @@ def main(argv: list[str]) -> int:
     db = Database.connect(settings.database_url)
     try:
         runner = Runner(db, settings, uuid.UUID(argv[0]))
-        _stop_on_signals(runner, settings.cancel_grace)
+        runner.stop_on_signals()
         runner.execute()
     finally:
         db.dispose()

@@ -16,6 +16,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Callable
+from types import FrameType
 from typing import BinaryIO
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -58,6 +59,22 @@ class Runner:
         self._echo = echo
         self._child: subprocess.Popen[bytes] | None = None
         self._cancelled = threading.Event()
+
+    def stop_on_signals(self) -> None:
+        """SIGINT, SIGTERM or SIGHUP to this process go to the child's whole group, then SIGKILL
+        after the cancel grace period; the run is recorded as cancelled with its output up to
+        the end. Call from the main thread (Python handles signals there)."""
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            self.interrupt(signum)
+            timer = threading.Timer(
+                self._settings.cancel_grace, self.interrupt, args=(signal.SIGKILL,)
+            )
+            timer.daemon = True
+            timer.start()
+
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, stop)
 
     def interrupt(self, signum: int) -> None:
         """Pass a signal the runner received on to the child's whole group (``trainlog run``)."""
