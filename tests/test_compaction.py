@@ -69,7 +69,7 @@ def test_a_tqdm_log_shrinks_and_reads_back_identically(db: Database) -> None:
     ]
     run_id, whole = new_log(db, [b"".join(bar[i : i + 30]) for i in range(0, len(bar), 30)])
     count_before, size_before, _ = stored(db, run_id)
-    assert compact(db, run_id, upto=len(whole), final=True) >= 1
+    assert compact(db, run_id, 0, upto=len(whole), final=True) == len(whole)
     count_after, size_after, pages = stored(db, run_id)
     assert b"".join(pages) == whole
     assert count_after < count_before / 50 and size_after < size_before / 5
@@ -83,7 +83,7 @@ def test_a_tqdm_log_shrinks_and_reads_back_identically(db: Database) -> None:
 def test_random_bytes_are_merged_but_not_inflated(db: Database) -> None:
     rng = random.Random(9)
     run_id, whole = new_log(db, [rng.randbytes(3000) for _ in range(500)])
-    compact(db, run_id, upto=len(whole), final=True)
+    compact(db, run_id, 0, upto=len(whole), final=True)
     count, size, pages = stored(db, run_id)
     assert b"".join(pages) == whole and size == len(whole) and count <= 3
 
@@ -92,9 +92,10 @@ def test_compacting_while_the_log_grows_keeps_appends_working(db: Database) -> N
     run_id, first = new_log(
         db, [b"epoch %d: loss=0.123 acc=0.456\n" % i for i in range(5000)] + [b"x" * MIB]
     )
-    compact(db, run_id, upto=len(first) - MIB)  # the runner leaves the newest bytes alone
+    settled = compact(db, run_id, 0, upto=len(first) - MIB)  # the newest bytes stay as they are
+    assert 0 < settled <= len(first) - MIB
     with db.write() as session:
         store.append(session, run_id, len(first), b"more\n")
-    compact(db, run_id, upto=len(first) + 5, final=True)
-    compact(db, run_id, upto=len(first) + 5, final=True)  # idempotent
+    assert compact(db, run_id, settled, upto=len(first) + 5, final=True) == len(first) + 5
+    assert compact(db, run_id, 0, upto=len(first) + 5, final=True) == len(first) + 5  # idempotent
     assert b"".join(stored(db, run_id)[2]) == first + b"more\n"

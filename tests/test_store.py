@@ -7,7 +7,7 @@ import pytest
 
 from trainlog import runs, store
 from trainlog.db import Database
-from trainlog.models import LogChunk, RunSource
+from trainlog.models import ChunkCodec, LogChunk, RunSource
 from trainlog.offsets import MAX_CHUNK_BYTES
 
 
@@ -85,3 +85,15 @@ def test_appends_never_rewrite_earlier_chunks(db: Database) -> None:
 def test_unknown_run(db: Database) -> None:
     with db.read() as session, pytest.raises(store.UnknownLog):
         store.log_size(session, uuid.uuid4())
+
+
+def test_a_flood_is_compressed_as_it_is_written_and_reads_back_exactly(db: Database) -> None:
+    run_id = new_run(db)
+    bar = b"".join(b"\r 42%%|####      | %d/1000 [00:01<00:02]" % i for i in range(40000))
+    append(db, run_id, 0, bar)
+    with db.read() as session:
+        chunks = session.query(LogChunk).filter_by(run_id=run_id).all()
+        assert {chunk.codec for chunk in chunks} == {ChunkCodec.ZSTD}
+        assert sum(len(chunk.data) for chunk in chunks) < len(bar) / 10
+        assert store.read(session, run_id, 1000, 5000) == bar[1000:5000]
+    assert b"".join(store.iter_bytes(db, run_id, 0, len(bar))) == bar

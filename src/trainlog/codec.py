@@ -1,4 +1,4 @@
-"""How chunk bytes are encoded at rest: raw while a log grows, zstd once it is compacted."""
+"""How chunk bytes are encoded at rest: raw, or zstd where that saves space."""
 
 from __future__ import annotations
 
@@ -6,12 +6,20 @@ import zstandard
 
 from trainlog.models import ChunkCodec
 
-# Level 3: most of zstd's ratio on terminal text at several hundred MB/s.
-_LEVEL = 3
+# Keep bytes raw unless compression saves at least this share of them.
+MIN_SAVING = 0.1
+# Level 1 where speed matters (the capture path), 3 in the background (compaction): terminal
+# text compresses 10-50x either way, at several hundred MB/s.
+FAST = 1
+THOROUGH = 3
 
 
-def encode_zstd(data: bytes) -> bytes:
-    return zstandard.ZstdCompressor(level=_LEVEL).compress(data)
+def encode(data: bytes, level: int) -> tuple[ChunkCodec, bytes]:
+    """(codec, stored bytes) for data: zstd when it is worth it, else the data itself."""
+    packed = zstandard.ZstdCompressor(level=level).compress(data)
+    if len(packed) <= len(data) * (1 - MIN_SAVING):
+        return ChunkCodec.ZSTD, packed
+    return ChunkCodec.RAW, data
 
 
 def decode(codec: int, data: bytes) -> bytes:

@@ -15,13 +15,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select
 
-from trainlog.codec import decode, encode_zstd
+from trainlog.codec import THOROUGH, decode, encode
 from trainlog.db import Database
 from trainlog.models import ChunkCodec, LogChunk
 from trainlog.offsets import MAX_CHUNK_BYTES
 
-# Keep the merged chunk raw unless compression saves at least this share of it.
-MIN_SAVING = 0.1
 # Offsets looked at per step: two chunks' worth, so every group but an open one closes in it.
 WINDOW = 2 * MAX_CHUNK_BYTES
 
@@ -79,14 +77,14 @@ def plan_groups(chunks: Sequence[ChunkInfo], upto: int, final: bool) -> Plan:
     return Plan(groups, chunks[-1].start + chunks[-1].length if chunks else 0)
 
 
-def compact(db: Database, run_id: uuid.UUID, upto: int, final: bool = False) -> int:
-    """Merge and compress the raw chunks of run_id below ``upto``; return groups rewritten.
+def compact(db: Database, run_id: uuid.UUID, start: int, upto: int, final: bool = False) -> int:
+    """Merge and compress the raw chunks of run_id in [start, upto); return where the next
+    call should start (everything before it is settled, so no pass redoes another's work).
 
     Looks at WINDOW bytes of offsets at a time, so a log of millions of tiny chunks is
     compacted in bounded memory.
     """
-    rewritten = 0
-    cursor = 0
+    cursor = start
     while cursor < upto:
         window_end = cursor + WINDOW
         with db.read() as session:
@@ -100,19 +98,19 @@ def compact(db: Database, run_id: uuid.UUID, upto: int, final: bool = False) -> 
                 .order_by(LogChunk.start_offset)
             ).all()
         if not rows:
-            return rewritten
+            return cursor
         chunks = [ChunkInfo(row.start_offset, row.length, row.codec) for row in rows]
         reaches_end = chunks[-1].start + chunks[-1].length >= upto
         plan = plan_groups(chunks, upto, final and reaches_end)
         for group in plan.groups:
-            rewritten += _rewrite(db, run_id, group)
+            _rewrite(db, run_id, group)
         if plan.resume_at <= cursor:
-            return rewritten  # only an open group is left: it waits for more bytes
+            return cursor  # only an open group is left: it waits for more bytes
         cursor = plan.resume_at
-    return rewritten
+    return cursor
 
 
-def _rewrite(db: Database, run_id: uuid.UUID, group: Group) -> int:
+def _rewrite(db: Database, run_id: uuid.UUID, group: Group) -> None:
     in_group = (
         LogChunk.run_id == run_id,
         LogChunk.start_offset >= group.start,
@@ -124,14 +122,10 @@ def _rewrite(db: Database, run_id: uuid.UUID, group: Group) -> int:
         ).all()
     data = b"".join(decode(row.codec, row.data) for row in rows)
     if len(data) != group.end - group.start:
-        return 0  # not what was planned (never expected); leave it as it is
-    packed = encode_zstd(data)
-    if len(packed) <= len(data) * (1 - MIN_SAVING):
-        codec, stored = ChunkCodec.ZSTD, packed
-    elif len(rows) > 1:
-        codec, stored = ChunkCodec.RAW, data
-    else:
-        return 0
+        return  # not what was planned (never expected); leave it as it is
+    codec, stored = encode(data, THOROUGH)
+    if codec == ChunkCodec.RAW and len(rows) == 1:
+        return  # incompressible and nothing to merge
     with db.write() as session:
         session.execute(delete(LogChunk).where(*in_group))
         session.execute(
@@ -139,4 +133,3 @@ def _rewrite(db: Database, run_id: uuid.UUID, group: Group) -> int:
                 run_id=run_id, start_offset=group.start, length=len(data), codec=codec, data=stored
             )
         )
-    return 1

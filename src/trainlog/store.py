@@ -14,7 +14,7 @@ from typing import cast
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from trainlog.codec import decode
+from trainlog.codec import FAST, decode, encode
 from trainlog.db import Database
 from trainlog.models import ChunkCodec, LogChunk, TrainingLog, utcnow
 from trainlog.notify import announce
@@ -22,6 +22,8 @@ from trainlog.offsets import MAX_CHUNK_BYTES, slice_chunks, split_chunks, unseen
 
 _CHUNKS = cast(Table, LogChunk.__table__)
 _LOGS = cast(Table, TrainingLog.__table__)
+
+COMPRESS_ON_WRITE_BYTES = 256 * 1024
 
 # How much one read returns at most; callers that want more iterate (see iter_bytes).
 READ_PAGE_BYTES = 4 * MAX_CHUNK_BYTES
@@ -71,16 +73,7 @@ def append(session: Session, run_id: uuid.UUID, offset: int, data: bytes) -> int
         return stored
     connection.execute(
         insert(_CHUNKS),
-        [
-            {
-                "run_id": run_id,
-                "start_offset": start,
-                "length": len(piece),
-                "codec": ChunkCodec.RAW,
-                "data": piece,
-            }
-            for start, piece in split_chunks(stored, fresh)
-        ],
+        [_chunk_row(run_id, start, piece) for start, piece in split_chunks(stored, fresh)],
     )
     new_size = stored + len(fresh)
     connection.execute(
@@ -88,6 +81,21 @@ def append(session: Session, run_id: uuid.UUID, offset: int, data: bytes) -> int
     )
     announce(session, run_id)
     return new_size
+
+
+def _chunk_row(run_id: uuid.UUID, start: int, piece: bytes) -> dict[str, object]:
+    # A big piece means output is flooding: compressing it now (fast, and it never needs
+    # compacting) writes several times fewer bytes. Small appends are compacted later.
+    codec, data = (
+        encode(piece, FAST) if len(piece) >= COMPRESS_ON_WRITE_BYTES else (ChunkCodec.RAW, piece)
+    )
+    return {
+        "run_id": run_id,
+        "start_offset": start,
+        "length": len(piece),
+        "codec": codec,
+        "data": data,
+    }
 
 
 def read(session: Session, run_id: uuid.UUID, start: int, end: int) -> bytes:

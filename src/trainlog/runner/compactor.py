@@ -31,6 +31,7 @@ class Compactor:
         self._db = db
         self._run_id = run_id
         self._stored = stored
+        self._settled = 0  # everything before this offset is compacted already
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="compactor", daemon=True)
 
@@ -55,6 +56,6 @@ class Compactor:
         if upto <= 0:
             return
         try:
-            compact(self._db, self._run_id, upto, final=final)
+            self._settled = compact(self._db, self._run_id, self._settled, upto, final=final)
         except SQLAlchemyError as exc:
             log.warning("compaction skipped: %s", type(exc).__name__)
