@@ -54,6 +54,9 @@ class Stalled:
 
 Item = Page | Ended | Stalled
 
+FAN_OUT_PAUSE_PER_VIEWER = 0.0001
+MAX_FAN_OUT_PAUSE = 0.1
+
 # Backoff between tries while the store cannot be read.
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)
 
@@ -71,6 +74,12 @@ class Subscription:
         if isinstance(item, Page):
             self.queued_bytes -= len(item.data)
         return item
+
+
+def fan_out_pause(viewers: int) -> float:
+    """Seconds between fan-outs of one run: none for a few viewers, growing with their number
+    (about 10,000 events a second at most, 0.1 s at 1,000 viewers)."""
+    return min(MAX_FAN_OUT_PAUSE, viewers * FAN_OUT_PAUSE_PER_VIEWER)
 
 
 @dataclass(eq=False)
@@ -116,6 +125,9 @@ class RunTailer:
                 position += len(data)
                 if position < snapshot.size:
                     continue  # more than one read's worth is waiting
+                # With many viewers, let a few appends gather before the next fan-out: each
+                # page costs one event per viewer, and a busy server falls behind on them all.
+                await asyncio.sleep(fan_out_pause(len(self.subscribers)))
             if snapshot.ended and position >= snapshot.size:
                 self._publish(Ended(snapshot.size, snapshot.exit_code))
                 return
