@@ -60,28 +60,35 @@ class RangeNotSatisfiable(ValueError):
 def parse_range_header(header: str | None, size: int) -> ByteRange | None:
     """The single byte range an HTTP ``Range`` header asks for, or None for the whole body.
 
-    Headers we do not understand (other units, several ranges, garbage) are ignored as
-    RFC 9110 allows, so the client gets the whole log; a well-formed range that lies past the
-    end raises RangeNotSatisfiable (416).
+    Anything else is refused with RangeNotSatisfiable (416), saying why: other units, several
+    ranges or garbage (RFC 9110 would let us ignore those, but a client that sent one should
+    learn it got no range rather than receive a whole 2 GiB log), and ranges past the end.
     """
-    if not header:
+    if header is None:
         return None
     unit, _, spec = header.strip().partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
     first, dash, last = spec.strip().partition("-")
-    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
-        return None
+    well_formed = (
+        unit.strip().lower() == "bytes"
+        and dash == "-"
+        and (first.isdigit() or first == "")
+        and (last.isdigit() or last == "")
+        and (first, last) != ("", "")
+        and (first == "" or last == "" or int(last) >= int(first))
+    )
+    if not well_formed:
+        raise RangeNotSatisfiable(
+            f"Range {header!r} not understood: send one range, bytes=START-END, bytes=START- "
+            "or bytes=-LENGTH"
+        )
     if first == "":
-        if last == "" or int(last) == 0:
-            raise RangeNotSatisfiable(header)
+        if int(last) == 0:
+            raise RangeNotSatisfiable(f"Range {header!r} asks for no bytes")
         return ByteRange(max(0, size - int(last)), size)
     start = int(first)
-    end = size if last == "" else min(int(last) + 1, size)
-    if last != "" and int(last) < start:
-        return None
     if start >= size:
-        raise RangeNotSatisfiable(header)
+        raise RangeNotSatisfiable(f"Range {header!r} starts past the end of the log ({size} bytes)")
+    end = size if last == "" else min(int(last) + 1, size)
     return ByteRange(start, end)
 
 

@@ -23,6 +23,7 @@ from tests.helpers import (
     write_config,
 )
 from tests.programs.emit import expected_output
+from tests.programs.noise import expected_noise
 from trainlog.db import WAL_SIZE_LIMIT
 
 
@@ -87,11 +88,14 @@ def test_sqlite_locked_writers_wait_and_the_wal_stays_bounded(
     db_path = tmp_path / "busy.db"
     # The held lock stalls heartbeats too; that must not count as a dead runner.
     server = servers(
-        {**fault_env(f"sqlite:///{db_path}", config_dir), "TRAINLOG_RUNNER_LOST_AFTER": "10"}
+        {
+            **fault_env(f"sqlite:///{db_path}", config_dir, "noise.py"),
+            "TRAINLOG_RUNNER_LOST_AFTER": "10",
+        }
     )
-    repeat = 80  # 80 MiB through the WAL, more than its size limit
-    config = write_config(config_dir, "flood.json", delay=0.002, repeat=repeat)
-    expected = expected_output(repeat=repeat)
+    # 80 MiB through the WAL, more than its size limit; incompressible, so it stays 80 MiB.
+    config = write_config(config_dir, "flood.json", mib=80, delay=0.02)
+    expected = expected_noise(80)
     with server.client() as client:
         run_id = start_run(client, config)["id"]
         wait_for(lambda: client.get(f"/api/runs/{run_id}").json()["log_size"] > 0)

@@ -42,7 +42,7 @@ def _answer_with(status: int) -> Callable[[Request, Exception], Awaitable[JSONRe
 
 async def _range_not_satisfiable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
-        {"detail": f"range {exc} is outside the log"},
+        {"detail": str(exc)},
         status_code=416,
         headers={"Content-Range": f"bytes */{getattr(request.state, 'log_size', '*')}"},
     )
