@@ -2,10 +2,10 @@
 
 The log is built in this process with trainlog.store.append (4 MiB transactions of 1 MiB
 chunks, as the runner's writer batches them) from tqdm-style text, and the run is marked
-finished; going through a child and the runner would only add minutes of setup. That also
-means the log is not compacted (compression of finished logs, if the runner does it, is not
-applied here): every endpoint reads raw chunks. Peak RSS growth is the server's RSS high
-water mark during the request minus its RSS just before.
+finished; going through a child and the runner would only add minutes of setup. Its 1 MiB
+chunks are zstd-compressed on the way in, as a flood's are, so every endpoint decompresses.
+Peak RSS growth is the server's RSS high water mark during the request minus its RSS just
+before.
 """
 
 from __future__ import annotations
