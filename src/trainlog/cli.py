@@ -15,13 +15,13 @@ from types import FrameType
 
 from pydantic import ValidationError
 
-from trainlog import runs
+from trainlog import runs, store
 from trainlog.db import Database, migrate
 from trainlog.models import RunSource, utcnow
 from trainlog.plaintext import plain_text
 from trainlog.reaper import RUN_ID_ENV
 from trainlog.settings import Settings, get_settings
-from trainlog.stream import Step, next_step, read_bytes, read_snapshot
+from trainlog.stream import Step, next_step, read_snapshot
 
 # Shell conventions: 127 when the command cannot be started, 128+N when killed by signal N.
 EXIT_NOT_STARTED = 127
@@ -197,9 +197,9 @@ def _log_bytes(
         snapshot = read_snapshot(db, run_id)
         step = next_step(offset, snapshot)
         if step is Step.READ:
-            data = read_bytes(db, run_id, offset, snapshot.size)
-            offset += len(data)
-            yield data
+            for data in store.iter_bytes(db, run_id, offset, snapshot.size):
+                offset += len(data)
+                yield data
         elif step is Step.DONE or not follow:
             return
         else:

@@ -127,8 +127,11 @@ def read(session: Session, run_id: uuid.UUID, start: int, end: int) -> bytes:
     return slice_chunks(chunks, start, end)
 
 
-def iter_bytes(db: Database, run_id: uuid.UUID, start: int, end: int) -> Iterator[bytes]:
-    """Bytes [start, end) page by page, each page in its own short read transaction.
+def iter_bytes(
+    db: Database, run_id: uuid.UUID, start: int, end: int, page_bytes: int = READ_PAGE_BYTES
+) -> Iterator[bytes]:
+    """Bytes [start, end) in pages of at most page_bytes, each in its own short read
+    transaction.
 
     A download of a huge log therefore holds neither the whole log in memory nor one
     transaction open for minutes.
@@ -136,7 +139,7 @@ def iter_bytes(db: Database, run_id: uuid.UUID, start: int, end: int) -> Iterato
     position = start
     while position < end:
         with db.read() as session:
-            page = read(session, run_id, position, end)
+            page = read(session, run_id, position, min(end, position + page_bytes))
         if not page:
             return
         position += len(page)

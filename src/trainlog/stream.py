@@ -111,8 +111,3 @@ def read_news(db: Database, run_id: uuid.UUID, position: int | None) -> tuple[Lo
         if position is None or position >= snapshot.size:
             return snapshot, b""
         return snapshot, store.read(session, run_id, position, snapshot.size)
-
-
-def read_bytes(db: Database, run_id: uuid.UUID, start: int, end: int) -> bytes:
-    with db.read() as session:
-        return store.read(session, run_id, start, end)

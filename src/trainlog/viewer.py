@@ -7,14 +7,14 @@ import uuid
 from collections.abc import AsyncIterator
 
 from anyio import to_thread
+from starlette.concurrency import iterate_in_threadpool
 
-from trainlog import sse
+from trainlog import sse, store
 from trainlog.offsets import news_in_page
 from trainlog.stream import (
     done_event,
     heartbeat_event,
     log_frames,
-    read_bytes,
     read_snapshot,
     reconnecting_event,
 )
@@ -32,11 +32,8 @@ class _Viewer:
 
     async def catch_up(self, end: int) -> AsyncIterator[bytes]:
         """Events for [offset, end) read from the store, page by page."""
-        while self.offset < end:
-            stop = min(end, self.offset + CATCH_UP_BYTES)
-            data = await to_thread.run_sync(read_bytes, self.hub.db, self.run_id, self.offset, stop)
-            if not data:
-                return
+        pages = store.iter_bytes(self.hub.db, self.run_id, self.offset, end, CATCH_UP_BYTES)
+        async for data in iterate_in_threadpool(pages):
             for frame in log_frames(self.offset, data):
                 yield frame
             self.offset += len(data)

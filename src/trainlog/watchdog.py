@@ -25,10 +25,11 @@ log = logging.getLogger(__name__)
 def sweep(db: Database, lost_after: float, judge: bool) -> list[uuid.UUID]:
     """Mark runs silent for ``lost_after`` seconds as lost; with judge=False only check that
     the database answers."""
-    with db.write() as session:
-        if not judge:
+    if not judge:
+        with db.read() as session:
             session.execute(text("SELECT 1"))
-            return []
+        return []
+    with db.write() as session:
         return runs.mark_lost(session, utcnow() - timedelta(seconds=lost_after))
 
 

@@ -53,6 +53,7 @@ class LogCapture:
         self._echo = echo
         self._stored = 0
         self._max_log_bytes = max_log_bytes
+        self._limit_notice = limit_notice(max_log_bytes)
         self._truncated = False
         self._loss_noted = False
         self._stop = threading.Event()
@@ -146,10 +147,9 @@ class LogCapture:
             self._note_loss()
 
     def _store(self, data: bytes) -> None:
-        notice = limit_notice(self._max_log_bytes)
-        room = self._max_log_bytes - len(notice) - self._stored
+        room = self._max_log_bytes - len(self._limit_notice) - self._stored
         if len(data) > room:
-            data = data[: max(room, 0)] + notice
+            data = data[: max(room, 0)] + self._limit_notice
             self._truncated = True
         # Appends are idempotent by offset, so retrying one whose commit answer was lost
         # cannot store its bytes twice.
