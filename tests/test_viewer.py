@@ -32,7 +32,9 @@ def new_run(db: Database) -> uuid.UUID:
 
 
 async def write_log(db: Database, run_id: uuid.UUID, pieces: list[bytes], exit_code: int) -> None:
-    offset = 0
+    """Append pieces after what the log holds, then end the run."""
+    with db.read() as session:
+        offset = store.log_size(session, run_id)
     for piece in pieces:
         with db.write() as session:
             offset = store.append(session, run_id, offset, piece)
@@ -48,7 +50,7 @@ def events_of(frames: list[bytes]) -> Iterator[SseEvent]:
 async def watch(hub: LogHub, run_id: uuid.UUID, offset: int = 0, stall: float = 0) -> bytes:
     """One viewer: the bytes it received, checked for ids that are exact offsets."""
     frames = []
-    stream = log_events(hub, run_id, offset, heartbeat_interval=5)
+    stream = log_events(hub, run_id, offset)
     async for frame in stream:
         frames.append(frame)
         if stall and len(frames) == 3:
@@ -66,11 +68,11 @@ async def watch(hub: LogHub, run_id: uuid.UUID, offset: int = 0, stall: float = 
     return bytes(received)
 
 
-def count_chunk_reads(db: Database) -> list[str]:
+def count_chunk_reads(db: Database, table: str = "log_chunks") -> list[str]:
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "FROM log_chunks" in statement:
+        if f"FROM {table}" in statement:
             seen.append(statement)
 
     event.listen(db.engine, "before_cursor_execute", record)
@@ -85,7 +87,7 @@ async def test_every_viewer_gets_every_byte_once_and_reads_do_not_grow_with_view
     rng = random.Random(5)
     pieces = [rng.randbytes(rng.randrange(1, 3000)) for _ in range(150)]
     reads = count_chunk_reads(db)
-    hub = LogHub(db, poll_interval=0.01)
+    hub = LogHub(db, poll_interval=0.01, heartbeat_interval=5)
     viewers = [asyncio.create_task(watch(hub, run_id)) for _ in range(40)]
     await asyncio.sleep(0.05)  # let them join before the run writes
     await write_log(db, run_id, pieces, exit_code=9)
@@ -103,7 +105,7 @@ async def test_a_stalled_viewer_is_dropped_from_the_fan_out_and_loses_nothing(
 ) -> None:
     run_id = new_run(db)
     pieces = [bytes([i % 256]) * 500 for i in range(200)]
-    hub = LogHub(db, poll_interval=0.01, queue_pages=2)
+    hub = LogHub(db, poll_interval=0.01, heartbeat_interval=5, queue_pages=2)
     prompt = asyncio.create_task(watch(hub, run_id))
     stalled = asyncio.create_task(watch(hub, run_id, stall=0.5))
     late = asyncio.create_task(watch(hub, run_id, offset=1234))
@@ -121,9 +123,79 @@ async def test_a_stalled_viewer_is_dropped_from_the_fan_out_and_loses_nothing(
 async def test_a_viewer_of_a_finished_run_gets_history_then_done(db: Database) -> None:
     run_id = new_run(db)
     await write_log(db, run_id, [b"a" * 10, b"b" * 10], exit_code=9)
-    hub = LogHub(db, poll_interval=0.01)
+    hub = LogHub(db, poll_interval=0.01, heartbeat_interval=5)
     assert await watch(hub, run_id) == b"a" * 10 + b"b" * 10
     assert await watch(hub, run_id, offset=15) == b"b" * 5
     assert await watch(hub, run_id, offset=500) == b""
     assert hub.active_runs == 0
+    await hub.close()
+
+
+@pytest.mark.anyio
+async def test_a_crowd_joining_a_live_run_at_once_costs_the_store_a_read_not_one_each(
+    db: Database,
+) -> None:
+    run_id = new_run(db)
+    rng = random.Random(7)
+    history = [rng.randbytes(rng.randrange(1, 3000)) for _ in range(100)]
+    with db.write() as session:
+        for piece in history:
+            store.append(session, run_id, store.log_size(session, run_id), piece)
+    chunk_reads = count_chunk_reads(db)
+    run_lookups = count_chunk_reads(db, "experiment_runs")
+    hub = LogHub(db, poll_interval=0.01, heartbeat_interval=5)
+
+    async def join() -> bytes:
+        # As the route does: check the run exists, then stream.
+        await hub.ensure_run(run_id)
+        return await watch(hub, run_id)
+
+    crowd = [asyncio.create_task(join()) for _ in range(50)]
+    await asyncio.sleep(0.2)  # every viewer has joined and caught up
+    joined_with = len(chunk_reads)
+    late = [asyncio.create_task(join()) for _ in range(20)]
+    await asyncio.sleep(0.2)
+    late_joined_with = len(chunk_reads)
+    more = [rng.randbytes(100) for _ in range(20)]
+    await write_log(db, run_id, more, exit_code=9)
+    whole = b"".join(history + more)
+    got_all = await asyncio.gather(*crowd, *late)
+    assert all(got == whole for got in got_all)
+    # One look at the store for 50 viewers (the tailer's), not 50; the late ones caught up
+    # from the tailer's memory of the log's tail.
+    assert joined_with <= 2, joined_with
+    assert late_joined_with == joined_with
+    assert sum("FROM experiment_runs" in s and "WHERE" in s for s in run_lookups) <= 2
+    await hub.close()
+
+
+@pytest.mark.anyio
+async def test_an_unknown_run_is_refused_to_every_viewer_of_a_crowd(db: Database) -> None:
+    hub = LogHub(db, poll_interval=0.01, heartbeat_interval=5)
+    lookups = count_chunk_reads(db, "experiment_runs")
+    results = await asyncio.gather(
+        *(hub.ensure_run(uuid.uuid4()) for _ in range(3)),
+        *(hub.ensure_run(uuid.UUID(int=1)) for _ in range(20)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(result, runs.RunNotFound) for result in results)
+    assert len(lookups) == 4  # one per distinct run id
+    await hub.close()
+
+
+@pytest.mark.anyio
+async def test_a_quiet_run_sends_heartbeats(db: Database) -> None:
+    run_id = new_run(db)
+    hub = LogHub(db, poll_interval=0.01, heartbeat_interval=0.05)
+    frames: list[bytes] = []
+
+    async def listen() -> None:
+        async for frame in log_events(hub, run_id, 0):
+            frames.append(frame)
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0.3)
+    listener.cancel()
+    heartbeats = [e for e in events_of(frames) if e.event == "heartbeat"]
+    assert 3 <= len(heartbeats) <= 7, len(heartbeats)
     await hub.close()

@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database.connect(settings.database_url)
         migrate(db.engine)
-        hub = LogHub(db, settings.poll_interval)
+        hub = LogHub(db, settings.poll_interval, settings.heartbeat_interval)
         app.state.settings = settings
         app.state.db = db
         app.state.hub = hub

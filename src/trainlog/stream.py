@@ -103,11 +103,15 @@ def next_step(offset: int, snapshot: LogSnapshot) -> Step:
     return Step.DONE if snapshot.ended else Step.WAIT
 
 
-def read_news(db: Database, run_id: uuid.UUID, position: int | None) -> tuple[LogSnapshot, bytes]:
-    """The run's snapshot and, from ``position`` (None: nothing), the bytes stored since:
-    one transaction, so a follower pays one round trip per look."""
+def read_news(
+    db: Database, run_id: uuid.UUID, position: int | None, tail_bytes: int = 0
+) -> tuple[LogSnapshot, int, bytes]:
+    """The run's snapshot and the bytes stored since ``position``, with the offset they begin
+    at; a first look (position None) gets the last ``tail_bytes`` instead. One transaction,
+    so a follower pays one round trip per look."""
     with db.read() as session:
         snapshot = _snapshot(session, run_id)
-        if position is None or position >= snapshot.size:
-            return snapshot, b""
-        return snapshot, store.read(session, run_id, position, snapshot.size)
+        start = max(0, snapshot.size - tail_bytes) if position is None else position
+        if start >= snapshot.size:
+            return snapshot, start, b""
+        return snapshot, start, store.read(session, run_id, start, snapshot.size)

@@ -3,7 +3,9 @@
 However many viewers watch a run, the store is read once per wake-up (or poll interval) by
 that run's tailer; each viewer gets the pages through a bounded queue. A viewer too slow to
 keep up is dropped from the fan-out and catches up from the store at its own offset, so it
-loses nothing and holds nobody up.
+loses nothing and holds nobody up. The tailer also keeps the log's last megabyte in memory,
+so viewers that join (or come back) near the live edge catch up without reading the store:
+a crowd opening a run at once costs one read, not one each.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from functools import cached_property
 from anyio import to_thread
 from sqlalchemy.exc import SQLAlchemyError
 
+from trainlog import runs
 from trainlog.db import Database
 from trainlog.stream import log_frames, read_news
 
@@ -52,7 +55,46 @@ class Stalled:
     """The store could not be read; the tailer keeps trying and goes on where it was."""
 
 
-Item = Page | Ended | Stalled
+@dataclass(frozen=True)
+class Quiet:
+    """Nothing new for a heartbeat interval: viewers send a heartbeat, so that proxies and
+    browsers keep an idle stream open. (One timer per run, not one per viewer and event.)"""
+
+
+Item = Page | Ended | Stalled | Quiet
+
+RECENT_BYTES = 1024 * 1024
+
+
+@dataclass
+class RecentBytes:
+    """The last ``limit`` bytes (or a little more) a tailer has read: [start, end)."""
+
+    limit: int
+    start: int = 0
+    data: bytearray = field(default_factory=bytearray)
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.data)
+
+    def extend(self, start: int, data: bytes) -> None:
+        if start != self.end:
+            # Not contiguous (the first read): begin afresh.
+            self.start, self.data = start, bytearray()
+        self.data += data
+        # Trimmed only once twice over the limit, so a page costs no copy of the window.
+        if len(self.data) > 2 * self.limit:
+            excess = len(self.data) - self.limit
+            del self.data[:excess]
+            self.start += excess
+
+    def get(self, start: int, end: int) -> bytes:
+        """Bytes from ``start`` up to ``end`` (or as far as known); empty unless start is held."""
+        if not self.start <= start < self.end:
+            return b""
+        return bytes(self.data[start - self.start : min(end, self.end) - self.start])
+
 
 FAN_OUT_PAUSE_PER_VIEWER = 0.0001
 MAX_FAN_OUT_PAUSE = 0.1
@@ -89,6 +131,9 @@ class RunTailer:
     subscribers: set[Subscription] = field(default_factory=set)
     woken: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    recent: RecentBytes = field(default_factory=lambda: RecentBytes(RECENT_BYTES))
+    # Where the next page will begin; None until the first look at the store.
+    position: int | None = None
 
     async def follow(self) -> None:
         try:
@@ -98,17 +143,26 @@ class RunTailer:
             log.exception("tailer for run %s failed", self.run_id)
             for subscription in self.subscribers:
                 subscription.dropped = True
+                # Wake it, so it notices and rejoins (a queue that is full wakes it anyway).
+                with contextlib.suppress(asyncio.QueueFull):
+                    subscription.queue.put_nowait(Quiet())
         finally:
             self.hub.forget(self)
 
     async def _follow(self) -> None:
         db = self.hub.db
-        position: int | None = None
+        loop = asyncio.get_running_loop()
         failures = 0
+        last_news = loop.time()
         while self.subscribers:
             self.woken.clear()
+            if loop.time() - last_news >= self.hub.heartbeat_interval:
+                self._publish(Quiet())
+                last_news = loop.time()
             try:
-                snapshot, data = await to_thread.run_sync(read_news, db, self.run_id, position)
+                snapshot, start, data = await to_thread.run_sync(
+                    read_news, db, self.run_id, self.position, self.recent.limit
+                )
             except SQLAlchemyError as exc:
                 if failures == 0:
                     log.warning("tailer for run %s: store unreadable (%s)", self.run_id, exc)
@@ -117,18 +171,19 @@ class RunTailer:
                 failures += 1
                 continue
             failures = 0
-            if position is None:
-                # Viewers read what came before from the store themselves.
-                position = snapshot.size
+            self.recent.extend(start, data)
+            # The first look's page is the log's tail: viewers that joined before it read
+            # only what comes before it from the store (a gap, to them).
+            self.position = start + len(data)
             if data:
-                self._publish(Page(position, data))
-                position += len(data)
-                if position < snapshot.size:
+                self._publish(Page(start, data))
+                last_news = loop.time()
+                if self.position < snapshot.size:
                     continue  # more than one read's worth is waiting
                 # With many viewers, let a few appends gather before the next fan-out: each
                 # page costs one event per viewer, and a busy server falls behind on them all.
                 await asyncio.sleep(fan_out_pause(len(self.subscribers)))
-            if snapshot.ended and position >= snapshot.size:
+            if snapshot.ended and self.position >= snapshot.size:
                 self._publish(Ended(snapshot.size, snapshot.exit_code))
                 return
             with contextlib.suppress(TimeoutError):
@@ -153,6 +208,11 @@ class RunTailer:
         self.hub.drops += 1
 
 
+def _check_run(db: Database, run_id: uuid.UUID) -> None:
+    with db.read() as session:
+        runs.get(session, run_id)
+
+
 class LogHub:
     """The tailers of one server process, created on a run's first viewer and gone with its
     last one (or when the run has ended and everything was published)."""
@@ -161,16 +221,19 @@ class LogHub:
         self,
         db: Database,
         poll_interval: float,
+        heartbeat_interval: float,
         queue_pages: int = 1024,
         queue_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.db = db
         self.poll_interval = poll_interval
+        self.heartbeat_interval = heartbeat_interval
         # A viewer is dropped from the fan-out when this much waits for it; it then reads
         # from the store at its own pace.
         self.queue_pages = queue_pages
         self.queue_bytes = queue_bytes
         self._tailers: dict[uuid.UUID, RunTailer] = {}
+        self._run_checks: dict[uuid.UUID, asyncio.Future[None]] = {}
         # Viewers dropped from a fan-out for falling behind (they catch up from the store).
         self.drops = 0
 
@@ -183,6 +246,40 @@ class LogHub:
         tailer.subscribers.add(subscription)
         tailer.woken.set()
         return subscription
+
+    async def ensure_run(self, run_id: uuid.UUID) -> None:
+        """Raise RunNotFound unless the run exists.
+
+        A crowd opening one run at once (a server restart: every browser reconnects) shares
+        one look at the database, and a run this process follows needs none: runs are never
+        deleted.
+        """
+        if run_id in self._tailers:
+            return
+        check = self._run_checks.get(run_id)
+        if check is None:
+            check = asyncio.ensure_future(to_thread.run_sync(_check_run, self.db, run_id))
+            self._run_checks[run_id] = check
+            check.add_done_callback(lambda done: self._checked(run_id, done))
+        # Shielded: one viewer leaving must not cancel the look the others wait on.
+        await asyncio.shield(check)
+
+    def _checked(self, run_id: uuid.UUID, check: asyncio.Future[None]) -> None:
+        del self._run_checks[run_id]
+        if not check.cancelled():
+            check.exception()  # retrieved, even if every viewer waiting on it has left
+
+    def next_page_start(self, run_id: uuid.UUID) -> int | None:
+        """Where the run's next published page will begin (None: its tailer has not looked
+        yet, and its first page will be the log's tail). A subscriber gets every byte from
+        there through its queue."""
+        tailer = self._tailers.get(run_id)
+        return None if tailer is None else tailer.position
+
+    def recent(self, run_id: uuid.UUID, start: int, end: int) -> bytes:
+        """What the run's tailer holds of bytes [start, end), from start on (maybe empty)."""
+        tailer = self._tailers.get(run_id)
+        return b"" if tailer is None else tailer.recent.get(start, end)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         tailer = self._tailers.get(subscription.run_id)

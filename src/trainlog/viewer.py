@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
-from anyio import to_thread
 from starlette.concurrency import iterate_in_threadpool
 
 from trainlog import sse, store
@@ -15,10 +13,9 @@ from trainlog.stream import (
     done_event,
     heartbeat_event,
     log_frames,
-    read_snapshot,
     reconnecting_event,
 )
-from trainlog.tailer import Ended, LogHub, Page, Stalled, Subscription
+from trainlog.tailer import Ended, Item, LogHub, Page, Quiet, Stalled, Subscription
 
 # Read per step when catching up: what a viewer that stops reading can hold, at most.
 CATCH_UP_BYTES = 1024 * 1024
@@ -31,7 +28,14 @@ class _Viewer:
         self.offset = offset
 
     async def catch_up(self, end: int) -> AsyncIterator[bytes]:
-        """Events for [offset, end) read from the store, page by page."""
+        """Events for [offset, end): what the run's tailer holds in memory, then the store."""
+        remembered = self.hub.recent(self.run_id, self.offset, end)
+        if remembered:
+            for frame in log_frames(self.offset, remembered):
+                yield frame
+            self.offset += len(remembered)
+        if self.offset >= end:
+            return
         pages = store.iter_bytes(self.hub.db, self.run_id, self.offset, end, CATCH_UP_BYTES)
         async for data in iterate_in_threadpool(pages):
             for frame in log_frames(self.offset, data):
@@ -54,7 +58,9 @@ class _Viewer:
         self.offset += len(news)
 
 
-def _pending(subscription: Subscription, first: Page) -> tuple[list[Page], Ended | Stalled | None]:
+def _pending(
+    subscription: Subscription, first: Page
+) -> tuple[list[Page], Ended | Stalled | Quiet | None]:
     """``first`` and the pages already queued behind it, then what came after them."""
     pages = [first]
     while not subscription.queue.empty():
@@ -72,37 +78,33 @@ def _joined(pages: list[Page]) -> Page:
     return Page(pages[0].start, b"".join(page.data for page in pages))
 
 
-async def log_events(
-    hub: LogHub, run_id: uuid.UUID, offset: int, heartbeat_interval: float
-) -> AsyncIterator[bytes]:
+async def log_events(hub: LogHub, run_id: uuid.UUID, offset: int) -> AsyncIterator[bytes]:
     """The SSE body for one viewer, from ``offset`` until the run ends and all is sent."""
     viewer = _Viewer(hub, run_id, offset)
     yield sse.comment("trainlog")
     subscription = hub.subscribe(run_id)
     try:
-        # What was stored before this viewer came: the tailer only publishes what is new.
-        snapshot = await to_thread.run_sync(read_snapshot, hub.db, run_id)
-        async for frame in viewer.catch_up(snapshot.size):
-            yield frame
+        # What was stored before this viewer came (the tailer publishes only what is new);
+        # a crowd arriving at once waits for the tailer's first look instead of each reading.
+        end = hub.next_page_start(run_id)
+        if end is not None:
+            async for frame in viewer.catch_up(end):
+                yield frame
         while True:
             if subscription.dropped and subscription.queue.empty():
                 # Too slow for the fan-out: rejoin; the gap is read from the store.
                 subscription = hub.subscribe(run_id)
-            try:
-                item = subscription.take(
-                    await asyncio.wait_for(subscription.queue.get(), heartbeat_interval)
-                )
-            except TimeoutError:
-                yield heartbeat_event()
-                continue
+            item: Item | None = subscription.take(await subscription.queue.get())
             if isinstance(item, Page):
                 # A viewer that fell behind sends what piled up as one batch of events.
-                pages, after = _pending(subscription, item)
+                pages, item = _pending(subscription, item)
                 async for frame in viewer.from_page(_joined(pages)):
                     yield frame
-                if after is None:
-                    continue
-                item = after
+            if item is None:
+                continue
+            if isinstance(item, Quiet):
+                yield heartbeat_event()
+                continue
             if isinstance(item, Stalled):
                 yield reconnecting_event(viewer.offset)
                 continue

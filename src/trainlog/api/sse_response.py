@@ -3,7 +3,9 @@
 - **Send timeout.** A client that stops reading (a stuck proxy, a suspended laptop) makes a
   send wait once the connection's write buffer is full; after ``send_timeout`` the stream is
   dropped, so such a client holds at most one buffer and one event, and never a task forever.
-  Other viewers are never held up: every stream waits on its own.
+  Other viewers are never held up: every stream waits on its own. Events are sent with no
+  timer of their own (at 1,000 viewers a timer per event is a good part of the server's
+  work); a watch per stream looks at the send in progress every few seconds instead.
 - **Database outages.** If reading the store fails mid-stream the viewer gets one
   ``reconnecting`` event and the stream stays open, retrying with backoff from the last offset
   it sent; when the store answers again the events simply continue (no gap, no duplicate).
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 
 import anyio
@@ -33,6 +36,8 @@ OpenEvents = Callable[[int], AsyncIterator[bytes]]
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
 # How soon a browser should come back after a shutdown closed its stream.
 RETRY_AFTER_SHUTDOWN_MS = 1000
+# How many times per send timeout a stream's watch looks at the send in progress.
+SEND_CHECKS_PER_TIMEOUT = 4
 
 _LOG_EVENT_PREFIX = b"event: log\nid: "
 _DONE_EVENT_PREFIX = b"event: done\n"
@@ -79,6 +84,9 @@ class EventStreamResponse(Response):
         self._open_events = open_events
         self._offset = start
         self._send_timeout = send_timeout
+        # When the event being sent began to be sent (None: no send in progress).
+        self._sending_since: float | None = None
+        self._client_stuck = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_in_time(message: dict[str, object]) -> None:
@@ -86,13 +94,18 @@ class EventStreamResponse(Response):
                 with anyio.fail_after(self._send_timeout):
                     await send(message)
             except TimeoutError:
-                log.info("dropping an SSE client that read nothing for %ss", self._send_timeout)
+                self._drop_stuck_client()
                 raise _ClientGone from None
             except OSError:
                 raise _ClientGone from None
 
         async def body(data: bytes) -> None:
-            await send_in_time({"type": "http.response.body", "body": data, "more_body": True})
+            self._sending_since = time.monotonic()
+            try:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            except OSError:
+                raise _ClientGone from None
+            self._sending_since = None
 
         # Once a client is gone, nothing more can be said to it; the server closes the socket.
         try:
@@ -101,6 +114,7 @@ class EventStreamResponse(Response):
             )
             async with anyio.create_task_group() as group:
                 group.start_soon(self._until_disconnect, receive, group.cancel_scope)
+                group.start_soon(self._watch_sends, group.cancel_scope)
                 _open_streams[group.cancel_scope] = asyncio.get_running_loop()
                 try:
                     if not _draining.is_set():
@@ -108,11 +122,33 @@ class EventStreamResponse(Response):
                 finally:
                     del _open_streams[group.cancel_scope]
                     group.cancel_scope.cancel()
+            if self._client_stuck:
+                return
             if _draining.is_set():
-                await body(f"retry: {RETRY_AFTER_SHUTDOWN_MS}\n\n".encode())
+                await send_in_time(
+                    {
+                        "type": "http.response.body",
+                        "body": f"retry: {RETRY_AFTER_SHUTDOWN_MS}\n\n".encode(),
+                        "more_body": True,
+                    }
+                )
             await send_in_time({"type": "http.response.body", "body": b"", "more_body": False})
         except _ClientGone:
             return
+
+    def _drop_stuck_client(self) -> None:
+        self._client_stuck = True
+        log.info("dropping an SSE client that read nothing for %ss", self._send_timeout)
+
+    async def _watch_sends(self, scope: anyio.CancelScope) -> None:
+        """End the stream once one send has waited ``send_timeout`` (the client reads nothing)."""
+        while True:
+            await anyio.sleep(self._send_timeout / SEND_CHECKS_PER_TIMEOUT)
+            since = self._sending_since
+            if since is not None and time.monotonic() - since >= self._send_timeout:
+                self._drop_stuck_client()
+                scope.cancel()
+                return
 
     async def _pump(self, body: Callable[[bytes], Awaitable[None]]) -> None:
         failures = 0

@@ -3,7 +3,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
@@ -119,7 +118,6 @@ def get_text_log(run_id: uuid.UUID, db: DbDep, settings: SettingsDep) -> Streami
 )
 async def stream_logs(
     run_id: uuid.UUID,
-    db: DbDep,
     hub: HubDep,
     settings: SettingsDep,
     offset: Annotated[int | None, Query(ge=0, le=MAX_OFFSET)] = None,
@@ -130,9 +128,9 @@ async def stream_logs(
     Resumes from ``Last-Event-ID`` (sent by browsers on reconnect) or else ``?offset=``.
     """
     start = resume_offset(last_event_id, offset)
-    await to_thread.run_sync(_log_state, db, run_id)
+    await hub.ensure_run(run_id)
     return EventStreamResponse(
-        lambda at: log_events(hub, run_id, at, settings.heartbeat_interval),
+        lambda at: log_events(hub, run_id, at),
         start,
         settings.send_timeout,
         headers={"X-Accel-Buffering": "no", "Connection": "keep-alive"},
