@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,12 +13,17 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same in every trainlog process.
 _MIGRATION_LOCK_KEY = 7_341_002
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# SQLite's primary result code for a full disk (the low byte of its extended codes).
+SQLITE_FULL = 13
+# PostgreSQL's SQLSTATE disk_full ("could not extend file ...: No space left on device").
+PG_DISK_FULL = "53100"
 
 
 def normalize_url(database_url: str) -> URL:
@@ -28,6 +34,16 @@ def normalize_url(database_url: str) -> URL:
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     return url
+
+
+def is_disk_full(exc: SQLAlchemyError) -> bool:
+    """Whether a database error says the database's own disk is full."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    if isinstance(orig, sqlite3.Error):
+        # Errors raised by the sqlite3 module itself (a closed connection) carry no code.
+        code: int | None = getattr(orig, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF == SQLITE_FULL
+    return getattr(orig, "sqlstate", None) == PG_DISK_FULL
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

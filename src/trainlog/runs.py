@@ -163,8 +163,11 @@ def finish(
     announce(session, run_id)
 
 
-def note_error(session: Session, run_id: uuid.UUID, error: str) -> None:
-    """Record a problem while the run goes on (it keeps its status; the end keeps the note)."""
+def note_error(session: Session, run_id: uuid.UUID, error: str | None) -> None:
+    """Record a problem while the run goes on (it keeps its status; the end keeps the note).
+
+    None withdraws a note about a problem that has passed.
+    """
     session.execute(update(ExperimentRun).where(ExperimentRun.id == run_id).values(error=error))
 
 

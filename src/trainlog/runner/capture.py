@@ -7,10 +7,15 @@ whatever has accumulated: right away when output is quiet, in larger batches whe
 
 Past ``max_log_bytes`` the child is still drained but its bytes are dropped: the log ends with
 one notice saying so (counted in the limit) and the run is flagged ``log_truncated``.
+
+While the database's disk is full, appends are retried like any failed append (the buffer
+holds the output meanwhile) and the run's ``error`` says why its log has stopped growing,
+until an append goes through again.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import threading
@@ -18,8 +23,10 @@ import uuid
 from functools import partial
 from typing import BinaryIO
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from trainlog import runs, store
-from trainlog.db import Database
+from trainlog.db import Database, is_disk_full
 from trainlog.runner.buffer import SpillBuffer
 from trainlog.runner.retry import until_done
 
@@ -29,11 +36,17 @@ READ_BATCH_BYTES = 1024 * 1024
 WRITE_BATCH_BYTES = 4 * 1024 * 1024
 STOP_CHECK_SECONDS = 0.1
 
+log = logging.getLogger(__name__)
+
 
 def limit_notice(max_log_bytes: int) -> bytes:
     return (
         f"\r\n[trainlog] log limit of {max_log_bytes} bytes reached; further output not stored\r\n"
     ).encode()
+
+
+def disk_full_note(held: int) -> str:
+    return f"the database's disk is full; the runner is holding {held} bytes of output and retrying"
 
 
 class LogCapture:
@@ -55,7 +68,9 @@ class LogCapture:
         self._max_log_bytes = max_log_bytes
         self._limit_notice = limit_notice(max_log_bytes)
         self._truncated = False
-        self._loss_noted = False
+        # What the run's error goes back to when a disk-full note is withdrawn.
+        self._loss_note: str | None = None
+        self._disk_full_noted = False
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read_loop, name="capture-reader", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="capture-writer", daemon=True)
@@ -153,7 +168,12 @@ class LogCapture:
             self._truncated = True
         # Appends are idempotent by offset, so retrying one whose commit answer was lost
         # cannot store its bytes twice.
-        self._stored = until_done(partial(self._append, data, self._truncated), "append")
+        self._stored = until_done(
+            partial(self._append, data, self._truncated),
+            "append",
+            on_error=partial(self._note_disk_full, len(data)),
+        )
+        self._disk_full_noted = False
 
     def _append(self, data: bytes, truncated: bool) -> int:
         with self._db.write() as session:
@@ -161,16 +181,39 @@ class LogCapture:
             if truncated:
                 # With the notice, so no reader sees one without the other.
                 runs.mark_truncated(session, self._run_id)
+            if self._disk_full_noted:
+                # With the bytes, so no reader sees them stored and the run still saying they
+                # are held; the error goes back to what it was (a loss, if there was one).
+                runs.note_error(session, self._run_id, self._loss_note)
             return size
+
+    def _note_disk_full(self, batch: int, exc: SQLAlchemyError) -> None:
+        """Tell the run why its log stopped growing, when the database's disk is full.
+
+        One try per failed append: a small update often fits where the append did not, and if
+        it does not, the next failure tries again. The child never waits on it: the reader
+        goes on filling the buffer.
+        """
+        if not is_disk_full(exc):
+            return
+        # Before the try: a note whose commit answer was lost must be withdrawn too.
+        self._disk_full_noted = True
+        held = batch + self._buffer.pending
+        try:
+            with self._db.write() as session:
+                runs.note_error(session, self._run_id, disk_full_note(held))
+        except SQLAlchemyError as note_exc:
+            log.warning("could not note the full disk on the run: %s", type(note_exc).__name__)
 
     def _note_loss(self) -> None:
         loss = self._buffer.first_loss
-        if loss is None or self._loss_noted:
+        if loss is None or self._loss_note is not None:
             return
+        message = f"output was lost: {loss}; see the log"
 
         def note() -> None:
             with self._db.write() as session:
-                runs.note_error(session, self._run_id, f"output was lost: {loss}; see the log")
+                runs.note_error(session, self._run_id, message)
 
         until_done(note, "note lost output")
-        self._loss_noted = True
+        self._loss_note = message

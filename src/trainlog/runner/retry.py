@@ -16,16 +16,23 @@ T = TypeVar("T")
 RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
-def until_done(action: Callable[[], T], what: str) -> T:
+def until_done(
+    action: Callable[[], T],
+    what: str,
+    on_error: Callable[[SQLAlchemyError], None] | None = None,
+) -> T:
     """Call action until it stops raising database errors; the runner never drops a write.
 
     Only safe for idempotent actions: a commit whose answer was lost will be done again.
+    ``on_error`` sees each failure before the wait (to tell someone why); it must not raise.
     """
     attempt = 0
     while True:
         try:
             return action()
         except SQLAlchemyError as exc:
+            if on_error is not None:
+                on_error(exc)
             delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
             log.warning("%s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)
             attempt += 1

@@ -1,0 +1,45 @@
+"""is_disk_full on the errors real databases raise (no mocks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from sqlalchemy.exc import SQLAlchemyError
+
+from trainlog.db import is_disk_full, make_engine
+
+
+def _error_of(engine: sqlalchemy.Engine, *statements: str) -> SQLAlchemyError:
+    with pytest.raises(SQLAlchemyError) as caught, engine.begin() as connection:
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+    return caught.value
+
+
+def test_sqlite_full_is_disk_full_and_other_errors_are_not(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/full.db")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (data BLOB)")
+    # A file that may not grow past its page limit fails with SQLITE_FULL, as on a full disk.
+    full = _error_of(
+        engine,
+        "PRAGMA max_page_count = 16",
+        "INSERT INTO t VALUES (zeroblob(1000000))",
+    )
+    assert "full" in str(full)
+    assert is_disk_full(full)
+    assert not is_disk_full(_error_of(engine, "INSERT INTO missing VALUES (1)"))
+    engine.dispose()
+
+
+def test_postgresql_disk_full_is_disk_full_and_other_errors_are_not(
+    pg_admin: sqlalchemy.Engine,
+) -> None:
+    # SQLSTATE 53100 as PostgreSQL sends it when it cannot extend a file (the fault test in
+    # tests/faults/test_outages.py fills a real tablespace).
+    full = _error_of(pg_admin, "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'disk_full'; END $$")
+    assert is_disk_full(full)
+    assert not is_disk_full(_error_of(pg_admin, "SELECT 1 / 0"))
+    assert not is_disk_full(SQLAlchemyError("not from a database"))
