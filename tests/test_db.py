@@ -1,14 +1,18 @@
-"""is_disk_full on the errors real databases raise (no mocks)."""
+"""The database layer against real databases (no mocks): which errors mean a full disk, and
+pooled connections that died while idle."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from trainlog.db import is_disk_full, make_engine
+import trainlog.db
+from trainlog.db import Database, is_disk_full, make_engine
 
 
 def _error_of(engine: sqlalchemy.Engine, *statements: str) -> SQLAlchemyError:
@@ -43,3 +47,19 @@ def test_postgresql_disk_full_is_disk_full_and_other_errors_are_not(
     assert is_disk_full(full)
     assert not is_disk_full(_error_of(pg_admin, "SELECT 1 / 0"))
     assert not is_disk_full(SQLAlchemyError("not from a database"))
+
+
+def test_a_postgresql_connection_that_died_while_idle_is_replaced_unnoticed(
+    pg_admin: sqlalchemy.Engine, pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As after a PostgreSQL restart: the pooled connection's server process is gone.
+    monkeypatch.setattr(trainlog.db, "IDLE_PING_SECONDS", 0.05)
+    db = Database.connect(pg_schema_url)
+    with db.read() as session:
+        backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with pg_admin.begin() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    time.sleep(0.1)
+    with db.read() as session:
+        assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
+    db.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -24,6 +25,9 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 SQLITE_FULL = 13
 # PostgreSQL's SQLSTATE disk_full ("could not extend file ...: No space left on device").
 PG_DISK_FULL = "53100"
+# A pooled PostgreSQL connection idle longer than this is checked before use (see
+# _ping_if_idle).
+IDLE_PING_SECONDS = 1.0
 
 
 def normalize_url(database_url: str) -> URL:
@@ -74,6 +78,29 @@ def _begin_sqlite(connection: Any) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Check a connection that sat idle (PostgreSQL may have restarted meanwhile); one in
+    steady use goes straight to work.
+
+    pool_pre_ping would check every checkout: a round trip that made each of the runner's
+    appends and each tailer read take about 1 ms longer here. Those retry on their own if a
+    connection turns out dead; this keeps a web request after a restart from being the one
+    that finds out.
+    """
+    if time.monotonic() - record.info.get("checked_in_at", 0.0) < IDLE_PING_SECONDS:
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except Exception as exc:  # any failure: the pool drops it and connects afresh
+        raise DisconnectionError(str(exc)) from exc
+
+
 def make_engine(database_url: str) -> Engine:
     url = normalize_url(database_url)
     if url.get_backend_name() == "sqlite":
@@ -81,7 +108,10 @@ def make_engine(database_url: str) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
 
 
 @dataclass(frozen=True)

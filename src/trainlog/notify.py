@@ -28,6 +28,7 @@ from trainlog.db import normalize_url
 log = logging.getLogger(__name__)
 
 CHANNEL = "trainlog_log"
+_NOTIFY = text("SELECT pg_notify(:channel, :run)")
 SQLITE_CHECK_SECONDS = 0.001
 
 OnChange = Callable[[uuid.UUID | None], None]
@@ -35,10 +36,9 @@ OnChange = Callable[[uuid.UUID | None], None]
 
 def announce(session: Session, run_id: uuid.UUID) -> None:
     """Queue a wake-up for run_id's viewers; it is sent when the transaction commits."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_notify(:channel, :run)"), {"channel": CHANNEL, "run": str(run_id)}
-        )
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_NOTIFY, {"channel": CHANNEL, "run": str(run_id)})
 
 
 class Listener:

@@ -6,14 +6,18 @@ import base64
 import enum
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from trainlog import sse, store
 from trainlog.db import Database
 from trainlog.models import ExperimentRun, RunStatus, TrainingLog
 from trainlog.offsets import MAX_OFFSET
+
+_LOGS = cast(Table, TrainingLog.__table__)
+_RUNS = cast(Table, ExperimentRun.__table__)
 
 # Largest chunk in one ``log`` event; big enough for fast replay, small enough for a browser
 # to decode and render without a visible hitch.
@@ -81,12 +85,16 @@ def read_snapshot(db: Database, run_id: uuid.UUID) -> LogSnapshot:
         return _snapshot(session, run_id)
 
 
+_SNAPSHOT = (
+    select(_LOGS.c.size, _RUNS.c.status, _RUNS.c.exit_code)
+    .join(_RUNS, _RUNS.c.id == _LOGS.c.run_id)
+    .where(_LOGS.c.run_id == bindparam("run_id"))
+)
+
+
 def _snapshot(session: Session, run_id: uuid.UUID) -> LogSnapshot:
-    row = session.execute(
-        select(TrainingLog.size, ExperimentRun.status, ExperimentRun.exit_code)
-        .join(ExperimentRun, ExperimentRun.id == TrainingLog.run_id)
-        .where(TrainingLog.run_id == run_id)
-    ).one()
+    # Built once, run on the connection: a tailer does this on every look.
+    row = session.connection().execute(_SNAPSHOT, {"run_id": run_id}).one()
     return LogSnapshot(row.size, not RunStatus(row.status).is_active, row.exit_code)
 
 
