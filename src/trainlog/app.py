@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -48,6 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = db
         app.state.hub = hub
         listener = _start_wakeups(settings, hub) if settings.wakeups else None
+        # What is alive now (modules, the app, the engine) lives as long as the server: keep
+        # it out of the full collections, each of which stops every stream while it scans.
+        gc.freeze()
         watch = asyncio.create_task(
             watch_runners(
                 db,

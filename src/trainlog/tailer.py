@@ -187,7 +187,9 @@ class RunTailer:
                 self._publish(Ended(snapshot.size, snapshot.exit_code))
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.woken.wait(), self.hub.poll_interval)
+                # A timeout, not wait_for: no task to start and schedule on every wake-up.
+                async with asyncio.timeout(self.hub.poll_interval):
+                    await self.woken.wait()
 
     def _publish(self, item: Item) -> None:
         size = len(item.data) if isinstance(item, Page) else 0
