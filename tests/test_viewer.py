@@ -68,7 +68,7 @@ async def watch(hub: LogHub, run_id: uuid.UUID, offset: int = 0, stall: float = 
     return bytes(received)
 
 
-def count_chunk_reads(db: Database, table: str = "log_chunks") -> list[str]:
+def count_reads_of(db: Database, table: str = "log_chunks") -> list[str]:
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -86,7 +86,7 @@ async def test_every_viewer_gets_every_byte_once_and_reads_do_not_grow_with_view
     run_id = new_run(db)
     rng = random.Random(5)
     pieces = [rng.randbytes(rng.randrange(1, 3000)) for _ in range(150)]
-    reads = count_chunk_reads(db)
+    reads = count_reads_of(db)
     hub = LogHub(db, poll_interval=0.01, heartbeat_interval=5)
     viewers = [asyncio.create_task(watch(hub, run_id)) for _ in range(40)]
     await asyncio.sleep(0.05)  # let them join before the run writes
@@ -141,8 +141,8 @@ async def test_a_crowd_joining_a_live_run_at_once_costs_the_store_a_read_not_one
     with db.write() as session:
         for piece in history:
             store.append(session, run_id, store.log_size(session, run_id), piece)
-    chunk_reads = count_chunk_reads(db)
-    run_lookups = count_chunk_reads(db, "experiment_runs")
+    chunk_reads = count_reads_of(db)
+    run_lookups = count_reads_of(db, "experiment_runs")
     hub = LogHub(db, poll_interval=0.01, heartbeat_interval=5)
 
     async def join() -> bytes:
@@ -172,7 +172,7 @@ async def test_a_crowd_joining_a_live_run_at_once_costs_the_store_a_read_not_one
 @pytest.mark.anyio
 async def test_an_unknown_run_is_refused_to_every_viewer_of_a_crowd(db: Database) -> None:
     hub = LogHub(db, poll_interval=0.01, heartbeat_interval=5)
-    lookups = count_chunk_reads(db, "experiment_runs")
+    lookups = count_reads_of(db, "experiment_runs")
     results = await asyncio.gather(
         *(hub.ensure_run(uuid.uuid4()) for _ in range(3)),
         *(hub.ensure_run(uuid.UUID(int=1)) for _ in range(20)),

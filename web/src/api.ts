@@ -1,5 +1,6 @@
 import { reportUnauthorized } from './auth';
-import { errorMessage, isTransientStatus } from './logstream/protocol';
+import { HttpError, fetchJson } from './logstream/http';
+import { isTransientStatus } from './logstream/protocol';
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'lost';
 
@@ -23,38 +24,17 @@ export interface Run {
   term_rows?: number | null;
 }
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
-
 async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-  let res: Response;
+  const init: RequestInit =
+    body === undefined
+      ? { method, signal }
+      : { method, signal, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
   try {
-    res = await fetch(`/api${path}`, {
-      method,
-      signal,
-      headers: body === undefined ? { Accept: 'application/json' } : { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    return await fetchJson<T>(fetch, `/api${path}`, init);
   } catch (err) {
-    if (err instanceof DOMException && err.name === 'AbortError') throw err;
-    throw new ApiError(0, 'Cannot reach the trainlog server.');
+    if (err instanceof HttpError && err.status === 401) reportUnauthorized();
+    throw err;
   }
-  let data: unknown = null;
-  try {
-    data = await res.json();
-  } catch {
-    data = null;
-  }
-  if (res.status === 401) reportUnauthorized();
-  if (!res.ok) throw new ApiError(res.status, errorMessage(res.status, data));
-  return data as T;
 }
 
 export const api = {
@@ -71,7 +51,7 @@ export const api = {
 };
 
 /** An error that may pass by itself (no answer, 503 while the database is away): polls retry it. */
-export const isTransientError = (e: unknown) => e instanceof ApiError && isTransientStatus(e.status);
+export const isTransientError = (e: unknown) => e instanceof HttpError && isTransientStatus(e.status);
 
 export const isActive = (s: RunStatus) => s === 'queued' || s === 'running';
 

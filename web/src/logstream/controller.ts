@@ -24,7 +24,6 @@ import {
   type TailPolicy,
   base64ToBytes,
   decideHistoryStart,
-  errorMessage,
   historyUrl,
   isTransientStatus,
   parseDone,
@@ -35,6 +34,7 @@ import {
   streamUrl,
   tailSkip,
 } from './protocol';
+import { HttpError, fetchJson } from './http';
 
 export type LogStreamPhase = 'loading' | 'live' | 'reconnecting' | 'done' | 'error';
 
@@ -113,15 +113,6 @@ interface RunInfo {
 
 function colsOf(run: RunInfo): number | null {
   return typeof run.term_cols === 'number' && run.term_cols > 0 ? run.term_cols : null;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** The HTTP status of a failed request; 0 when there was no answer (network, CORS). */
@@ -225,22 +216,8 @@ export class LogStreamController {
     this.opts.onState?.(this.state);
   }
 
-  private async getJson<T>(url: string): Promise<T> {
-    let res: Response;
-    try {
-      res = await this.fetchFn(url, { signal: this.abort.signal, headers: { Accept: 'application/json' } });
-    } catch (err) {
-      if (this.disposed) throw err;
-      throw new HttpError(0, 'Cannot reach the trainlog server.');
-    }
-    let body: unknown = null;
-    try {
-      body = await res.json();
-    } catch {
-      body = null;
-    }
-    if (!res.ok) throw new HttpError(res.status, errorMessage(res.status, body));
-    return body as T;
+  private getJson<T>(url: string): Promise<T> {
+    return fetchJson<T>(this.fetchFn, url, { signal: this.abort.signal });
   }
 
   private async loadHistory(): Promise<void> {

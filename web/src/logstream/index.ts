@@ -1,3 +1,4 @@
 export * from './protocol';
 export * from './controller';
+export * from './http';
 export * from './useLogStream';

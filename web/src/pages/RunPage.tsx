@@ -1,5 +1,6 @@
-import { useEffect, useState } from 'react';
-import { ApiError, api, isActive, isTransientError } from '../api';
+import { type ReactNode, useEffect, useState } from 'react';
+import { api, isActive, isTransientError } from '../api';
+import { HttpError } from '../logstream/http';
 import { reportUnauthorized } from '../auth';
 import { runNotices } from '../runNotices';
 import { DownloadMenu } from '../viewer/DownloadMenu';
@@ -40,29 +41,23 @@ export function RunPage({ id }: { id: string }) {
     }
   };
 
-  const notFound = run.error instanceof ApiError && (run.error.status === 404 || run.error.status === 422);
+  const notFound = run.error instanceof HttpError && (run.error.status === 404 || run.error.status === 422);
   if (notFound) {
     return (
-      <main className="page">
-        <Link href="/" className="back">
-          ← All runs
-        </Link>
+      <RunPageFrame className="page">
         <div className="empty">
           <div className="empty-title">Run not found</div>
           <div className="muted">
             No run has the id <span className="mono">{id}</span>.
           </div>
         </div>
-      </main>
+      </RunPageFrame>
     );
   }
 
   const r = run.data;
   return (
-    <main className="page page-run">
-      <Link href="/" className="back">
-        ← All runs
-      </Link>
+    <RunPageFrame className="page page-run">
       <div className="run-head">
         <div className="run-title">
           <h1>
@@ -132,6 +127,18 @@ export function RunPage({ id }: { id: string }) {
         onUnauthorized={reportUnauthorized}
         onEnd={run.reload /* the header catches up at once, not at the next poll */}
       />
+    </RunPageFrame>
+  );
+}
+
+/** A run page, found or not: the way back to the list, then its content. */
+function RunPageFrame({ className, children }: { className: string; children: ReactNode }) {
+  return (
+    <main className={className}>
+      <Link href="/" className="back">
+        ← All runs
+      </Link>
+      {children}
     </main>
   );
 }

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
-import { ApiError, activeRunIdFrom, api, isActive, isTransientError, type Run } from '../api';
+import { activeRunIdFrom, api, isActive, isTransientError, type Run } from '../api';
+import { HttpError } from '../logstream/http';
 import { Banner, ExitCode, StatusBadge } from '../components';
 import { formatBytes, formatRelative, formatTimestamp, runDuration, shortId } from '../format';
 import { usePolling, useNow } from '../hooks';
@@ -24,7 +25,7 @@ function NewRun({ onStarted }: { onStarted: () => void }) {
       onStarted();
       navigate(`/runs/${run.id}`);
     } catch (e) {
-      if (e instanceof ApiError && e.status === 409) {
+      if (e instanceof HttpError && e.status === 409) {
         const activeId = activeRunIdFrom(e.message);
         setError({
           message: activeId
