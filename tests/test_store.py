@@ -1,7 +1,9 @@
 """The log store on SQLite and PostgreSQL: append-only chunks, reads by offset."""
 
 import random
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -46,6 +48,23 @@ def test_a_retried_append_is_stored_once(db: Database) -> None:
     assert append(db, run_id, 0, b"hello world") == 11
     with db.read() as session:
         assert store.read(session, run_id, 0, 100) == b"hello world"
+
+
+def test_concurrent_appends_of_the_same_bytes_store_them_once(db: Database) -> None:
+    # A runner whose retry races its own first attempt (still committing on the server).
+    run_id = new_run(db)
+    append(db, run_id, 0, b"start ")
+    barrier = threading.Barrier(8)
+
+    def attempt() -> int:
+        barrier.wait()
+        return append(db, run_id, 6, b"the same line\n")
+
+    with ThreadPoolExecutor(8) as pool:
+        sizes = list(pool.map(lambda _: attempt(), range(8)))
+    assert sizes == [20] * 8
+    with db.read() as session:
+        assert store.read(session, run_id, 0, 100) == b"start the same line\n"
 
 
 def test_an_append_that_would_leave_a_gap_changes_nothing(db: Database) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import partial
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from trainlog.codec import FAST, decode, encode
@@ -35,10 +35,11 @@ READ_PAGE_BYTES = 4 * MAX_CHUNK_BYTES
 # than running it (a tailer read took about 1 ms of SQLAlchemy for 0.05 ms of SQLite).
 _LOCK_SIZE = select(_LOGS.c.size).where(_LOGS.c.run_id == bindparam("run_id")).with_for_update()
 _INSERT_CHUNKS = insert(_CHUNKS)
-_SET_SIZE = (
+_GROW = (
     update(_LOGS)
-    .where(_LOGS.c.run_id == bindparam("log_id"))
+    .where(_LOGS.c.run_id == bindparam("log_id"), _LOGS.c.size == bindparam("expected"))
     .values(size=bindparam("new_size"), updated_at=bindparam("now"))
+    .returning(_LOGS.c.size)
 )
 # The chunk holding ``start`` is the last one starting at or before it: one index seek. The
 # MAX_CHUNK_BYTES bound keeps even that seek from walking back over earlier chunks.
@@ -97,24 +98,35 @@ def log_state(session: Session, run_id: uuid.UUID) -> tuple[int, datetime]:
 def append(session: Session, run_id: uuid.UUID, offset: int, data: bytes) -> int:
     """Store ``data`` as the log's bytes from ``offset``; return the log's new size.
 
-    Run inside a write transaction. The size row is locked first (FOR UPDATE on PostgreSQL,
-    the write lock on SQLite), so concurrent or retried appends of the same offset store the
-    bytes once.
+    Run inside a write transaction. The size row is locked before any chunk is written (FOR
+    UPDATE on PostgreSQL, the write lock on SQLite), so concurrent or retried appends of the
+    same offset store the bytes once.
     """
     # Core statements on the session's connection: the ORM's per-statement bookkeeping would
     # cost more than the database work on this hot path.
     connection = session.connection()
-    stored: int | None = connection.scalar(_LOCK_SIZE, {"run_id": run_id})
-    if stored is None:
-        raise UnknownLog(run_id)
-    fresh = unseen_part(stored, offset, data)
-    if not fresh:
-        return stored
-    connection.execute(_INSERT_CHUNKS, _chunk_rows(run_id, stored, fresh))
-    new_size = stored + len(fresh)
-    connection.execute(_SET_SIZE, {"log_id": run_id, "new_size": new_size, "now": utcnow()})
+    # The usual case, in one round trip: the log is exactly ``offset`` long, and growing it
+    # takes its row lock.
+    if not (data and _grow(connection, run_id, offset, len(data))):
+        # A retry after a commit whose answer was lost (or nothing to store): see what is
+        # stored, under the lock, and store only the rest.
+        stored: int | None = connection.scalar(_LOCK_SIZE, {"run_id": run_id})
+        if stored is None:
+            raise UnknownLog(run_id)
+        data = unseen_part(stored, offset, data)
+        if not data:
+            return stored
+        offset = stored
+        _grow(connection, run_id, offset, len(data))
+    connection.execute(_INSERT_CHUNKS, _chunk_rows(run_id, offset, data))
     announce(session, run_id)
-    return new_size
+    return offset + len(data)
+
+
+def _grow(connection: Connection, run_id: uuid.UUID, size: int, added: int) -> bool:
+    """Add ``added`` to the log's size if it is ``size``; whether it was."""
+    params = {"log_id": run_id, "expected": size, "new_size": size + added, "now": utcnow()}
+    return connection.execute(_GROW, params).first() is not None
 
 
 def _chunk_rows(run_id: uuid.UUID, start: int, data: bytes) -> list[dict[str, object]]:
