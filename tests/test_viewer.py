@@ -43,6 +43,11 @@ async def write_log(db: Database, run_id: uuid.UUID, pieces: list[bytes], exit_c
         runs.finish(session, run_id, RunStatus.FAILED, exit_code)
 
 
+def new_hub(db: Database, **options: Any) -> LogHub:
+    """A hub that looks at the store every 10 ms, so the tests never wait long."""
+    return LogHub(db, **{"poll_interval": 0.01, "heartbeat_interval": 5, **options})
+
+
 def events_of(frames: list[bytes]) -> Iterator[SseEvent]:
     return parse_sse(iter(b"".join(frames).decode().split("\n")))
 
@@ -87,7 +92,7 @@ async def test_every_viewer_gets_every_byte_once_and_reads_do_not_grow_with_view
     rng = random.Random(5)
     pieces = [rng.randbytes(rng.randrange(1, 3000)) for _ in range(150)]
     reads = count_reads_of(db)
-    hub = LogHub(db, poll_interval=0.01, heartbeat_interval=5)
+    hub = new_hub(db)
     viewers = [asyncio.create_task(watch(hub, run_id)) for _ in range(40)]
     await asyncio.sleep(0.05)  # let them join before the run writes
     await write_log(db, run_id, pieces, exit_code=9)
@@ -105,7 +110,7 @@ async def test_a_stalled_viewer_is_dropped_from_the_fan_out_and_loses_nothing(
 ) -> None:
     run_id = new_run(db)
     pieces = [bytes([i % 256]) * 500 for i in range(200)]
-    hub = LogHub(db, poll_interval=0.01, heartbeat_interval=5, queue_pages=2)
+    hub = new_hub(db, queue_pages=2)
     prompt = asyncio.create_task(watch(hub, run_id))
     stalled = asyncio.create_task(watch(hub, run_id, stall=0.5))
     late = asyncio.create_task(watch(hub, run_id, offset=1234))
@@ -123,7 +128,7 @@ async def test_a_stalled_viewer_is_dropped_from_the_fan_out_and_loses_nothing(
 async def test_a_viewer_of_a_finished_run_gets_history_then_done(db: Database) -> None:
     run_id = new_run(db)
     await write_log(db, run_id, [b"a" * 10, b"b" * 10], exit_code=9)
-    hub = LogHub(db, poll_interval=0.01, heartbeat_interval=5)
+    hub = new_hub(db)
     assert await watch(hub, run_id) == b"a" * 10 + b"b" * 10
     assert await watch(hub, run_id, offset=15) == b"b" * 5
     assert await watch(hub, run_id, offset=500) == b""
@@ -143,7 +148,7 @@ async def test_a_crowd_joining_a_live_run_at_once_costs_the_store_a_read_not_one
             store.append(session, run_id, store.log_size(session, run_id), piece)
     chunk_reads = count_reads_of(db)
     run_lookups = count_reads_of(db, "experiment_runs")
-    hub = LogHub(db, poll_interval=0.01, heartbeat_interval=5)
+    hub = new_hub(db)
 
     async def join() -> bytes:
         # As the route does: check the run exists, then stream.
@@ -171,7 +176,7 @@ async def test_a_crowd_joining_a_live_run_at_once_costs_the_store_a_read_not_one
 
 @pytest.mark.anyio
 async def test_an_unknown_run_is_refused_to_every_viewer_of_a_crowd(db: Database) -> None:
-    hub = LogHub(db, poll_interval=0.01, heartbeat_interval=5)
+    hub = new_hub(db)
     lookups = count_reads_of(db, "experiment_runs")
     results = await asyncio.gather(
         *(hub.ensure_run(uuid.uuid4()) for _ in range(3)),
@@ -186,7 +191,7 @@ async def test_an_unknown_run_is_refused_to_every_viewer_of_a_crowd(db: Database
 @pytest.mark.anyio
 async def test_a_quiet_run_sends_heartbeats(db: Database) -> None:
     run_id = new_run(db)
-    hub = LogHub(db, poll_interval=0.01, heartbeat_interval=0.05)
+    hub = new_hub(db, heartbeat_interval=0.05)
     frames: list[bytes] = []
 
     async def listen() -> None:

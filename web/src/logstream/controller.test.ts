@@ -103,6 +103,14 @@ const flush = async () => {
 };
 const lastEs = () => FakeEventSource.all[FakeEventSource.all.length - 1]!;
 
+/** A controller over a fake server holding `text`, started, with its first requests answered. */
+async function started(text: string, opts: Parameters<typeof setup>[1] = {}) {
+  const t = setup(text, opts);
+  t.ctl.start();
+  await flush();
+  return t;
+}
+
 beforeEach(() => {
   vi.useFakeTimers();
   FakeEventSource.all = [];
@@ -113,9 +121,7 @@ afterEach(() => {
 
 describe('history then stream', () => {
   it('loads history, then opens the stream at exactly the history size', async () => {
-    const t = setup('line 1\nline 2\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('line 1\nline 2\n');
     expect(t.text()).toBe('line 1\nline 2\n');
     expect(FakeEventSource.all).toHaveLength(1);
     expect(lastEs().offset).toBe(14);
@@ -130,9 +136,7 @@ describe('history then stream', () => {
   });
 
   it('loads history in pages no bigger than pageBytes, and streams the bytes that came meanwhile', async () => {
-    const t = setup('0123456789abcdef', { pageBytes: 5 });
-    t.ctl.start();
-    await flush();
+    const t = await started('0123456789abcdef', { pageBytes: 5 });
     const pages = t.server.requests.filter((r) => r.includes('/logs?'));
     expect(pages).toEqual([
       '/api/runs/r1/logs?offset=0&limit=5',
@@ -145,9 +149,7 @@ describe('history then stream', () => {
   });
 
   it('an overlapping first chunk (server resends) is written only once', async () => {
-    const t = setup('abc\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('abc\n');
     t.server.append('def\n');
     lastEs().sendLog(t.server, 0, 8); // the whole log again, id=8
     lastEs().sendLog(t.server, 4, 8); // a duplicate
@@ -156,9 +158,7 @@ describe('history then stream', () => {
 
   it('keeps a multi-byte character split across chunks as raw bytes', async () => {
     const euro = enc.encode('€'); // e2 82 ac
-    const t = setup('');
-    t.ctl.start();
-    await flush();
+    const t = await started('');
     t.server.append(euro);
     lastEs().sendLog(t.server, 0, 1);
     lastEs().sendLog(t.server, 1, 3);
@@ -168,9 +168,7 @@ describe('history then stream', () => {
   });
 
   it('on a gap, re-opens the stream at the offset it has instead of writing past it', async () => {
-    const t = setup('abc\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('abc\n');
     t.server.append('def\nghi\n');
     const first = lastEs();
     first.sendLog(t.server, 8, 12); // starts at 8, we have 4
@@ -185,9 +183,7 @@ describe('history then stream', () => {
 describe('tail loading', () => {
   it('loads only the tail of a big log, starting at a line boundary, and says so', async () => {
     const lines = Array.from({ length: 100 }, (_, i) => `line ${String(i).padStart(3, '0')}\n`).join(''); // 9 bytes each
-    const t = setup(lines, { tailPolicy: { thresholdBytes: 200, tailBytes: 50 } });
-    t.ctl.start();
-    await flush();
+    const t = await started(lines, { tailPolicy: { thresholdBytes: 200, tailBytes: 50 } });
     // 900 bytes; tail starts at 850 (mid-line), first newline at 854 => shown from 855.
     expect(t.ctl.getState().shownFrom).toBe(855);
     expect(t.text()).toBe('line 095\nline 096\nline 097\nline 098\nline 099\n');
@@ -195,18 +191,14 @@ describe('tail loading', () => {
   });
   it('fetches the tail as one page and keeps no more lines than the scrollback', async () => {
     const lines = Array.from({ length: 100 }, (_, i) => `line ${String(i).padStart(3, '0')}\n`).join('');
-    const t = setup(lines, { tailPolicy: { thresholdBytes: 200, tailBytes: 90 }, pageBytes: 20, maxTailLines: 3 });
-    t.ctl.start();
-    await flush();
+    const t = await started(lines, { tailPolicy: { thresholdBytes: 200, tailBytes: 90 }, pageBytes: 20, maxTailLines: 3 });
     expect(t.server.requests.filter((r) => r.includes('/logs?'))).toEqual(['/api/runs/r1/logs?offset=810&limit=90']);
     expect(t.text()).toBe('line 097\nline 098\nline 099\n');
     expect(t.ctl.getState().shownFrom).toBe(873);
     expect(lastEs().offset).toBe(900);
   });
   it('loads a log under the threshold whole', async () => {
-    const t = setup('x'.repeat(150) + '\n', { tailPolicy: { thresholdBytes: 200, tailBytes: 50 } });
-    t.ctl.start();
-    await flush();
+    const t = await started('x'.repeat(150) + '\n', { tailPolicy: { thresholdBytes: 200, tailBytes: 50 } });
     expect(t.ctl.getState().shownFrom).toBeNull();
     expect(t.text().length).toBe(151);
   });
@@ -214,9 +206,7 @@ describe('tail loading', () => {
 
 describe('done', () => {
   it('closes the EventSource and reports the exit code', async () => {
-    const t = setup('hello\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('hello\n');
     const es = lastEs();
     es.emit('done', JSON.stringify({ exit_code: 3, final_size: 6 }));
     await flush();
@@ -228,9 +218,7 @@ describe('done', () => {
     expect(FakeEventSource.all).toHaveLength(1);
   });
   it('fetches bytes it is missing before reporting done', async () => {
-    const t = setup('hello\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('hello\n');
     t.server.append('bye\n');
     lastEs().emit('done', JSON.stringify({ exit_code: 0, final_size: 10 }));
     await flush();
@@ -241,9 +229,7 @@ describe('done', () => {
 
 describe('reconnect', () => {
   it('on a dropped connection, shows reconnecting and resumes from the last event id', async () => {
-    const t = setup('a\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('a\n');
     const es1 = lastEs();
     es1.open();
     t.server.append('b\nc\n');
@@ -264,9 +250,7 @@ describe('reconnect', () => {
   });
 
   it('backs off while the server stays away', async () => {
-    const t = setup('');
-    t.ctl.start();
-    await flush();
+    const t = await started('');
     lastEs().emit('error');
     await vi.advanceTimersByTimeAsync(500);
     lastEs().emit('error');
@@ -277,9 +261,7 @@ describe('reconnect', () => {
   });
 
   it('the heartbeat watchdog reconnects a silent stream; heartbeats keep it alive', async () => {
-    const t = setup('a\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('a\n');
     const es1 = lastEs();
     es1.open();
     await vi.advanceTimersByTimeAsync(4000);
@@ -295,9 +277,7 @@ describe('reconnect', () => {
   });
 
   it('ignores events from a stream it has replaced', async () => {
-    const t = setup('a\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('a\n');
     const es1 = lastEs();
     es1.emit('error');
     await vi.advanceTimersByTimeAsync(500);
@@ -342,9 +322,7 @@ describe('terminal width', () => {
 
 describe('lifecycle', () => {
   it('dispose closes the stream and stops every timer', async () => {
-    const t = setup('a\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('a\n');
     const es = lastEs();
     t.ctl.dispose();
     expect(es.closed).toBe(true);
@@ -370,9 +348,7 @@ describe('lifecycle', () => {
 
 describe('database outage and other trouble: reconnecting, never an error page', () => {
   it('a stream that errors over and over stays "reconnecting", backing off up to 10 s, and resumes', async () => {
-    const t = setup('a\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('a\n');
     lastEs().open();
     t.server.outage = 503; // the database is away: new requests get 503
     const delays: number[] = [];
@@ -400,9 +376,7 @@ describe('database outage and other trouble: reconnecting, never an error page',
   });
 
   it('a stream refused with 503 asks for the run until it answers, then re-opens at its offset', async () => {
-    const t = setup('a\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('a\n');
     t.server.outage = 503;
     lastEs().refuse();
     const opened = FakeEventSource.all.length;
@@ -423,9 +397,7 @@ describe('database outage and other trouble: reconnecting, never an error page',
   });
 
   it('the server\'s "reconnecting" event shows reconnecting on the same stream; its next event is live again', async () => {
-    const t = setup('a\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('a\n');
     const es = lastEs();
     es.open();
     es.emit('reconnecting', JSON.stringify({ offset: 2 }));
@@ -475,9 +447,7 @@ describe('database outage and other trouble: reconnecting, never an error page',
   });
 
   it('a stream refused with 401 (no token) is an error, with its status, and no more retries', async () => {
-    const t = setup('a\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('a\n');
     t.server.outage = 401;
     lastEs().refuse();
     await vi.advanceTimersByTimeAsync(500);
@@ -499,9 +469,7 @@ describe('database outage and other trouble: reconnecting, never an error page',
 
 describe('how the run ended', () => {
   it('on done, asks for the run, so a lost run (no exit code) says lost', async () => {
-    const t = setup('partial output\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('partial output\n');
     expect(t.ctl.getState().runStatus).toBe('running');
     t.server.runInfo = { status: 'lost', exit_code: null };
     lastEs().emit('done', JSON.stringify({ exit_code: null, final_size: 15 }));
@@ -509,9 +477,7 @@ describe('how the run ended', () => {
     expect(t.ctl.getState()).toMatchObject({ phase: 'done', exitCode: null, runStatus: 'lost' });
   });
   it('on done, keeps the status it knew when the run cannot be asked', async () => {
-    const t = setup('x\n');
-    t.ctl.start();
-    await flush();
+    const t = await started('x\n');
     t.server.outage = 503;
     lastEs().emit('done', JSON.stringify({ exit_code: 0, final_size: 2 }));
     await flush();
