@@ -10,12 +10,17 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+
+from trainlog import runs, store
+from trainlog.db import Database
+from trainlog.models import RunSource
 
 T = TypeVar("T")
 
@@ -70,6 +75,26 @@ class Server:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+
+def new_run(db: Database) -> uuid.UUID:
+    """A run record to store bytes under (its command is never run)."""
+    with db.write() as session:
+        return runs.create(session, ["true"], None, RunSource.CLI).id
+
+
+def new_log(db: Database, pieces: list[bytes]) -> tuple[uuid.UUID, bytes]:
+    """A new run whose log is ``pieces``, one chunk each, written in one transaction."""
+    run_id = new_run(db)
+    offset = 0
+    with db.write() as session:
+        for piece in pieces:
+            offset = store.append(session, run_id, offset, piece)
+    return run_id, b"".join(pieces)
 
 
 def start_server(env: dict[str, str], workdir: Path, port: int | None = None) -> Server:

@@ -7,10 +7,11 @@ import uuid
 
 from sqlalchemy import func, select
 
-from trainlog import runs, store
+from tests.helpers import new_log
+from trainlog import store
 from trainlog.compaction import ChunkInfo, Group, compact, plan_groups
 from trainlog.db import Database
-from trainlog.models import ChunkCodec, LogChunk, RunSource
+from trainlog.models import ChunkCodec, LogChunk
 from trainlog.offsets import MAX_CHUNK_BYTES
 
 MIB = MAX_CHUNK_BYTES
@@ -41,16 +42,6 @@ def test_final_merges_the_tail_and_compacted_chunks_are_left_alone() -> None:
 def test_nothing_past_upto_is_touched() -> None:
     plan = plan_groups(chunks((10, RAW), (MIB, RAW)), upto=500, final=False)
     assert plan.groups == [Group(0, 10)] and plan.resume_at == 10
-
-
-def new_log(db: Database, pieces: list[bytes]) -> tuple[uuid.UUID, bytes]:
-    with db.write() as session:
-        run_id = runs.create(session, ["x"], None, RunSource.CLI).id
-    offset = 0
-    with db.write() as session:  # one transaction, but still one chunk per piece
-        for piece in pieces:
-            offset = store.append(session, run_id, offset, piece)
-    return run_id, b"".join(pieces)
 
 
 def stored(db: Database, run_id: uuid.UUID) -> tuple[int, int, list[bytes]]:

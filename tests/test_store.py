@@ -7,15 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from trainlog import runs, store
+from tests.helpers import new_run
+from trainlog import store
 from trainlog.db import Database
-from trainlog.models import ChunkCodec, LogChunk, RunSource
+from trainlog.models import ChunkCodec, LogChunk
 from trainlog.offsets import MAX_CHUNK_BYTES
-
-
-def new_run(db: Database) -> uuid.UUID:
-    with db.write() as session:
-        return runs.create(session, ["true"], None, RunSource.CLI).id
 
 
 def append(db: Database, run_id: uuid.UUID, offset: int, data: bytes) -> int:

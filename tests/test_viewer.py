@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from tests.helpers import SseEvent, parse_sse
+from tests.helpers import SseEvent, new_log, new_run, parse_sse
 from trainlog import runs, store
 from trainlog.db import Database
-from trainlog.models import RunSource, RunStatus
+from trainlog.models import RunStatus
 from trainlog.tailer import LogHub
 from trainlog.viewer import log_events
 
@@ -24,11 +24,6 @@ from trainlog.viewer import log_events
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def new_run(db: Database) -> uuid.UUID:
-    with db.write() as session:
-        return runs.create(session, ["x"], None, RunSource.CLI).id
 
 
 async def write_log(db: Database, run_id: uuid.UUID, pieces: list[bytes], exit_code: int) -> None:
@@ -140,12 +135,9 @@ async def test_a_viewer_of_a_finished_run_gets_history_then_done(db: Database) -
 async def test_a_crowd_joining_a_live_run_at_once_costs_the_store_a_read_not_one_each(
     db: Database,
 ) -> None:
-    run_id = new_run(db)
     rng = random.Random(7)
     history = [rng.randbytes(rng.randrange(1, 3000)) for _ in range(100)]
-    with db.write() as session:
-        for piece in history:
-            store.append(session, run_id, store.log_size(session, run_id), piece)
+    run_id, _ = new_log(db, history)
     chunk_reads = count_reads_of(db)
     run_lookups = count_reads_of(db, "experiment_runs")
     hub = new_hub(db)

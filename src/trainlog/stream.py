@@ -61,6 +61,15 @@ def heartbeat_event() -> bytes:
     return sse.frame("heartbeat", {})
 
 
+# Backoff between looks at a store that cannot be read, for a tailer or an open stream.
+RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
+
+
+def reconnect_delay(failures: int) -> float:
+    """Seconds to wait after ``failures`` failed looks in a row (the first is failures=0)."""
+    return RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+
+
 def reconnecting_event(offset: int) -> bytes:
     """The store cannot be read right now; the stream stays open and resumes from offset."""
     return sse.frame("reconnecting", {"offset": offset})
@@ -112,7 +121,7 @@ def next_step(offset: int, snapshot: LogSnapshot) -> Step:
 
 
 def read_news(
-    db: Database, run_id: uuid.UUID, position: int | None, tail_bytes: int = 0
+    db: Database, run_id: uuid.UUID, position: int | None, tail_bytes: int
 ) -> tuple[LogSnapshot, int, bytes]:
     """The run's snapshot and the bytes stored since ``position``, with the offset they begin
     at; a first look (position None) gets the last ``tail_bytes`` instead. One transaction,

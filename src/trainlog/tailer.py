@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trainlog import runs
 from trainlog.db import Database
-from trainlog.stream import log_frames, read_news
+from trainlog.stream import log_frames, read_news, reconnect_delay
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +93,11 @@ class RecentBytes:
         """Bytes from ``start`` up to ``end`` (or as far as known); empty unless start is held."""
         if not self.start <= start < self.end:
             return b""
-        return bytes(self.data[start - self.start : min(end, self.end) - self.start])
+        return bytes(memoryview(self.data)[start - self.start : min(end, self.end) - self.start])
 
 
 FAN_OUT_PAUSE_PER_VIEWER = 0.0001
 MAX_FAN_OUT_PAUSE = 0.1
-
-# Backoff between tries while the store cannot be read.
-RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0)
 
 
 @dataclass(eq=False)
@@ -167,7 +164,7 @@ class RunTailer:
                 if failures == 0:
                     log.warning("tailer for run %s: store unreadable (%s)", self.run_id, exc)
                     self._publish(Stalled())
-                await asyncio.sleep(RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)])
+                await asyncio.sleep(reconnect_delay(failures))
                 failures += 1
                 continue
             failures = 0

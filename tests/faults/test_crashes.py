@@ -34,7 +34,7 @@ def test_api_server_killed_mid_run(
         before = read_stream(client, run_id, stop_after_bytes=200)
     server.process.kill()
     server.process.wait()
-    port = int(server.url.rsplit(":", 1)[1])
+    port = server.port
     restarted = servers(env, port=port)
     with restarted.client() as client:
         assert client.get(f"/api/runs/{run_id}").json()["status"] == "running"

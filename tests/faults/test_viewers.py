@@ -41,7 +41,7 @@ def test_sigterm_ends_open_streams_cleanly_and_they_resume(
                     server.process.send_signal(signal.SIGTERM)
         assert "retry: 1000" in lines  # ended by the server, with a hint to come back soon
     server.process.wait(timeout=10)
-    restarted = servers(env, port=int(server.url.rsplit(":", 1)[1]))
+    restarted = servers(env, port=server.port)
     with restarted.client() as client:
         events = list(parse_sse(iter(lines)))
         for event in events:
@@ -81,7 +81,7 @@ def test_two_hundred_stuck_clients_cost_bounded_memory_and_delay_nobody(
         read_stream(client, run_id)
         alone = time.monotonic() - started
         before = _rss(server.process.pid)
-        port = int(server.url.rsplit(":", 1)[1])
+        port = server.port
         request = f"GET /api/runs/{run_id}/logs/stream HTTP/1.1\r\nHost: x\r\n\r\n".encode()
         stuck = []
         for _ in range(200):

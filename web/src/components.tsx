@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
 import type { RunStatus } from './api';
+import { signalName } from './logstream/protocol';
 
 const LABELS: Record<RunStatus, string> = {
   queued: 'Queued',
@@ -21,12 +22,10 @@ export function StatusBadge({ status }: { status: RunStatus | string }) {
   );
 }
 
-const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 15: 'SIGTERM' };
-
 export function ExitCode({ code }: { code: number | null }) {
   if (code === null) return <span className="muted">—</span>;
   // A negative code is how Python reports a child killed by a signal.
-  const signal = code < 0 ? (SIGNALS[-code] ?? `signal ${-code}`) : null;
+  const signal = code < 0 ? signalName(-code) : null;
   return (
     <span className={`exit ${code === 0 ? 'exit-ok' : 'exit-bad'}`} title={signal ? `killed by ${signal}` : undefined}>
       {code}

@@ -19,14 +19,20 @@ export interface Polled<T> {
   reload: () => void;
 }
 
+/** How long to wait before the next poll (null: don't repeat), or how to tell from the last data. */
+export type PollInterval<T> = number | null | ((data: T | null) => number | null);
+
 /**
  * Load `load()` now and then every `intervalMs` (null: don't repeat). Requests never overlap;
- * unmount or a change of `key` aborts the one in flight.
+ * unmount or a change of `key` aborts the one in flight. `intervalMs` is read each time the
+ * next poll is due, so changing it does not re-fetch; as a function it gets the last data
+ * loaded (null before any), so polling can stop the moment the data says it is final. Once
+ * it has stopped, only `reload()` or a new `key` loads again.
  */
 export function usePolling<T>(
   key: string,
   load: (signal: AbortSignal) => Promise<T>,
-  intervalMs: number | null,
+  intervalMs: PollInterval<T>,
 ): Polled<T> {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<Error | null>(null);
@@ -34,8 +40,12 @@ export function usePolling<T>(
   const [tick, setTick] = useState(0);
   const loadRef = useRef(load);
   loadRef.current = load;
+  const intervalRef = useRef(intervalMs);
+  intervalRef.current = intervalMs;
+  const dataRef = useRef<T | null>(null);
 
   useEffect(() => {
+    dataRef.current = null;
     setData(null);
     setError(null);
     setLoading(true);
@@ -45,10 +55,15 @@ export function usePolling<T>(
     const ctl = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
     let stopped = false;
+    const nextMs = () => {
+      const i = intervalRef.current;
+      return typeof i === 'function' ? i(dataRef.current) : i;
+    };
     const run = async () => {
       try {
         const v = await loadRef.current(ctl.signal);
         if (stopped) return;
+        dataRef.current = v;
         setData(v);
         setError(null);
       } catch (e) {
@@ -57,7 +72,13 @@ export function usePolling<T>(
       } finally {
         if (!stopped) {
           setLoading(false);
-          if (intervalMs !== null) timer = setTimeout(() => void run(), intervalMs);
+          const ms = nextMs();
+          // Checked again when due: the interval may have become null in the meantime.
+          if (ms !== null) {
+            timer = setTimeout(() => {
+              if (nextMs() !== null) void run();
+            }, ms);
+          }
         }
       }
     };
@@ -67,7 +88,7 @@ export function usePolling<T>(
       ctl.abort();
       if (timer) clearTimeout(timer);
     };
-  }, [key, intervalMs, tick]);
+  }, [key, tick]);
 
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return { data, error, loading, reload };

@@ -27,20 +27,18 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from trainlog import sse
-from trainlog.stream import reconnecting_event
+from trainlog.stream import reconnect_delay, reconnecting_event
 
 log = logging.getLogger(__name__)
 
 OpenEvents = Callable[[int], AsyncIterator[bytes]]
 
-RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
 # How soon a browser should come back after a shutdown closed its stream.
 RETRY_AFTER_SHUTDOWN_MS = 1000
 # How many times per send timeout a stream's watch looks at the send in progress.
 SEND_CHECKS_PER_TIMEOUT = 4
 
 _LOG_EVENT_PREFIX = b"event: log\nid: "
-_DONE_EVENT_PREFIX = b"event: done\n"
 
 _draining = threading.Event()
 # Every open stream's cancel scope, with its event loop, so a shutdown can end them all at
@@ -55,12 +53,10 @@ def begin_draining() -> None:
         loop.call_soon_threadsafe(scope.cancel)
 
 
-def event_offset(frame: bytes) -> int | None:
-    """The offset a ``log`` event ends at (its id), or None for any other frame."""
-    if not frame.startswith(_LOG_EVENT_PREFIX):
-        return None
-    end = frame.index(b"\n", len(_LOG_EVENT_PREFIX))
-    return int(frame[len(_LOG_EVENT_PREFIX) : end])
+def event_offset(log_frame: bytes) -> int:
+    """The offset a ``log`` event ends at: its id."""
+    end = log_frame.index(b"\n", len(_LOG_EVENT_PREFIX))
+    return int(log_frame[len(_LOG_EVENT_PREFIX) : end])
 
 
 class _ClientGone(Exception):
@@ -154,21 +150,23 @@ class EventStreamResponse(Response):
         failures = 0
         while True:
             events = self._open_events(self._offset)
+            # The last log event sent: where to resume from if the database goes away. Its id
+            # is read only then, not on every event.
+            last_log: bytes | None = None
             try:
                 async for frame in events:
                     await body(frame)
-                    offset = event_offset(frame)
-                    if offset is not None:
-                        self._offset = offset
+                    if frame.startswith(_LOG_EVENT_PREFIX):
+                        last_log = frame
                         failures = 0
-                    elif frame.startswith(_DONE_EVENT_PREFIX):
-                        return
-                return
+                return  # the events end once everything (and ``done``) is sent
             except SQLAlchemyError as exc:
+                if last_log is not None:
+                    self._offset = event_offset(last_log)
                 if failures == 0:
                     log.warning("stream lost the database (%s); retrying", type(exc).__name__)
                     await body(reconnecting_event(self._offset))
-                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+                delay = reconnect_delay(failures)
                 failures += 1
                 # A comment keeps proxies and the browser from timing the stream out meanwhile.
                 await body(sse.comment("waiting for the database"))

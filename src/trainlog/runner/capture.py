@@ -169,16 +169,16 @@ class LogCapture:
         # Appends are idempotent by offset, so retrying one whose commit answer was lost
         # cannot store its bytes twice.
         self._stored = until_done(
-            partial(self._append, data, self._truncated),
+            partial(self._append, data),
             "append",
             on_error=partial(self._note_disk_full, len(data)),
         )
         self._disk_full_noted = False
 
-    def _append(self, data: bytes, truncated: bool) -> int:
+    def _append(self, data: bytes) -> int:
         with self._db.write() as session:
             size = store.append(session, self._run_id, self._stored, data)
-            if truncated:
+            if self._truncated:
                 # With the notice, so no reader sees one without the other.
                 runs.mark_truncated(session, self._run_id)
             if self._disk_full_noted:
@@ -206,8 +206,10 @@ class LogCapture:
             log.warning("could not note the full disk on the run: %s", type(note_exc).__name__)
 
     def _note_loss(self) -> None:
+        if self._loss_note is not None:
+            return  # said once; no need to ask the buffer (and take its lock) again
         loss = self._buffer.first_loss
-        if loss is None or self._loss_note is not None:
+        if loss is None:
             return
         message = f"output was lost: {loss}; see the log"
 

@@ -72,6 +72,11 @@ class FakeEventSource implements EventSourceLike {
   sendLog(server: FakeServer, from: number, to: number) {
     this.emit('log', JSON.stringify({ chunk: b64(server.log.subarray(from, to)) }), String(to));
   }
+  /** End the stream with a `done` event, then let the controller settle. */
+  async sendDone(exitCode: number | null, finalSize: number) {
+    this.emit('done', JSON.stringify({ exit_code: exitCode, final_size: finalSize }));
+    await flush();
+  }
   get offset(): number {
     return Number(new URL(this.url, 'http://x').searchParams.get('offset'));
   }
@@ -208,8 +213,7 @@ describe('done', () => {
   it('closes the EventSource and reports the exit code', async () => {
     const t = await started('hello\n');
     const es = lastEs();
-    es.emit('done', JSON.stringify({ exit_code: 3, final_size: 6 }));
-    await flush();
+    await es.sendDone(3, 6);
     expect(es.closed).toBe(true);
     expect(t.ctl.getState()).toMatchObject({ phase: 'done', exitCode: 3 });
     // No reconnect after done, even when the browser reports the closed connection.
@@ -220,8 +224,7 @@ describe('done', () => {
   it('fetches bytes it is missing before reporting done', async () => {
     const t = await started('hello\n');
     t.server.append('bye\n');
-    lastEs().emit('done', JSON.stringify({ exit_code: 0, final_size: 10 }));
-    await flush();
+    await lastEs().sendDone(0, 10);
     expect(t.text()).toBe('hello\nbye\n');
     expect(t.ctl.getState()).toMatchObject({ phase: 'done', exitCode: 0, offset: 10 });
   });
@@ -250,7 +253,7 @@ describe('reconnect', () => {
   });
 
   it('backs off while the server stays away', async () => {
-    const t = await started('');
+    await started('');
     lastEs().emit('error');
     await vi.advanceTimersByTimeAsync(500);
     lastEs().emit('error');
@@ -313,8 +316,7 @@ describe('terminal width', () => {
     lastEs().sendLog(t.server, 0, 6);
     lastEs().sendLog(t.server, 6, 12);
     expect(events).toEqual(['cols null']);
-    lastEs().emit('done', JSON.stringify({ exit_code: 0, final_size: 12 }));
-    await flush();
+    await lastEs().sendDone(0, 12);
     expect(events).toEqual(['cols null', 'cols 100', 'write 6', 'write 6']);
     expect(t.ctl.getState()).toMatchObject({ phase: 'done', termCols: 100 });
   });
@@ -472,15 +474,13 @@ describe('how the run ended', () => {
     const t = await started('partial output\n');
     expect(t.ctl.getState().runStatus).toBe('running');
     t.server.runInfo = { status: 'lost', exit_code: null };
-    lastEs().emit('done', JSON.stringify({ exit_code: null, final_size: 15 }));
-    await flush();
+    await lastEs().sendDone(null, 15);
     expect(t.ctl.getState()).toMatchObject({ phase: 'done', exitCode: null, runStatus: 'lost' });
   });
   it('on done, keeps the status it knew when the run cannot be asked', async () => {
     const t = await started('x\n');
     t.server.outage = 503;
-    lastEs().emit('done', JSON.stringify({ exit_code: 0, final_size: 2 }));
-    await flush();
+    await lastEs().sendDone(0, 2);
     expect(t.ctl.getState()).toMatchObject({ phase: 'done', exitCode: 0, runStatus: 'running' });
   });
 });

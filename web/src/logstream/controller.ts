@@ -347,19 +347,24 @@ export class LogStreamController {
   }
 
   private onAlive(): void {
-    this.attempt = 0;
     this.armWatchdog();
+    this.markLive();
+  }
+
+  /** The stream works: the next failure starts the backoff over. Does not touch the watchdog. */
+  private markLive(): void {
+    this.attempt = 0;
     if (this.state.phase !== 'live') this.setState({ phase: 'live', error: null });
   }
 
   private onLog(ev: MessageEvent<string>): void {
-    this.armWatchdog();
+    this.armWatchdog(); // any event, even one we cannot use, shows the connection is up
     const bytes = parseLogChunk(ev.data);
     const id = parseEventId(ev.lastEventId);
     if (!bytes || id === null) return;
     const plan = planChunk(this.state.offset, id, bytes.length);
     if (plan.kind === 'duplicate') {
-      this.onAlive();
+      this.markLive();
       return;
     }
     if (plan.kind === 'gap') {
@@ -367,7 +372,7 @@ export class LogStreamController {
       this.reconnect(reconnectDelay(this.attempt++) - reconnectDelay(0));
       return;
     }
-    this.onAlive();
+    this.markLive();
     const out = plan.skip ? bytes.subarray(plan.skip) : bytes;
     this.setState({ offset: plan.nextOffset, size: Math.max(this.state.size, plan.nextOffset) });
     this.sinkStreamed(out);

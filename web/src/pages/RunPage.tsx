@@ -1,5 +1,5 @@
 import { type ReactNode, useEffect, useState } from 'react';
-import { api, isActive, isTransientError } from '../api';
+import { api, isActive, isTransientError, type Run } from '../api';
 import { HttpError } from '../logstream/http';
 import { reportUnauthorized } from '../auth';
 import { runNotices } from '../runNotices';
@@ -10,20 +10,17 @@ import { usePolling, useNow } from '../hooks';
 import { Link } from '../router';
 import { TrainingLogViewer } from '../viewer/TrainingLogViewer';
 
+/** A run that is over: its status will not change again, so there is nothing left to poll. */
+const isFinished = (r: Run | null) => r != null && !isActive(r.status);
+
 export function RunPage({ id }: { id: string }) {
-  const [finished, setFinished] = useState(false);
-  const run = usePolling(`run:${id}`, (s) => api.getRun(id, s), finished ? null : 1000);
+  const run = usePolling(`run:${id}`, (s) => api.getRun(id, s), (r) => (isFinished(r) ? null : 1000));
+  const finished = isFinished(run.data);
   const active = run.data ? isActive(run.data.status) : false;
   const now = useNow(1000, active);
   const [cancelling, setCancelling] = useState(false);
   const [actionError, setActionError] = useState<string | null>(null);
 
-  useEffect(() => {
-    setFinished(false);
-  }, [id]);
-  useEffect(() => {
-    if (run.data && !isActive(run.data.status)) setFinished(true);
-  }, [run.data]);
   useEffect(() => {
     document.title = `Run ${shortId(id)} · trainlog`;
   }, [id]);

@@ -29,7 +29,7 @@ function NewRun({ onStarted }: { onStarted: () => void }) {
         const activeId = activeRunIdFrom(e.message);
         setError({
           message: activeId
-            ? `Run ${activeId.slice(0, 8)} is still active: only one run at a time. Wait for it to finish or cancel it.`
+            ? `Run ${shortId(activeId)} is still active: only one run at a time. Wait for it to finish or cancel it.`
             : `A run is already active: ${e.message}`,
           activeId,
         });

@@ -97,9 +97,9 @@ def get_text_log(run_id: uuid.UUID, db: DbDep, settings: SettingsDep) -> Streami
 
     Computed as the bytes stream through, in bounded memory, up to the log's size now.
     """
-    size, _ = _log_state(db, run_id)
     with db.read() as session:
         rows = runs.get(session, run_id).term_rows or settings.term_rows
+        size = store.log_size(session, run_id)
     return StreamingResponse(
         plain_text(store.iter_bytes(db, run_id, 0, size), rows),
         media_type="text/plain; charset=utf-8",
