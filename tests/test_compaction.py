@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from tests.helpers import new_log
 from trainlog import store
-from trainlog.compaction import ChunkInfo, Group, compact, plan_groups
+from trainlog.compaction import ChunkInfo, Group, Plan, compact, plan_groups
 from trainlog.db import Database
 from trainlog.models import ChunkCodec, LogChunk
 from trainlog.offsets import MAX_CHUNK_BYTES
@@ -32,11 +32,18 @@ def test_full_groups_close_and_the_last_stays_open() -> None:
     assert plan.resume_at == MIB  # the 20-byte tail may still grow
 
 
-def test_final_merges_the_tail_and_compacted_chunks_are_left_alone() -> None:
+def test_final_merges_the_tail_and_compressed_chunks_join_when_they_fit() -> None:
     spec = chunks((100, ZSTD), (10, RAW), (10, RAW), (50, ZSTD), (5, RAW))
-    assert plan_groups(spec, 175, final=True).groups == [Group(100, 120), Group(170, 175)]
-    # Not final: the group before a compacted chunk cannot grow, so it is merged anyway.
-    assert plan_groups(spec, 175, final=False).groups == [Group(100, 120)]
+    assert plan_groups(spec, 175, final=True).groups == [Group(0, 175)]
+    # Not final: the tail may still grow, so the group stays open.
+    assert plan_groups(spec, 175, final=False) == Plan([], 0)
+
+
+def test_a_lone_compressed_chunk_is_left_alone() -> None:
+    full_then_tail = chunks((MIB, ZSTD), (10, RAW))
+    assert plan_groups(full_then_tail, MIB + 10, final=True).groups == [Group(MIB, MIB + 10)]
+    halves = chunks((MIB // 2 + 1, ZSTD), (MIB // 2 + 1, ZSTD))
+    assert plan_groups(halves, MIB + 2, final=True).groups == []
 
 
 def test_nothing_past_upto_is_touched() -> None:

@@ -1,10 +1,11 @@
-"""Compaction: a log's small raw chunks merged into ~1 MiB chunks, zstd-compressed.
+"""Compaction: a log's small chunks merged into ~1 MiB chunks, zstd-compressed.
 
 Appends stay small and immediate (a line every few ms when output is quiet); once bytes are
 well behind the growing end they are rewritten as fewer, compressed chunks holding exactly
-the same bytes. Readers notice nothing: a read sees the chunks before or after a group's
-swap (one transaction), and merged chunks stay within MAX_CHUNK_BYTES, so bounded lookups
-still find them.
+the same bytes. Chunks compressed as they were written (a burst of output) join their
+neighbours too, as long as the merged chunk fits. Readers notice nothing: a read sees the
+chunks before or after a group's swap (one transaction), and merged chunks stay within
+MAX_CHUNK_BYTES, so bounded lookups still find them.
 """
 
 from __future__ import annotations
@@ -45,32 +46,46 @@ class Plan:
     resume_at: int
 
 
-def plan_groups(chunks: Sequence[ChunkInfo], upto: int, final: bool) -> Plan:
-    """Runs of consecutive raw chunks below ``upto`` to merge, each within MAX_CHUNK_BYTES.
+@dataclass(frozen=True)
+class _Forming:
+    start: int
+    end: int
+    # A group of one compressed chunk is already what a rewrite would make of it.
+    worth_rewriting: bool
 
-    A group is merged once it cannot grow: the next chunk would not fit, or is already
-    compacted. The last group stays open (more bytes may join it) unless ``final``: the log
-    is complete and ``chunks`` reach its end.
+    def joined(self, chunk: ChunkInfo) -> _Forming:
+        return _Forming(self.start, chunk.start + chunk.length, True)
+
+
+def plan_groups(chunks: Sequence[ChunkInfo], upto: int, final: bool) -> Plan:
+    """Runs of consecutive chunks below ``upto`` to merge, each within MAX_CHUNK_BYTES.
+
+    A group is merged once it cannot grow: the next chunk would not fit. The last group stays
+    open (more bytes may join it) unless ``final``: the log is complete and ``chunks`` reach
+    its end.
     """
     groups: list[Group] = []
-    current: Group | None = None
+
+    def close(group: _Forming) -> None:
+        if group.worth_rewriting:
+            groups.append(Group(group.start, group.end))
+
+    current: _Forming | None = None
     for chunk in chunks:
         end = chunk.start + chunk.length
-        usable = chunk.codec == ChunkCodec.RAW and end <= upto
         fits = current is not None and end - current.start <= MAX_CHUNK_BYTES
-        if current is not None and usable and fits:
-            current = Group(current.start, end)
+        if current is not None and fits and end <= upto:
+            current = current.joined(chunk)
             continue
         if current is not None:
-            # Only a raw neighbour that would fit but is not below upto yet can still join.
-            if chunk.codec == ChunkCodec.RAW and fits and not final:
-                return Plan(groups, current.start)
-            groups.append(current)
+            if fits and not final:
+                return Plan(groups, current.start)  # it may join once it is below upto
+            close(current)
         if end > upto:
             return Plan(groups, chunk.start)  # the rest is not below upto yet
-        current = Group(chunk.start, end) if usable else None
+        current = _Forming(chunk.start, end, chunk.codec == ChunkCodec.RAW)
     if current is not None and final:
-        groups.append(current)
+        close(current)
         current = None
     if current is not None:
         return Plan(groups, current.start)
@@ -78,7 +93,7 @@ def plan_groups(chunks: Sequence[ChunkInfo], upto: int, final: bool) -> Plan:
 
 
 def compact(db: Database, run_id: uuid.UUID, start: int, upto: int, final: bool = False) -> int:
-    """Merge and compress the raw chunks of run_id in [start, upto); return where the next
+    """Merge and compress the small chunks of run_id in [start, upto); return where the next
     call should start (everything before it is settled, so no pass redoes another's work).
 
     Looks at WINDOW bytes of offsets at a time, so a log of millions of tiny chunks is

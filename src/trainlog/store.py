@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import cast
@@ -95,8 +96,32 @@ def log_state(session: Session, run_id: uuid.UUID) -> tuple[int, datetime]:
     return row.size, row.updated_at
 
 
+@dataclass(frozen=True)
+class EncodedAppend:
+    """An append with its chunks cut and compressed, ready to store at ``offset``."""
+
+    run_id: uuid.UUID
+    offset: int
+    data: bytes
+    rows: list[dict[str, object]]
+
+
+def encode_append(run_id: uuid.UUID, offset: int, data: bytes) -> EncodedAppend:
+    """Cut and compress ``data`` for an append at ``offset``, before any transaction.
+
+    Compressing a flood's batch takes milliseconds; done first, it never holds the write
+    lock (SQLite's is the whole database's) or the log's row lock meanwhile.
+    """
+    return EncodedAppend(run_id, offset, data, _chunk_rows(run_id, offset, data))
+
+
 def append(session: Session, run_id: uuid.UUID, offset: int, data: bytes) -> int:
-    """Store ``data`` as the log's bytes from ``offset``; return the log's new size.
+    """Store ``data`` as the log's bytes from ``offset``; return the log's new size."""
+    return append_encoded(session, encode_append(run_id, offset, data))
+
+
+def append_encoded(session: Session, encoded: EncodedAppend) -> int:
+    """Store an encoded append; return the log's new size.
 
     Run inside a write transaction. The size row is locked before any chunk is written (FOR
     UPDATE on PostgreSQL, the write lock on SQLite), so concurrent or retried appends of the
@@ -105,6 +130,7 @@ def append(session: Session, run_id: uuid.UUID, offset: int, data: bytes) -> int
     # Core statements on the session's connection: the ORM's per-statement bookkeeping would
     # cost more than the database work on this hot path.
     connection = session.connection()
+    run_id, offset, data, rows = encoded.run_id, encoded.offset, encoded.data, encoded.rows
     # The usual case, in one round trip: the log is exactly ``offset`` long, and growing it
     # takes its row lock.
     if not (data and _grow(connection, run_id, offset, len(data))):
@@ -118,7 +144,8 @@ def append(session: Session, run_id: uuid.UUID, offset: int, data: bytes) -> int
             return stored
         offset = stored
         _grow(connection, run_id, offset, len(data))
-    connection.execute(_INSERT_CHUNKS, _chunk_rows(run_id, offset, data))
+        rows = _chunk_rows(run_id, offset, data)
+    connection.execute(_INSERT_CHUNKS, rows)
     announce(session, run_id)
     return offset + len(data)
 

@@ -6,9 +6,11 @@ import fcntl
 import json
 import os
 import select
+import signal
 import struct
 import sys
 import termios
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from tests.helpers import (
     start_run,
     start_server,
     stop_server,
+    wait_for,
     wait_until_ended,
 )
 from tests.programs.emit import expected_output
@@ -31,6 +34,7 @@ from tests.test_cli import run_id_from, trainlog
 from trainlog import runs
 from trainlog.db import Database
 from trainlog.plaintext import plain_text
+from trainlog.reaper import RUN_ID_ENV
 from trainlog.runner.process import spawn
 from trainlog.runner.service import Runner
 from trainlog.runner.terminal import TerminalSize, open_terminal
@@ -280,3 +284,85 @@ def test_the_child_holds_only_its_standard_descriptors(db: Database) -> None:
     run_id = create_run(db, [sys.executable, "-c", script])
     assert Runner(db, PTY, run_id).execute() == 0
     assert stored_log(db, run_id) == b"[0, 1, 2, 3]\r\n"
+
+
+def pumps_of_this_process() -> list[int]:
+    """Live PTY pumps started by this (the test) process, the runner's parent here."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, NotADirectoryError):
+            continue
+        state, parent_pid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(parent_pid) == os.getpid() and b"pump.py" in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_cancelled_runs_last_words_are_kept(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A grandchild deaf to SIGTERM and SIGHUP says goodbye a while after the cancel has ended
+    # the child. Ending the run's processes (found by the run id in their environment) must
+    # leave the pump be, or that goodbye would be lost.
+    ready = tmp_path / "ready"
+    grandchild = f"""
+import os, pathlib, signal, time
+for signum in (signal.SIGTERM, signal.SIGHUP):
+    signal.signal(signum, signal.SIG_IGN)
+parent = os.getppid()
+pathlib.Path({str(ready)!r}).touch()
+while os.getppid() == parent:
+    time.sleep(0.01)
+time.sleep(0.5)
+os.write(1, b"bye\\n")
+"""
+    script = f"""
+import subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", {grandchild!r}])
+time.sleep(60)
+"""
+    run_id = create_run(db, [sys.executable, "-c", script])
+    monkeypatch.setenv(RUN_ID_ENV, str(run_id))  # as the launcher and `trainlog run` set it
+    runner = Runner(db, PTY, run_id)
+    finished = threading.Thread(target=runner.execute)
+    finished.start()
+    wait_for(ready.exists)
+    runner.interrupt(signal.SIGTERM)
+    finished.join(30)
+    assert stored_log(db, run_id) == b"bye\r\n"
+
+
+def test_the_pump_ends_with_the_run_when_a_descendant_keeps_the_pty(
+    db: Database, tmp_path: Path
+) -> None:
+    # A grandchild in a session of its own, deaf to SIGHUP, keeps the pty open and writing:
+    # the runner gives up on it after the drain, and leaves no pump behind.
+    pid_file = tmp_path / "grandchild"
+    grandchild = f"""
+import os, pathlib, signal, time
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+os.setsid()
+pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))
+while True:
+    os.write(1, b"still here\\n")
+    time.sleep(0.05)
+"""
+    script = f"""
+import pathlib, subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", {grandchild!r}])
+while not pathlib.Path({str(pid_file)!r}).exists():
+    time.sleep(0.01)
+print("child done", flush=True)
+"""
+    run_id = create_run(db, [sys.executable, "-c", script])
+    try:
+        assert Runner(db, PTY, run_id).execute() == 0
+        log = stored_log(db, run_id)
+        assert b"child done\r\n" in log and log.count(b"still here\r\n") >= 2
+        assert pumps_of_this_process() == []
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)

@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trainlog import runs, store
 from trainlog.db import Database, is_disk_full
+from trainlog.offsets import MAX_CHUNK_BYTES
 from trainlog.runner.buffer import SpillBuffer
 from trainlog.runner.retry import until_done
 
@@ -35,6 +36,11 @@ READ_BATCH_BYTES = 1024 * 1024
 # The most one append transaction stores; several chunks of MAX_CHUNK_BYTES each.
 WRITE_BATCH_BYTES = 4 * 1024 * 1024
 STOP_CHECK_SECONDS = 0.1
+# A batch this big means the child floods (a quiet one's line is far smaller): the writer
+# then lets up to GATHER_BYTES gather, waiting GATHER_SECONDS at most, before its next append.
+FLOOD_BYTES = 64 * 1024
+GATHER_BYTES = MAX_CHUNK_BYTES
+GATHER_SECONDS = 0.02
 
 log = logging.getLogger(__name__)
 
@@ -103,23 +109,20 @@ class LogCapture:
         try:
             while not self._stop.is_set():
                 readable, _, _ = select.select([self._read_fd], [], [], STOP_CHECK_SECONDS)
-                if not readable:
-                    continue
-                batch, ended = self._read_available()
-                if batch:
-                    self._buffer.put(batch)
-                    self._echo_out(batch)
-                if ended:
+                if readable and self._pass_on_available():
                     break
+            else:
+                # Given up on: what is in the pipe already was written in time, so it is kept.
+                self._pass_on_available()
         finally:
             os.close(self._read_fd)
             self._buffer.close()
 
-    def _read_available(self) -> tuple[bytes, bool]:
-        """What can be read right now (READ_BATCH_BYTES at most), and whether output ended.
+    def _pass_on_available(self) -> bool:
+        """Buffer (and echo) what can be read right now; whether the output has ended.
 
-        A quiet child's line goes on at once; a flood is handed over in big pieces, so the
-        per-read cost (a PTY gives at most 4 KiB a read) is not paid again downstream.
+        A quiet child's line goes on at once; a flood is handed over in pieces of up to
+        READ_BATCH_BYTES, so the per-read cost is not paid again downstream.
         """
         parts: list[bytes] = []
         total = 0
@@ -129,15 +132,18 @@ class LogCapture:
                 data = os.read(self._read_fd, READ_SIZE)
             except BlockingIOError:
                 break
-            except OSError:
-                ended = True  # EIO: a PTY whose last writer has gone, which is its end of file
-                break
             if not data:
                 ended = True
                 break
             parts.append(data)
             total += len(data)
-        return b"".join(parts), ended
+            if len(data) < READ_SIZE:
+                break  # the pipe is drained: asking again would only say so
+        if parts:
+            batch = b"".join(parts)
+            self._buffer.put(batch)
+            self._echo_out(batch)
+        return ended
 
     def _echo_out(self, data: bytes) -> None:
         if self._echo is None:
@@ -150,12 +156,19 @@ class LogCapture:
             self._echo = None
 
     def _write_loop(self) -> None:
+        flooding = False
         while True:
+            if flooding:
+                # Output streams in faster than appends go: a bigger batch costs one commit
+                # and is compressed as it is written, where chasing the stream would make
+                # many small raw appends. Viewers see a flood GATHER_SECONDS late at most.
+                self._buffer.wait_for(GATHER_BYTES, GATHER_SECONDS)
             data = self._buffer.take(WRITE_BATCH_BYTES)
             if not data:
                 if self._buffer.exhausted:
                     return
                 continue
+            flooding = len(data) >= FLOOD_BYTES
             if self._truncated:
                 continue
             self._store(data)
@@ -168,16 +181,17 @@ class LogCapture:
             self._truncated = True
         # Appends are idempotent by offset, so retrying one whose commit answer was lost
         # cannot store its bytes twice.
+        encoded = store.encode_append(self._run_id, self._stored, data)
         self._stored = until_done(
-            partial(self._append, data),
+            partial(self._append, encoded),
             "append",
             on_error=partial(self._note_disk_full, len(data)),
         )
         self._disk_full_noted = False
 
-    def _append(self, data: bytes) -> int:
+    def _append(self, encoded: store.EncodedAppend) -> int:
         with self._db.write() as session:
-            size = store.append(session, self._run_id, self._stored, data)
+            size = store.append_encoded(session, encoded)
             if self._truncated:
                 # With the notice, so no reader sees one without the other.
                 runs.mark_truncated(session, self._run_id)

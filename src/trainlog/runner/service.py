@@ -30,6 +30,7 @@ from trainlog.runner.buffer import SpillBuffer
 from trainlog.runner.capture import LogCapture
 from trainlog.runner.compactor import Compactor
 from trainlog.runner.process import child_env, signal_group, spawn, terminate_group
+from trainlog.runner.pump import start_pump
 from trainlog.runner.retry import until_done
 from trainlog.runner.terminal import TerminalSize, open_terminal
 from trainlog.settings import Settings
@@ -58,6 +59,7 @@ class Runner:
         self.run_id = run_id
         self._echo = echo
         self._child: subprocess.Popen[bytes] | None = None
+        self._pump: subprocess.Popen[bytes] | None = None
         self._cancelled = threading.Event()
 
     def stop_on_signals(self) -> None:
@@ -87,6 +89,14 @@ class Runner:
         with self._db.read() as session:
             argv = list(runs.get(session, self.run_id).command)
         read_fd, write_fd, terminal = self._open_output()
+        try:
+            return self._capture(argv, read_fd, write_fd, terminal)
+        finally:
+            self._stop_pump()
+
+    def _capture(
+        self, argv: list[str], read_fd: int, write_fd: int, terminal: TerminalSize | None
+    ) -> int | None:
         host, pid = socket.gethostname(), os.getpid()
         self._write(
             lambda s: runs.mark_running(s, self.run_id, host, pid, terminal), "mark running"
@@ -100,7 +110,7 @@ class Runner:
             return None
         finally:
             # The child has its own copy; while this one is open, the output never ends (a
-            # pipe's EOF, a pty master's EIO).
+            # pipe's EOF, the pty's EIO that ends the pump).
             os.close(write_fd)
         settings = self._settings
         capture = LogCapture(
@@ -128,22 +138,47 @@ class Runner:
         return returncode
 
     def _open_output(self) -> tuple[int, int, TerminalSize | None]:
-        """(read end, child's end, terminal size or None for a pipe) for the child's output."""
+        """(read end, child's end, terminal size or None for a pipe) for the child's output.
+
+        Capture always reads a pipe: the child's own, or the one the PTY pump fills.
+        """
         if self._settings.pty:
             size = TerminalSize(self._settings.term_cols, self._settings.term_rows)
             try:
-                master, slave = open_terminal(size)
+                read_fd, slave = self._open_pumped_terminal(size)
             except OSError as exc:
                 # A container without /dev/pts, or out of ptys: a pipe still captures it all.
                 log.warning("no pseudo-terminal (%s); capturing through a pipe", exc)
             else:
-                return master, slave, size
-        read_fd, write_fd = os.pipe()
-        with contextlib.suppress(OSError):
-            # A bigger pipe (1 MiB, Linux's default cap) lets a flooding child write on while
-            # the reader hands a batch over.
-            fcntl.fcntl(write_fd, F_SETPIPE_SZ, 1024 * 1024)
+                return read_fd, slave, size
+        read_fd, write_fd = _big_pipe()
         return read_fd, write_fd, None
+
+    def _open_pumped_terminal(self, size: TerminalSize) -> tuple[int, int]:
+        """(read end of the pump's pipe, pty slave for the child)."""
+        master, slave = open_terminal(size)
+        try:
+            read_fd, write_fd = _big_pipe()
+            try:
+                self._pump = start_pump(master, write_fd)
+            except OSError:
+                os.close(read_fd)
+                raise
+            finally:
+                os.close(write_fd)
+        except OSError:
+            os.close(slave)
+            raise
+        finally:
+            # The pump's copy is the only one: the pty ends when the child's side closes.
+            os.close(master)
+        return read_fd, slave
+
+    def _stop_pump(self) -> None:
+        """End the pump if a lingering descendant still holds the pty, and reap it."""
+        if self._pump is not None:
+            self._pump.kill()
+            self._pump.wait()
 
     def _supervise(self, child: subprocess.Popen[bytes]) -> int:
         """Heartbeat until the child exits; act on a cancel asked for through the database."""
@@ -191,3 +226,12 @@ class Runner:
                 action(session)
 
         until_done(transaction, what)
+
+
+def _big_pipe() -> tuple[int, int]:
+    read_fd, write_fd = os.pipe()
+    with contextlib.suppress(OSError):
+        # A bigger pipe (1 MiB, Linux's default cap) lets a flooding child write on while
+        # the reader hands a batch over.
+        fcntl.fcntl(write_fd, F_SETPIPE_SZ, 1024 * 1024)
+    return read_fd, write_fd
