@@ -5,18 +5,43 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 
 from tests.helpers import new_run
 from trainlog import store
-from trainlog.db import Database
+from trainlog.db import Database, normalize_url
 from trainlog.models import ChunkCodec, LogChunk
+from trainlog.notify import CHANNEL
 from trainlog.offsets import MAX_CHUNK_BYTES
 
 
 def append(db: Database, run_id: uuid.UUID, offset: int, data: bytes) -> int:
+    """As the runner appends: in one statement where it can, else in a transaction."""
+    encoded = store.encode_append(run_id, offset, data)
+    size = store.append_at_once(db, encoded)
+    if size is not None:
+        return size
     with db.write() as session:
-        return store.append(session, run_id, offset, data)
+        return store.append_encoded(session, encoded)
+
+
+def test_a_one_statement_append_stores_and_wakes_viewers(db: Database, database_url: str) -> None:
+    run_id = new_run(db)
+    encoded = store.encode_append(run_id, 0, b"line\n")
+    if db.engine.dialect.name != "postgresql":
+        assert store.append_at_once(db, encoded) is None  # a transaction does it
+        return
+    conninfo = normalize_url(database_url).set(drivername="postgresql")
+    with psycopg.connect(conninfo.render_as_string(hide_password=False), autocommit=True) as pg:
+        pg.execute(f"LISTEN {CHANNEL}")
+        assert store.append_at_once(db, encoded) == 5
+        heard = [notice.payload for notice in pg.notifies(timeout=5, stop_after=1)]
+    assert heard == [str(run_id)]
+    # Not as long as expected any more: nothing is stored, and the caller is told so.
+    assert store.append_at_once(db, encoded) is None
+    with db.read() as session:
+        assert store.read(session, run_id, 0, 100) == b"line\n"
 
 
 def test_bytes_in_equal_bytes_out_at_any_range(db: Database) -> None:

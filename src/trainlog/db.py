@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -147,6 +147,13 @@ class Database:
         """A transaction that commits when the block succeeds and rolls back when it raises."""
         with self.writes() as session, session.begin():
             yield session
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection on which every statement is a transaction of its own: one round trip
+        where BEGIN, the statement and COMMIT would take three."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            yield connection
 
     def release_free_space(self) -> None:
         """Return SQLite's free pages to the file system; PostgreSQL's autovacuum does its own."""

@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "trainlog_log"
 _NOTIFY = text("SELECT pg_notify(:channel, :run)")
+
+
+def notice(run_id: uuid.UUID) -> dict[str, str]:
+    """The parameters of a wake-up for run_id's viewers (``pg_notify(:channel, :run)``)."""
+    return {"channel": CHANNEL, "run": str(run_id)}
+
+
 SQLITE_CHECK_SECONDS = 0.001
 
 OnChange = Callable[[uuid.UUID | None], None]
@@ -38,7 +45,7 @@ def announce(session: Session, run_id: uuid.UUID) -> None:
     """Queue a wake-up for run_id's viewers; it is sent when the transaction commits."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        connection.execute(_NOTIFY, {"channel": CHANNEL, "run": str(run_id)})
+        connection.execute(_NOTIFY, notice(run_id))
 
 
 class Listener:

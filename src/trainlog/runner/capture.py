@@ -190,6 +190,10 @@ class LogCapture:
         self._disk_full_noted = False
 
     def _append(self, encoded: store.EncodedAppend) -> int:
+        if not (self._truncated or self._disk_full_noted):
+            size = store.append_at_once(self._db, encoded)
+            if size is not None:
+                return size
         with self._db.write() as session:
             size = store.append_encoded(session, encoded)
             if self._truncated:
