@@ -39,11 +39,14 @@ def test_final_merges_the_tail_and_compressed_chunks_join_when_they_fit() -> Non
     assert plan_groups(spec, 175, final=False) == Plan([], 0)
 
 
-def test_a_lone_compressed_chunk_is_left_alone() -> None:
+def test_a_lone_chunk_that_was_already_tried_is_left_alone() -> None:
     full_then_tail = chunks((MIB, ZSTD), (10, RAW))
     assert plan_groups(full_then_tail, MIB + 10, final=True).groups == [Group(MIB, MIB + 10)]
     halves = chunks((MIB // 2 + 1, ZSTD), (MIB // 2 + 1, ZSTD))
     assert plan_groups(halves, MIB + 2, final=True).groups == []
+    # Raw and that big: compression was tried on the way in and did not pay.
+    incompressible = chunks((MIB, RAW), (MIB, RAW))
+    assert plan_groups(incompressible, 2 * MIB, final=True).groups == []
 
 
 def test_nothing_past_upto_is_touched() -> None:

@@ -20,6 +20,7 @@ from trainlog.codec import THOROUGH, decode, encode
 from trainlog.db import Database
 from trainlog.models import ChunkCodec, LogChunk
 from trainlog.offsets import MAX_CHUNK_BYTES
+from trainlog.store import COMPRESS_ON_WRITE_BYTES
 
 # Offsets looked at per step: two chunks' worth, so every group but an open one closes in it.
 WINDOW = 2 * MAX_CHUNK_BYTES
@@ -50,7 +51,9 @@ class Plan:
 class _Forming:
     start: int
     end: int
-    # A group of one compressed chunk is already what a rewrite would make of it.
+    # A group of one chunk is worth rewriting only if it may compress: a compressed chunk is
+    # already what a rewrite would make of it, and a raw one of COMPRESS_ON_WRITE_BYTES or
+    # more was found not worth compressing when it was written.
     worth_rewriting: bool
 
     def joined(self, chunk: ChunkInfo) -> _Forming:
@@ -83,7 +86,8 @@ def plan_groups(chunks: Sequence[ChunkInfo], upto: int, final: bool) -> Plan:
             close(current)
         if end > upto:
             return Plan(groups, chunk.start)  # the rest is not below upto yet
-        current = _Forming(chunk.start, end, chunk.codec == ChunkCodec.RAW)
+        may_compress = chunk.codec == ChunkCodec.RAW and chunk.length < COMPRESS_ON_WRITE_BYTES
+        current = _Forming(chunk.start, end, may_compress)
     if current is not None and final:
         close(current)
         current = None
