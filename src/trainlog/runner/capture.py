@@ -1,9 +1,10 @@
 """LogCaptureService: drain a child's output into the log store, never slowing the child.
 
-Two threads meet at a SpillBuffer. The reader only reads the pipe (and echoes, for
-``trainlog run``), so the child's writes never wait on the database. The writer appends
-whatever has accumulated: right away when output is quiet, in larger batches when it floods
-(while one append commits, the next batch gathers).
+Three threads in a line. The reader only reads the pipe (and echoes, for ``trainlog run``)
+into a SpillBuffer, so the child's writes never wait on the database. The encoder takes
+whatever has accumulated (right away when output is quiet, in larger batches when it floods)
+and cuts and compresses it into an append. The writer commits appends in order. While one
+append commits, the next is compressed: a flood costs the slower of the two, not their sum.
 
 Past ``max_log_bytes`` the child is still drained but its bytes are dropped: the log ends with
 one notice saying so (counted in the limit) and the run is flagged ``log_truncated``.
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import select
 import threading
 import uuid
+from dataclasses import dataclass
 from functools import partial
 from typing import BinaryIO
 
@@ -55,6 +58,13 @@ def disk_full_note(held: int) -> str:
     return f"the database's disk is full; the runner is holding {held} bytes of output and retrying"
 
 
+@dataclass(frozen=True)
+class _Batch:
+    encoded: store.EncodedAppend
+    # Carries the log-limit notice: the run is marked truncated in the same transaction.
+    ends_log: bool
+
+
 class LogCapture:
     def __init__(
         self,
@@ -71,14 +81,22 @@ class LogCapture:
         self._buffer = buffer
         self._echo = echo
         self._stored = 0
+        # Bytes taken from the buffer for appends, stored or not yet: where the next begins.
+        self._planned = 0
         self._max_log_bytes = max_log_bytes
         self._limit_notice = limit_notice(max_log_bytes)
         self._truncated = False
+        # One append waits here while the one before it commits: memory stays bounded and
+        # the encoder is never more than one append ahead.
+        self._encoded: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
         # What the run's error goes back to when a disk-full note is withdrawn.
         self._loss_note: str | None = None
         self._disk_full_noted = False
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read_loop, name="capture-reader", daemon=True)
+        self._encoder = threading.Thread(
+            target=self._encode_loop, name="capture-encoder", daemon=True
+        )
         self._writer = threading.Thread(target=self._write_loop, name="capture-writer", daemon=True)
 
     @property
@@ -88,6 +106,7 @@ class LogCapture:
 
     def start(self) -> None:
         self._reader.start()
+        self._encoder.start()
         self._writer.start()
 
     def wait_for_eof(self, timeout: float | None = None) -> bool:
@@ -155,48 +174,60 @@ class LogCapture:
             # The user's terminal went away; capture goes on regardless.
             self._echo = None
 
-    def _write_loop(self) -> None:
+    def _encode_loop(self) -> None:
         flooding = False
-        while True:
-            if flooding:
-                # Output streams in faster than appends go: a bigger batch costs one commit
-                # and is compressed as it is written, where chasing the stream would make
-                # many small raw appends. Viewers see a flood GATHER_SECONDS late at most.
-                self._buffer.wait_for(GATHER_BYTES, GATHER_SECONDS)
-            data = self._buffer.take(WRITE_BATCH_BYTES)
-            if not data:
-                if self._buffer.exhausted:
-                    return
-                continue
-            flooding = len(data) >= FLOOD_BYTES
-            if self._truncated:
-                continue
-            self._store(data)
-            self._note_loss()
+        try:
+            while True:
+                if flooding:
+                    # Output streams in faster than appends go: a bigger batch costs one
+                    # commit and is compressed as it is written, where chasing the stream
+                    # would make many small raw appends. Viewers see a flood GATHER_SECONDS
+                    # late at most.
+                    self._buffer.wait_for(GATHER_BYTES, GATHER_SECONDS)
+                data = self._buffer.take(WRITE_BATCH_BYTES)
+                if not data:
+                    if self._buffer.exhausted:
+                        return
+                    continue
+                flooding = len(data) >= FLOOD_BYTES
+                if self._truncated:
+                    continue  # drained and dropped: the limit notice is in the log already
+                self._encode(data)
+        finally:
+            self._encoded.put(None)
 
-    def _store(self, data: bytes) -> None:
-        room = self._max_log_bytes - len(self._limit_notice) - self._stored
+    def _encode(self, data: bytes) -> None:
+        room = self._max_log_bytes - len(self._limit_notice) - self._planned
         if len(data) > room:
             data = data[: max(room, 0)] + self._limit_notice
             self._truncated = True
+        batch = _Batch(store.encode_append(self._run_id, self._planned, data), self._truncated)
+        # Counted before the hand-over, which waits while the writer is stuck: bytes held
+        # must be in `_planned - _stored` or in the buffer, never in neither.
+        self._planned += len(data)
+        self._encoded.put(batch)
+
+    def _write_loop(self) -> None:
+        while (batch := self._encoded.get()) is not None:
+            self._store(batch)
+            self._note_loss()
+
+    def _store(self, batch: _Batch) -> None:
         # Appends are idempotent by offset, so retrying one whose commit answer was lost
         # cannot store its bytes twice.
-        encoded = store.encode_append(self._run_id, self._stored, data)
         self._stored = until_done(
-            partial(self._append, encoded),
-            "append",
-            on_error=partial(self._note_disk_full, len(data)),
+            partial(self._append, batch), "append", on_error=self._note_disk_full
         )
         self._disk_full_noted = False
 
-    def _append(self, encoded: store.EncodedAppend) -> int:
-        if not (self._truncated or self._disk_full_noted):
-            size = store.append_at_once(self._db, encoded)
+    def _append(self, batch: _Batch) -> int:
+        if not (batch.ends_log or self._disk_full_noted):
+            size = store.append_at_once(self._db, batch.encoded)
             if size is not None:
                 return size
         with self._db.write() as session:
-            size = store.append_encoded(session, encoded)
-            if self._truncated:
+            size = store.append_encoded(session, batch.encoded)
+            if batch.ends_log:
                 # With the notice, so no reader sees one without the other.
                 runs.mark_truncated(session, self._run_id)
             if self._disk_full_noted:
@@ -205,7 +236,7 @@ class LogCapture:
                 runs.note_error(session, self._run_id, self._loss_note)
             return size
 
-    def _note_disk_full(self, batch: int, exc: SQLAlchemyError) -> None:
+    def _note_disk_full(self, exc: SQLAlchemyError) -> None:
         """Tell the run why its log stopped growing, when the database's disk is full.
 
         One try per failed append: a small update often fits where the append did not, and if
@@ -216,7 +247,7 @@ class LogCapture:
             return
         # Before the try: a note whose commit answer was lost must be withdrawn too.
         self._disk_full_noted = True
-        held = batch + self._buffer.pending
+        held = self._planned - self._stored + self._buffer.pending
         try:
             with self._db.write() as session:
                 runs.note_error(session, self._run_id, disk_full_note(held))
