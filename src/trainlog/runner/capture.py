@@ -1,10 +1,10 @@
 """LogCaptureService: drain a child's output into the log store, never slowing the child.
 
-Three threads in a line. The reader only reads the pipe (and echoes, for ``trainlog run``)
-into a SpillBuffer, so the child's writes never wait on the database. The encoder takes
-whatever has accumulated (right away when output is quiet, in larger batches when it floods)
-and cuts and compresses it into an append. The writer commits appends in order. While one
-append commits, the next is compressed: a flood costs the slower of the two, not their sum.
+Two threads meet at a SpillBuffer. The reader only reads the pipe (and echoes, for
+``trainlog run``), so the child's writes never wait on the database. The writer appends
+whatever has accumulated: right away when output is quiet, in larger batches when it floods.
+While a flood's append commits, an encoder thread gathers and compresses the next one, so a
+flood costs the slower of the two, not their sum; a quiet line never changes threads.
 
 Past ``max_log_bytes`` the child is still drained but its bytes are dropped: the log ends with
 one notice saying so (counted in the limit) and the run is flagged ``log_truncated``.
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import select
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import BinaryIO
@@ -61,6 +61,8 @@ def disk_full_note(held: int) -> str:
 @dataclass(frozen=True)
 class _Batch:
     encoded: store.EncodedAppend
+    # Taken from a flood: more is coming, so the next append is prepared meanwhile.
+    flood: bool
     # Carries the log-limit notice: the run is marked truncated in the same transaction.
     ends_log: bool
 
@@ -86,17 +88,14 @@ class LogCapture:
         self._max_log_bytes = max_log_bytes
         self._limit_notice = limit_notice(max_log_bytes)
         self._truncated = False
-        # One append waits here while the one before it commits: memory stays bounded and
-        # the encoder is never more than one append ahead.
-        self._encoded: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+        # Prepares a flood's next append while the writer commits one: never more than one
+        # ahead, so memory stays bounded.
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture-encoder")
         # What the run's error goes back to when a disk-full note is withdrawn.
         self._loss_note: str | None = None
         self._disk_full_noted = False
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read_loop, name="capture-reader", daemon=True)
-        self._encoder = threading.Thread(
-            target=self._encode_loop, name="capture-encoder", daemon=True
-        )
         self._writer = threading.Thread(target=self._write_loop, name="capture-writer", daemon=True)
 
     @property
@@ -106,7 +105,6 @@ class LogCapture:
 
     def start(self) -> None:
         self._reader.start()
-        self._encoder.start()
         self._writer.start()
 
     def wait_for_eof(self, timeout: float | None = None) -> bool:
@@ -174,43 +172,45 @@ class LogCapture:
             # The user's terminal went away; capture goes on regardless.
             self._echo = None
 
-    def _encode_loop(self) -> None:
-        flooding = False
+    def _write_loop(self) -> None:
         try:
-            while True:
-                if flooding:
-                    # Output streams in faster than appends go: a bigger batch costs one
-                    # commit and is compressed as it is written, where chasing the stream
-                    # would make many small raw appends. Viewers see a flood GATHER_SECONDS
-                    # late at most.
-                    self._buffer.wait_for(GATHER_BYTES, GATHER_SECONDS)
-                data = self._buffer.take(WRITE_BATCH_BYTES)
-                if not data:
-                    if self._buffer.exhausted:
-                        return
-                    continue
-                flooding = len(data) >= FLOOD_BYTES
-                if self._truncated:
-                    continue  # drained and dropped: the limit notice is in the log already
-                self._encode(data)
+            batch = self._next_batch(flooding=False)
+            while batch is not None:
+                ahead = self._encoder.submit(self._next_batch, True) if batch.flood else None
+                self._store(batch)
+                self._note_loss()
+                batch = ahead.result() if ahead is not None else self._next_batch(flooding=False)
         finally:
-            self._encoded.put(None)
+            self._encoder.shutdown(wait=False)
 
-    def _encode(self, data: bytes) -> None:
+    def _next_batch(self, flooding: bool) -> _Batch | None:
+        """The next append, cut and compressed; None once the output has ended and all of it
+        is taken."""
+        while True:
+            if flooding:
+                # Output streams in faster than appends go: a bigger batch costs one commit
+                # and is compressed as it is written, where chasing the stream would make
+                # many small raw appends. Viewers see a flood GATHER_SECONDS late at most.
+                self._buffer.wait_for(GATHER_BYTES, GATHER_SECONDS)
+            data = self._buffer.take(WRITE_BATCH_BYTES)
+            if not data:
+                if self._buffer.exhausted:
+                    return None
+                continue
+            flooding = len(data) >= FLOOD_BYTES
+            if not self._truncated:
+                return self._encode(data, flooding)
+            # Past the limit: drained and dropped, the notice is in the log already.
+
+    def _encode(self, data: bytes, flood: bool) -> _Batch:
         room = self._max_log_bytes - len(self._limit_notice) - self._planned
         if len(data) > room:
             data = data[: max(room, 0)] + self._limit_notice
             self._truncated = True
-        batch = _Batch(store.encode_append(self._run_id, self._planned, data), self._truncated)
-        # Counted before the hand-over, which waits while the writer is stuck: bytes held
-        # must be in `_planned - _stored` or in the buffer, never in neither.
+        encoded = store.encode_append(self._run_id, self._planned, data)
+        # Bytes held are in `_planned - _stored` or in the buffer (see _note_disk_full).
         self._planned += len(data)
-        self._encoded.put(batch)
-
-    def _write_loop(self) -> None:
-        while (batch := self._encoded.get()) is not None:
-            self._store(batch)
-            self._note_loss()
+        return _Batch(encoded, flood, self._truncated)
 
     def _store(self, batch: _Batch) -> None:
         # Appends are idempotent by offset, so retrying one whose commit answer was lost
