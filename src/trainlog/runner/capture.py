@@ -1,4 +1,4 @@
-"""LogCaptureService: drain a child's output into the log store, never slowing the child.
+"""LogCapture: drain a child's output into the log store, never slowing the child.
 
 Two threads meet at a SpillBuffer. The reader only reads the pipe (and echoes, for
 ``trainlog run``), so the child's writes never wait on the database. The writer appends

@@ -5,7 +5,7 @@ within a fraction of a millisecond, every time. A thread of the runner cannot pr
 after each read it must win back the GIL from the threads that store and compress, which can
 take milliseconds each time (one busy thread made 64 MiB take 84 s instead of 0.6 s here).
 The pump has an interpreter to itself and does nothing but read and write; the pipe it
-feeds holds 1 MiB, far more than the runner's longest pause.
+feeds holds up to 1 MiB, which absorbs the runner's pauses.
 
 Run as a script (``python -I -S pump.py MASTER_FD PIPE_FD``): it imports nothing of trainlog,
 so it starts in milliseconds.
