@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import select
 import signal
 import struct
+import subprocess
 import sys
 import termios
 import threading
@@ -35,6 +37,7 @@ from trainlog import runs
 from trainlog.db import Database
 from trainlog.plaintext import plain_text
 from trainlog.reaper import RUN_ID_ENV
+from trainlog.runner import service
 from trainlog.runner.process import spawn
 from trainlog.runner.service import Runner
 from trainlog.runner.terminal import TerminalSize, open_terminal
@@ -180,6 +183,31 @@ def test_without_a_pty_the_runner_captures_through_a_pipe(
     assert stored_log(db, run_id) == b"through a pipe\n"
     with db.read() as session:
         assert runs.get(session, run_id).pty is False
+
+
+def ptys_and_pipes() -> list[str]:
+    """What this process's open descriptors that are ptys or pipes point at."""
+    targets = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return sorted(t for t in targets if t.startswith(("/dev/pt", "pipe:")))
+
+
+def test_without_a_pump_the_runner_captures_through_a_pipe_and_leaks_nothing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pump(master: int, out: int) -> subprocess.Popen[bytes]:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(service, "start_pump", no_pump)
+    open_before = ptys_and_pipes()
+    run_id = create_run(db, [sys.executable, "-c", "print('through a pipe')"])
+    assert Runner(db, PTY, run_id).execute() == 0
+    assert stored_log(db, run_id) == b"through a pipe\n"
+    with db.read() as session:
+        assert runs.get(session, run_id).pty is False
+    assert ptys_and_pipes() == open_before  # the pty and the pump's pipe were closed
 
 
 def read_until(fd: int, marker: bytes, timeout: float = 10) -> bytes:
