@@ -1,5 +1,6 @@
 import random
 import threading
+import time
 
 from trainlog.runner.buffer import SpillBuffer
 
@@ -49,6 +50,28 @@ def test_take_waits_for_data_and_ends_after_close() -> None:
     assert buffer.take(10) == b"rest"
     assert buffer.take(10) == b""
     assert buffer.exhausted
+
+
+def test_wait_for_ends_once_enough_is_held_or_input_ends() -> None:
+    # The writer gathering a flood: small puts do not end the wait, the one that makes up
+    # the amount does, and so does the end of input; the timeout bounds it either way.
+    buffer = SpillBuffer(memory_limit=100)
+    buffer.put(b"abc")
+    for piece in (b"d", b"efghij"):
+        threading.Timer(0.05, buffer.put, args=(piece,)).start()
+    started = time.monotonic()
+    buffer.wait_for(10, timeout=5)
+    assert buffer.pending == 10 and time.monotonic() - started < 2.5
+
+    threading.Timer(0.05, buffer.close).start()
+    started = time.monotonic()
+    buffer.wait_for(1000, timeout=5)
+    assert time.monotonic() - started < 2.5
+
+    quiet = SpillBuffer(memory_limit=100)
+    started = time.monotonic()
+    quiet.wait_for(10, timeout=0.05)
+    assert time.monotonic() - started < 2.5
 
 
 def test_a_full_spill_disk_drops_new_bytes_and_says_so_in_order(tmp_path: object) -> None:
