@@ -29,16 +29,14 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "trainlog_log"
 _NOTIFY = text("SELECT pg_notify(:channel, :run)")
+SQLITE_CHECK_SECONDS = 0.001
+
+OnChange = Callable[[uuid.UUID | None], None]
 
 
 def notice(run_id: uuid.UUID) -> dict[str, str]:
     """The parameters of a wake-up for run_id's viewers (``pg_notify(:channel, :run)``)."""
     return {"channel": CHANNEL, "run": str(run_id)}
-
-
-SQLITE_CHECK_SECONDS = 0.001
-
-OnChange = Callable[[uuid.UUID | None], None]
 
 
 def announce(session: Session, run_id: uuid.UUID) -> None:

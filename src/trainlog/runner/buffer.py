@@ -41,9 +41,6 @@ class SpillBuffer:
         self._drop_reason: str | None = None
         self._first_loss: str | None = None
         self._ready = threading.Condition()
-        # How many pending bytes the consumer waits for: a put below that wakes nobody, so a
-        # flood arriving in small pieces does not wake a consumer that is gathering.
-        self._wanted = 1
 
     @property
     def pending(self) -> int:
@@ -74,8 +71,7 @@ class SpillBuffer:
                 self._write_spill(data)
             else:
                 self._hold(data)
-            if self._pending() >= self._wanted or self._drop_reason is not None:
-                self._ready.notify_all()
+            self._ready.notify_all()
 
     def close(self) -> None:
         """No more input; take() returns what is left, then b""."""
@@ -86,7 +82,6 @@ class SpillBuffer:
     def take(self, max_bytes: int, timeout: float | None = None) -> bytes:
         """Up to max_bytes of the oldest bytes; waits for some unless closed or timed out."""
         with self._ready:
-            self._wanted = 1
             self._ready.wait_for(
                 lambda: self._closed or self._has_data() or self._drop_reason is not None,
                 timeout,
@@ -101,9 +96,7 @@ class SpillBuffer:
     def wait_for(self, min_bytes: int, timeout: float) -> None:
         """Wait until at least min_bytes are held or input has ended, for timeout at most."""
         with self._ready:
-            self._wanted = min_bytes
             self._ready.wait_for(lambda: self._closed or self._pending() >= min_bytes, timeout)
-            self._wanted = 1
 
     @property
     def exhausted(self) -> bool:

@@ -159,19 +159,17 @@ class Runner:
         master, slave = open_terminal(size)
         try:
             read_fd, write_fd = _big_pipe()
-            try:
-                self._pump = start_pump(master, write_fd)
-            except OSError:
-                os.close(read_fd)
-                raise
-            finally:
-                os.close(write_fd)
         except OSError:
-            os.close(slave)
+            _close(master, slave)
+            raise
+        try:
+            self._pump = start_pump(master, write_fd)
+        except OSError:
+            _close(read_fd, slave)
             raise
         finally:
-            # The pump's copy is the only one: the pty ends when the child's side closes.
-            os.close(master)
+            # The pump's copies are the only ones: the pty ends when the child's side closes.
+            _close(master, write_fd)
         return read_fd, slave
 
     def _stop_pump(self) -> None:
@@ -235,3 +233,8 @@ def _big_pipe() -> tuple[int, int]:
         # the reader hands a batch over.
         fcntl.fcntl(write_fd, F_SETPIPE_SZ, 1024 * 1024)
     return read_fd, write_fd
+
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        os.close(fd)
