@@ -134,6 +134,15 @@ def fresh_db(kind: str) -> Iterator[FreshDb]:
         admin.dispose()
 
 
+def settle() -> None:
+    """Write out what earlier repetitions left in the page cache, before timing the next.
+
+    Otherwise the kernel's writeback of the last 256 MiB competes with whatever is timed
+    next for this machine's two cores.
+    """
+    os.sync()
+
+
 def engine_for(url: str) -> sqlalchemy.Engine:
     return sqlalchemy.create_engine(_sa_url(url))
 

@@ -180,6 +180,7 @@ class Runner:
 
     def _supervise(self, child: subprocess.Popen[bytes]) -> int:
         """Heartbeat until the child exits; act on a cancel asked for through the database."""
+        exited = _exit_event(child)
         while True:
             try:
                 with self._db.write() as session:
@@ -195,10 +196,9 @@ class Runner:
                     name="cancel",
                     daemon=True,
                 ).start()
-            try:
-                return child.wait(timeout=self._settings.runner_heartbeat_interval)
-            except subprocess.TimeoutExpired:
-                continue
+            if exited.wait(self._settings.runner_heartbeat_interval):
+                assert child.returncode is not None
+                return child.returncode
 
     def _drain(self, capture: LogCapture, pgid: int) -> None:
         if capture.wait_for_eof(DRAIN_SECONDS):
@@ -224,6 +224,22 @@ class Runner:
                 action(session)
 
         until_done(transaction, what)
+
+
+def _exit_event(child: subprocess.Popen[bytes]) -> threading.Event:
+    """An event set the moment the child has exited and been reaped.
+
+    ``Popen.wait(timeout)`` polls, sleeping up to 50 ms between looks: a run's end would be
+    recorded that much late. A thread blocked in ``waitpid`` learns of the exit at once.
+    """
+    exited = threading.Event()
+
+    def wait() -> None:
+        child.wait()
+        exited.set()
+
+    threading.Thread(target=wait, name="child-waiter", daemon=True).start()
+    return exited
 
 
 def _big_pipe() -> tuple[int, int]:
