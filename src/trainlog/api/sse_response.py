@@ -3,9 +3,9 @@
 - **Send timeout.** A client that stops reading (a stuck proxy, a suspended laptop) makes a
   send wait once the connection's write buffer is full; after ``send_timeout`` the stream is
   dropped, so such a client holds at most one buffer and one event, and never a task forever.
-  Other viewers are never held up: every stream waits on its own. Events are sent with no
-  timer of their own (at 1,000 viewers a timer per event is a good part of the server's
-  work); a watch per stream looks at the send in progress every few seconds instead.
+  Other viewers are never held up: every stream waits on its own. Sends have no timer of
+  their own (at 1,000 viewers a timer per event is a good part of the server's work); a
+  watch per stream looks at the send in progress every few seconds instead.
 - **Database outages.** If reading the store fails mid-stream the viewer gets one
   ``reconnecting`` event and the stream stays open, retrying with backoff from the last offset
   it sent; when the store answers again the events simply continue (no gap, no duplicate).
@@ -24,7 +24,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 import anyio
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from trainlog import sse
 from trainlog.stream import reconnect_delay, reconnecting_event
@@ -82,59 +82,42 @@ class EventStreamResponse(Response):
         self._send_timeout = send_timeout
         # When the event being sent began to be sent (None: no send in progress).
         self._sending_since: float | None = None
-        self._client_stuck = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_in_time(message: dict[str, object]) -> None:
-            try:
-                with anyio.fail_after(self._send_timeout):
-                    await send(message)
-            except TimeoutError:
-                self._drop_stuck_client()
-                raise _ClientGone from None
-            except OSError:
-                raise _ClientGone from None
-
-        async def body(data: bytes) -> None:
+        async def watched(message: Message) -> None:
             self._sending_since = time.monotonic()
             try:
-                await send({"type": "http.response.body", "body": data, "more_body": True})
+                await send(message)
             except OSError:
                 raise _ClientGone from None
             self._sending_since = None
 
+        async def body(data: bytes) -> None:
+            await watched({"type": "http.response.body", "body": data, "more_body": True})
+
         # Once a client is gone, nothing more can be said to it; the server closes the socket.
         try:
-            await send_in_time(
-                {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
-            )
             async with anyio.create_task_group() as group:
+                # Either ends the whole stream: the client left, or it stopped reading.
                 group.start_soon(self._until_disconnect, receive, group.cancel_scope)
                 group.start_soon(self._watch_sends, group.cancel_scope)
-                _open_streams[group.cancel_scope] = asyncio.get_running_loop()
-                try:
-                    if not _draining.is_set():
-                        await self._pump(body)
-                finally:
-                    del _open_streams[group.cancel_scope]
-                    group.cancel_scope.cancel()
-            if self._client_stuck:
-                return
-            if _draining.is_set():
-                await send_in_time(
-                    {
-                        "type": "http.response.body",
-                        "body": f"retry: {RETRY_AFTER_SHUTDOWN_MS}\n\n".encode(),
-                        "more_body": True,
-                    }
+                await watched(
+                    {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
                 )
-            await send_in_time({"type": "http.response.body", "body": b"", "more_body": False})
+                with anyio.CancelScope() as events:
+                    # A shutdown ends the events, not the stream: the retry hint still goes out.
+                    _open_streams[events] = asyncio.get_running_loop()
+                    try:
+                        if not _draining.is_set():
+                            await self._pump(body)
+                    finally:
+                        del _open_streams[events]
+                if _draining.is_set():
+                    await body(f"retry: {RETRY_AFTER_SHUTDOWN_MS}\n\n".encode())
+                await watched({"type": "http.response.body", "body": b"", "more_body": False})
+                group.cancel_scope.cancel()
         except _ClientGone:
             return
-
-    def _drop_stuck_client(self) -> None:
-        self._client_stuck = True
-        log.info("dropping an SSE client that read nothing for %ss", self._send_timeout)
 
     async def _watch_sends(self, scope: anyio.CancelScope) -> None:
         """End the stream once one send has waited ``send_timeout`` (the client reads nothing)."""
@@ -142,7 +125,7 @@ class EventStreamResponse(Response):
             await anyio.sleep(self._send_timeout / SEND_CHECKS_PER_TIMEOUT)
             since = self._sending_since
             if since is not None and time.monotonic() - since >= self._send_timeout:
-                self._drop_stuck_client()
+                log.info("dropping an SSE client that read nothing for %ss", self._send_timeout)
                 scope.cancel()
                 return
 
