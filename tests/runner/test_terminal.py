@@ -395,3 +395,23 @@ print("child done", flush=True)
     finally:
         if pid_file.exists():
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_a_killed_pump_ends_the_run_saying_why(db: Database) -> None:
+    # The pump is the pty's only reader: killed from outside, the terminal closes under the
+    # child (SIGHUP), and the run must say so rather than look like the child's own failure.
+    script = "import time; print('before', flush=True); time.sleep(60)"
+    run_id = create_run(db, [sys.executable, "-c", script])
+    runner = Runner(db, PTY, run_id)
+    finished = threading.Thread(target=runner.execute)
+    finished.start()
+    wait_for(lambda: stored_log(db, run_id) == b"before\r\n")
+    [pump] = pumps_of_this_process()
+    os.kill(pump, signal.SIGKILL)
+    finished.join(30)
+    with db.read() as session:
+        run = runs.get(session, run_id)
+    assert (run.status, run.exit_code) == (runs.RunStatus.FAILED, -signal.SIGHUP)
+    assert run.error is not None and f"PTY pump (pid {pump})" in run.error
+    assert "killed by SIGKILL" in run.error
+    assert stored_log(db, run_id) == b"before\r\n"

@@ -42,6 +42,8 @@ F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 # After the child exits, how long its descendants may keep the output open before they are
 # killed; their bytes written until then are still captured.
 DRAIN_SECONDS = 2.0
+# How long the pump may take to exit once its pipe has ended.
+PUMP_EXIT_SECONDS = 1.0
 
 
 def outcome_status(returncode: int, cancelled: bool) -> RunStatus:
@@ -132,7 +134,8 @@ class Runner:
         self._drain(capture, self._child.pid)
         capture.wait_stored()
         status = outcome_status(returncode, self._cancelled.is_set())
-        self._write(lambda s: runs.finish(s, self.run_id, status, returncode), "finish")
+        error = self._pump_failure()
+        self._write(lambda s: runs.finish(s, self.run_id, status, returncode, error), "finish")
         # After the end is recorded, so viewers get `done` without waiting for it.
         compactor.finish()
         return returncode
@@ -171,6 +174,25 @@ class Runner:
             # The pump's copies are the only ones: the pty ends when the child's side closes.
             _close(master, write_fd)
         return read_fd, slave
+
+    def _pump_failure(self) -> str | None:
+        """Why the run lost its terminal, if the pump ended other than with the pty."""
+        if self._pump is None:
+            return None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            # Its pipe has ended, so it is exiting (or a descendant still holds the pty, and
+            # it is stopped after this).
+            self._pump.wait(PUMP_EXIT_SECONDS)
+        code = self._pump.returncode
+        if not code:
+            return None
+        message = (
+            f"the PTY pump (pid {self._pump.pid}) ended before the run ({_how_ended(code)}): "
+            "the child lost its terminal, as when a terminal window closes; what it wrote "
+            "after that is lost"
+        )
+        log.warning("%s", message)
+        return message
 
     def _stop_pump(self) -> None:
         """End the pump if a lingering descendant still holds the pty, and reap it."""
@@ -224,6 +246,15 @@ class Runner:
                 action(session)
 
         until_done(transaction, what)
+
+
+def _how_ended(returncode: int) -> str:
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    try:
+        return f"killed by {signal.Signals(-returncode).name}"
+    except ValueError:  # a real-time signal has no name of its own
+        return f"killed by signal {-returncode}"
 
 
 def _exit_event(child: subprocess.Popen[bytes]) -> threading.Event:
