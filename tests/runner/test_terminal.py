@@ -409,6 +409,7 @@ def test_a_killed_pump_ends_the_run_saying_why(db: Database) -> None:
     [pump] = pumps_of_this_process()
     os.kill(pump, signal.SIGKILL)
     finished.join(30)
+    assert not finished.is_alive()
     with db.read() as session:
         run = runs.get(session, run_id)
     assert (run.status, run.exit_code) == (runs.RunStatus.FAILED, -signal.SIGHUP)

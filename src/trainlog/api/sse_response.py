@@ -116,8 +116,8 @@ class EventStreamResponse(Response):
                     await body(f"retry: {RETRY_AFTER_SHUTDOWN_MS}\n\n".encode())
                 await watched({"type": "http.response.body", "body": b"", "more_body": False})
                 group.cancel_scope.cancel()
-        except _ClientGone:
-            return
+        except* _ClientGone:
+            pass  # raised inside the task group, so it arrives in an exception group
 
     async def _watch_sends(self, scope: anyio.CancelScope) -> None:
         """End the stream once one send has waited ``send_timeout`` (the client reads nothing)."""

@@ -1,0 +1,41 @@
+"""The SSE response when the transport fails under it.
+
+uvicorn's ``send`` returns quietly once a client has gone, so a real server here cannot make a
+send fail; other ASGI servers raise OSError. These tests stand in such a send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+from starlette.types import Message
+
+from trainlog.api.sse_response import EventStreamResponse
+
+LOG_EVENT = b"event: log\nid: 5\ndata: {}\n\n"
+
+
+async def one_event(_offset: int) -> AsyncIterator[bytes]:
+    yield LOG_EVENT
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("failing_send", [0, 1, 2], ids=["start", "event", "ending"])
+async def test_a_send_that_fails_ends_the_stream_without_an_error(failing_send: int) -> None:
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        if len(sent) == failing_send:
+            raise OSError("connection reset by peer")
+        sent.append(message)
+
+    async def receive() -> Message:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    response = EventStreamResponse(one_event, 0, send_timeout=30)
+    with anyio.fail_after(5):
+        await response({"type": "http"}, receive, send)  # returns: no exception reaches uvicorn
+    assert len(sent) == failing_send
