@@ -174,20 +174,20 @@ class LogCapture:
 
     def _write_loop(self) -> None:
         try:
-            batch = self._next_batch(flooding=False)
+            batch = self._next_batch(gather=False)
             while batch is not None:
-                ahead = self._encoder.submit(self._next_batch, True) if batch.flood else None
+                ahead = self._encoder.submit(self._next_batch, gather=True) if batch.flood else None
                 self._store(batch)
                 self._note_loss()
-                batch = ahead.result() if ahead is not None else self._next_batch(flooding=False)
+                batch = ahead.result() if ahead is not None else self._next_batch(gather=False)
         finally:
             self._encoder.shutdown(wait=False)
 
-    def _next_batch(self, flooding: bool) -> _Batch | None:
+    def _next_batch(self, gather: bool) -> _Batch | None:
         """The next append, cut and compressed; None once the output has ended and all of it
         is taken."""
         while True:
-            if flooding:
+            if gather:
                 # Output streams in faster than appends go: a bigger batch costs one commit
                 # and is compressed as it is written, where chasing the stream would make
                 # many small raw appends. Viewers see a flood GATHER_SECONDS late at most.
@@ -197,9 +197,8 @@ class LogCapture:
                 if self._buffer.exhausted:
                     return None
                 continue
-            flooding = len(data) >= FLOOD_BYTES
             if not self._truncated:
-                return self._encode(data, flooding)
+                return self._encode(data, flood=len(data) >= FLOOD_BYTES)
             # Past the limit: drained and dropped, the notice is in the log already.
 
     def _encode(self, data: bytes, flood: bool) -> _Batch:

@@ -131,10 +131,11 @@ class Runner:
             # Descendants that left the child's process group (setsid) are not reached by the
             # group's signal; they are found by the run id they inherited.
             end_run_processes(self.run_id, self._settings.cancel_grace)
-        self._drain(capture, self._child.pid)
+        output_ended = self._drain(capture, self._child.pid)
         capture.wait_stored()
         status = outcome_status(returncode, self._cancelled.is_set())
-        error = self._pump_failure()
+        # A pump still copying (a descendant holds the pty) has not failed; it is stopped later.
+        error = self._pump_failure() if output_ended else None
         self._write(lambda s: runs.finish(s, self.run_id, status, returncode, error), "finish")
         # After the end is recorded, so viewers get `done` without waiting for it.
         compactor.finish()
@@ -176,12 +177,12 @@ class Runner:
         return read_fd, slave
 
     def _pump_failure(self) -> str | None:
-        """Why the run lost its terminal, if the pump ended other than with the pty."""
+        """Why the run lost its terminal, if the pump ended other than with the pty.
+        Call once its pipe has ended."""
         if self._pump is None:
             return None
         with contextlib.suppress(subprocess.TimeoutExpired):
-            # Its pipe has ended, so it is exiting (or a descendant still holds the pty, and
-            # it is stopped after this).
+            # Its pipe has ended, so it is exiting, if not gone already.
             self._pump.wait(PUMP_EXIT_SECONDS)
         code = self._pump.returncode
         if not code:
@@ -222,12 +223,15 @@ class Runner:
                 assert child.returncode is not None
                 return child.returncode
 
-    def _drain(self, capture: LogCapture, pgid: int) -> None:
+    def _drain(self, capture: LogCapture, pgid: int) -> bool:
+        """Wait for the output to end; whether it did (False: given up on a descendant)."""
         if capture.wait_for_eof(DRAIN_SECONDS):
-            return
+            return True
         signal_group(pgid, signal.SIGKILL)
-        if not capture.wait_for_eof(DRAIN_SECONDS):
-            capture.stop_reading()
+        if capture.wait_for_eof(DRAIN_SECONDS):
+            return True
+        capture.stop_reading()
+        return False
 
     def _fail_to_start(self, argv: list[str], exc: OSError) -> None:
         message = f"could not start {argv[0]!r}: {exc.strerror or exc}"
