@@ -1,5 +1,9 @@
+import base64
+import random
+
 import pytest
 
+from trainlog import sse
 from trainlog.stream import (
     BadResumePoint,
     LogSnapshot,
@@ -40,3 +44,11 @@ def test_event_framing_matches_the_design() -> None:
         b'event: log\nid: 42\ndata: {"chunk":"DRtbMG3/"}\n\n'
     )
     assert done_event(3, 42) == b'event: done\ndata: {"exit_code":3,"final_size":42}\n\n'
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 1000, 256 * 1024])
+def test_a_log_event_is_the_json_of_its_base64_chunk(size: int) -> None:
+    # log_event assembles its JSON by hand; json.dumps of the same object is the reference.
+    chunk = random.Random(size).randbytes(size)
+    text = base64.b64encode(chunk).decode()
+    assert log_event(chunk, 7 + size) == sse.frame("log", {"chunk": text}, event_id=7 + size)

@@ -45,7 +45,10 @@ def resume_offset(last_event_id: str | None, query_offset: int | None) -> int:
 
 
 def log_event(chunk: bytes, end_offset: int) -> bytes:
-    return sse.frame("log", {"chunk": base64.b64encode(chunk).decode()}, event_id=end_offset)
+    # Base64 needs no JSON escaping, so its JSON is put together as bytes: json.dumps would
+    # scan and copy the encoded chunk again, which took twice as long as encoding it.
+    data = b'{"chunk":"' + base64.b64encode(chunk) + b'"}'
+    return sse.frame_json("log", data, event_id=end_offset)
 
 
 def log_frames(start: int, data: bytes) -> list[bytes]:
