@@ -74,7 +74,7 @@ def _wall_t0(t0: Path) -> datetime:
 
 
 def time_trainlog(db_kind: str, size: int, pty: bool = False, kind: str = "tqdm") -> Captured:
-    settle()
+    settle(db_kind)
     with fresh_db(db_kind) as fresh, tempfile.TemporaryDirectory() as tmp:
         t0 = Path(tmp) / "t0"
         process, run_id = start_trainlog_run(fresh.url, _flood(kind, size, t0), pty=pty)

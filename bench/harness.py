@@ -134,12 +134,21 @@ def fresh_db(kind: str) -> Iterator[FreshDb]:
         admin.dispose()
 
 
-def settle() -> None:
+def settle(kind: str = "sqlite") -> None:
     """Write out what earlier repetitions left in the page cache, before timing the next.
 
     Otherwise the kernel's writeback of the last 256 MiB competes with whatever is timed
-    next for this machine's two cores.
+    next for this machine's two cores. On PostgreSQL a checkpoint first: what earlier
+    benchmarks wrote (the growth benchmark's single-row baseline alone leaves ~460 MiB)
+    would otherwise be flushed by the checkpointer while the next one is timed.
     """
+    if kind == "postgresql":
+        admin = sqlalchemy.create_engine(_sa_url(PG_URL))
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql("CHECKPOINT")
+        finally:
+            admin.dispose()
     os.sync()
 
 

@@ -29,6 +29,7 @@ from bench.harness import (
     fresh_db,
     median,
     server,
+    settle,
     verdict,
 )
 from bench.sse_client import Viewer, watch
@@ -53,6 +54,7 @@ def run(config: Config) -> list[Row]:
             started = time.monotonic()
             run_id, crc = build(fresh.url, size)
             built = time.monotonic() - started
+            settle(db_kind)
             # One client for all requests, as a browser keeps one: a new httpx client loads
             # TLS certificates even for plain HTTP (25-55 ms here), no part of serving a log.
             with server(fresh.url) as srv, httpx.Client(timeout=300) as client:

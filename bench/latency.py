@@ -28,6 +28,7 @@ from bench.harness import (
     percentile,
     run_error,
     server,
+    settle,
     start_trainlog_run,
     verdict,
 )
@@ -77,6 +78,7 @@ def run(config: Config) -> list[Row]:
             ):
                 for mode in modes(config):
                     if mode.wakeups == wakeups:
+                        settle(db)
                         target = replica if mode.replica else srv
                         results = [measure(target, fresh.url, mode, seconds) for _ in range(reps)]
                         rows.append(_row(db, mode, results))
