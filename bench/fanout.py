@@ -29,7 +29,7 @@ from bench.harness import (
     start_trainlog_run,
     verdict,
 )
-from bench.sse_client import Viewer, watch
+from bench.sse_client import Viewer, all_caught_up, watch
 from trainlog import store
 from trainlog.db import Database
 from trainlog.models import LogChunk
@@ -103,7 +103,7 @@ async def _observe(
     srv: Server, db: Database, run_id: uuid.UUID, viewers: list[Viewer], window: float
 ) -> dict[str, float]:
     tasks = [asyncio.create_task(watch(srv.port, v)) for v in viewers]
-    await asyncio.gather(*(v.connected.wait() for v in viewers))
+    await all_caught_up(viewers)
     await asyncio.sleep(SETTLE_SECONDS)
     q0, chunks0 = srv.queries(), _chunks(db, run_id)
     with srv.watch() as usage:

@@ -32,7 +32,7 @@ from bench.harness import (
     start_trainlog_run,
     verdict,
 )
-from bench.sse_client import Viewer, watch
+from bench.sse_client import Viewer, all_caught_up, watch
 
 POLL_INTERVAL = 0.2
 PROBES = 10
@@ -143,8 +143,9 @@ def measure(srv: Server, url: str, mode: Mode, seconds: float) -> Result:
 
 async def _follow(port: int, viewers: list[Viewer], timeout: float) -> None:
     tasks = [asyncio.create_task(watch(port, v)) for v in viewers]
-    await asyncio.gather(*(v.connected.wait() for v in viewers))
-    # Count only ticks written once everyone is connected and has replayed the backlog.
+    await all_caught_up(viewers)
+    # Count only ticks written once the server has settled into following the run (setting
+    # up 1,000 streams at once keeps it busy for a while).
     record_after = time.monotonic_ns() + int(SETTLE_SECONDS * 1e9)
     for v in viewers:
         v.record_after_ns = record_after

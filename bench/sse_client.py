@@ -24,15 +24,17 @@ class Viewer:
     run_id: uuid.UUID
     mode: str = "verify"  # drain | verify | probe
     offset: int = 0
-    # Probe: only ticks written at or after this CLOCK_MONOTONIC time count (skips the replay).
-    record_after_ns: int = 0
+    # Probe: only ticks written at or after this CLOCK_MONOTONIC time count; none until the
+    # measurement sets it (so the replay of what came before never does).
+    record_after_ns: int | None = None
     position: int = 0
     crc: int = 0
     events: int = 0
     errors: list[str] = field(default_factory=list)
     done: dict[str, Any] | None = None
     latencies_ms: list[float] = field(default_factory=list)
-    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set at the first log event (the replay of what was written before it came), or on failure.
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
     _line: bytes = b""
 
     def __post_init__(self) -> None:
@@ -56,18 +58,25 @@ class Viewer:
             self.done = json.loads(data)
             if self.mode != "drain" and self.done.get("final_size") != self.position:
                 self.errors.append(f"done at {self.position}, final_size {self.done}")
-        elif kind == b"log" and self.mode != "drain":
-            chunk = base64.b64decode(json.loads(data)["chunk"])
-            self.position += len(chunk)
-            if int(event_id) != self.position:
-                self.errors.append(f"id {event_id!r} after {self.position} bytes")
-            self.crc = zlib.crc32(chunk, self.crc)
-            if self.mode == "probe":
-                self._timestamp(chunk, arrived_ns)
+        elif kind == b"log":
+            self.caught_up.set()
+            if self.mode != "drain":
+                self._check(event_id, data, arrived_ns)
+
+    def _check(self, event_id: bytes, data: bytes, arrived_ns: int) -> None:
+        chunk = base64.b64decode(json.loads(data)["chunk"])
+        self.position += len(chunk)
+        if int(event_id) != self.position:
+            self.errors.append(f"id {event_id!r} after {self.position} bytes")
+        self.crc = zlib.crc32(chunk, self.crc)
+        if self.mode == "probe":
+            self._timestamp(chunk, arrived_ns)
 
     def _timestamp(self, chunk: bytes, arrived_ns: int) -> None:
         lines = (self._line + chunk).split(b"\n")
         self._line = lines.pop()
+        if self.record_after_ns is None:
+            return
         for line in lines:
             if line.startswith(b"tick "):
                 sent = int(line.split(b" ", 2)[1])
@@ -82,8 +91,14 @@ async def watch(port: int, viewer: Viewer, host: str = "127.0.0.1") -> Viewer:
     except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
         viewer.errors.append(f"{type(exc).__name__}: {exc}")
     finally:
-        viewer.connected.set()
+        viewer.caught_up.set()
     return viewer
+
+
+async def all_caught_up(viewers: list[Viewer]) -> None:
+    """Until every viewer is connected and has had its first log event: the server has set up
+    every stream and replayed what came before, and only live fan-out remains."""
+    await asyncio.gather(*(v.caught_up.wait() for v in viewers))
 
 
 async def _watch(host: str, port: int, viewer: Viewer) -> None:
@@ -99,7 +114,6 @@ async def _watch(host: str, port: int, viewer: Viewer) -> None:
         headers = (await reader.readuntil(b"\r\n\r\n")).lower()
         if b"transfer-encoding: chunked" not in headers:
             raise ValueError("expected a chunked body")
-        viewer.connected.set()
         pending = b""
         while viewer.done is None:
             size = int((await reader.readline()).split(b";")[0], 16)
