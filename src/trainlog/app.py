@@ -47,11 +47,12 @@ def _keep_collections_short() -> None:
 
     A collection stops the whole server while it scans, and a full one scans every open
     stream's objects (about 200 each: over 100 ms at 1,000 viewers). Full collections follow
-    once enough objects have survived young ones. With the default threshold a young
-    collection ran during nearly every fan-out to 1,000 viewers, while the futures and
-    messages in flight were alive, so they survived and a full collection followed every few
-    seconds. With this one those objects are freed (as soon as they are sent) before any
-    collection sees them: after the viewers have connected, collections stop.
+    once enough objects have survived young ones. With the default threshold young
+    collections ran several times a second during fan-outs to 1,000 viewers, while the
+    futures and messages in flight were alive, so those survived and a full collection
+    followed every few seconds. With this one they are freed (as soon as they are sent)
+    before any collection sees them: once the viewers have connected, collections are rare
+    (none in 8 s of a traced 1,000-viewer run).
     """
     # What is alive now (modules, the app, the engine) lives as long as the server.
     gc.freeze()
