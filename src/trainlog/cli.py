@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import ipaddress
 import os
 import shlex
@@ -12,6 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from types import FrameType
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -143,9 +145,23 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         # Streams end within a moment of the drain; whatever has not by then is cut.
         timeout_graceful_shutdown=2,
+        log_config=_log_config(),
     )
     Server(config).run()
     return 0
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with trainlog's own messages (info and up) in the same format."""
+    import uvicorn.config
+
+    from trainlog.api.sse_response import HideDeliberateDrops
+
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["filters"] = {"deliberate_drops": {"()": HideDeliberateDrops}}
+    config["loggers"]["uvicorn.error"]["filters"] = ["deliberate_drops"]
+    config["loggers"]["trainlog"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import enum
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -52,13 +53,15 @@ def log_event(chunk: bytes, end_offset: int) -> bytes:
     return sse.frame_json("log", data, event_id=end_offset)
 
 
-def log_frames(start: int, data: bytes) -> list[bytes]:
-    """``log`` events carrying data (which begins at offset start), EVENT_BYTES at most each."""
-    frames = []
+def log_frames(start: int, data: bytes) -> Iterator[bytes]:
+    """``log`` events carrying data (which begins at offset start), EVENT_BYTES at most each.
+
+    Made one at a time, as they are sent: a viewer whose client stops reading holds one
+    event, not a whole read's worth.
+    """
     for cut in range(0, len(data), EVENT_BYTES):
         chunk = data[cut : cut + EVENT_BYTES]
-        frames.append(log_event(chunk, start + cut + len(chunk)))
-    return frames
+        yield log_event(chunk, start + cut + len(chunk))
 
 
 def heartbeat_event() -> bytes:

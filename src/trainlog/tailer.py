@@ -41,7 +41,7 @@ class Page:
     @cached_property
     def frames(self) -> list[bytes]:
         """The page's SSE events, encoded once for every viewer that is exactly here."""
-        return log_frames(self.start, self.data)
+        return list(log_frames(self.start, self.data))
 
 
 @dataclass(frozen=True)

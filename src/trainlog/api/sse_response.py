@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
 
 import anyio
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,6 +45,23 @@ _draining = threading.Event()
 # Every open stream's cancel scope, with its event loop, so a shutdown can end them all at
 # once without each stream polling a flag.
 _open_streams: dict[anyio.CancelScope, asyncio.AbstractEventLoop] = {}
+
+
+# Set in a request's task once its stream has dropped a client that read nothing. The server
+# then reports the response as never completed, at error level: true, but done on purpose, and
+# already logged at info (see HideDeliberateDrops).
+_dropped_on_purpose: ContextVar[bool] = ContextVar("dropped_on_purpose", default=False)
+UNCOMPLETED_RESPONSE = "ASGI callable returned without completing response"
+
+
+class HideDeliberateDrops(logging.Filter):
+    """A logging filter for uvicorn's error log: leaves out its "returned without completing
+    response" for streams that dropped a client on purpose, and nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            _dropped_on_purpose.get() and record.getMessage().startswith(UNCOMPLETED_RESPONSE)
+        )
 
 
 def begin_draining() -> None:
@@ -82,6 +100,7 @@ class EventStreamResponse(Response):
         self._send_timeout = send_timeout
         # When the event being sent began to be sent (None: no send in progress).
         self._sending_since: float | None = None
+        self._dropped_client = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def watched(message: Message) -> None:
@@ -118,6 +137,8 @@ class EventStreamResponse(Response):
                 group.cancel_scope.cancel()
         except* _ClientGone:
             pass  # raised inside the task group, so it arrives in an exception group
+        if self._dropped_client:
+            _dropped_on_purpose.set(True)
 
     async def _watch_sends(self, scope: anyio.CancelScope) -> None:
         """End the stream once one send has waited ``send_timeout`` (the client reads nothing)."""
@@ -126,6 +147,7 @@ class EventStreamResponse(Response):
             since = self._sending_since
             if since is not None and time.monotonic() - since >= self._send_timeout:
                 log.info("dropping an SSE client that read nothing for %ss", self._send_timeout)
+                self._dropped_client = True
                 scope.cancel()
                 return
 
