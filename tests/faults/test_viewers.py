@@ -7,6 +7,7 @@ import contextlib
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -67,6 +68,25 @@ def _open_sockets(pid: int) -> int:
     return count
 
 
+@contextlib.contextmanager
+def _clients_that_never_read(port: int, run_id: str, count: int) -> Iterator[None]:
+    """``count`` connections that ask for the run's stream with a tiny receive window and never
+    read a byte; closed on the way out."""
+    request = f"GET /api/runs/{run_id}/logs/stream HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(request)
+        yield
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def test_two_hundred_stuck_clients_cost_bounded_memory_and_delay_nobody(
     servers: StartServer, tmp_path: Path, config_dir: Path
 ) -> None:
@@ -81,17 +101,8 @@ def test_two_hundred_stuck_clients_cost_bounded_memory_and_delay_nobody(
         read_stream(client, run_id)
         alone = time.monotonic() - started
         before = _rss(server.process.pid)
-        port = server.port
-        request = f"GET /api/runs/{run_id}/logs/stream HTTP/1.1\r\nHost: x\r\n\r\n".encode()
-        stuck = []
-        for _ in range(200):
-            sock = socket.create_connection(("127.0.0.1", port))
-            # A tiny receive window, and never a read: the server's sends soon block.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.sendall(request)
-            stuck.append(sock)
-        try:
-            # Let them all get going until their sends block (catching up costs CPU once).
+        with _clients_that_never_read(server.port, run_id, 200):
+            # Let them all get going (catching up costs CPU once).
             time.sleep(5)
             started = time.monotonic()
             with httpx.Client(base_url=server.url, timeout=30) as other:
@@ -103,9 +114,6 @@ def test_two_hundred_stuck_clients_cost_bounded_memory_and_delay_nobody(
             # Their streams ended (all of it fit in the kernel's buffers), and the server
             # closes the idle connections.
             wait_for(lambda: _open_sockets(server.process.pid) < 20, timeout=15)
-        finally:
-            for sock in stuck:
-                sock.close()
 
 
 def test_clients_that_stop_reading_hold_bounded_memory_and_are_dropped_quietly(
@@ -122,16 +130,7 @@ def test_clients_that_stop_reading_hold_bounded_memory_and_are_dropped_quietly(
         run_id = start_run(client, config)["id"]
         wait_until_ended(client, run_id)
         before = _rss(server.process.pid)
-        request = f"GET /api/runs/{run_id}/logs/stream HTTP/1.1\r\nHost: x\r\n\r\n".encode()
-        stuck = []
-        for _ in range(clients):
-            sock = socket.socket()
-            # A tiny receive window from the start, and never a read.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.connect(("127.0.0.1", server.port))
-            sock.sendall(request)
-            stuck.append(sock)
-        try:
+        with _clients_that_never_read(server.port, run_id, clients):
             peak = 0
             log = ""
             deadline = time.monotonic() + 20
@@ -148,6 +147,3 @@ def test_clients_that_stop_reading_hold_bounded_memory_and_are_dropped_quietly(
             # the whole log, 16 MiB of events.
             assert peak < clients * 5 * 2**20, peak / 2**20
             assert read_stream(client, run_id).data == expected  # and others are served
-        finally:
-            for sock in stuck:
-                sock.close()

@@ -47,9 +47,9 @@ _draining = threading.Event()
 _open_streams: dict[anyio.CancelScope, asyncio.AbstractEventLoop] = {}
 
 
-# Set in a request's task once its stream has dropped a client that read nothing. The server
-# then reports the response as never completed, at error level: true, but done on purpose, and
-# already logged at info (see HideDeliberateDrops).
+# Set in a request's task when its stream ended with a send still waiting: the client read
+# nothing and was dropped (or left). The server then reports the response as never completed,
+# at error level: true, but done on purpose, and already logged at info (HideDeliberateDrops).
 _dropped_on_purpose: ContextVar[bool] = ContextVar("dropped_on_purpose", default=False)
 UNCOMPLETED_RESPONSE = "ASGI callable returned without completing response"
 
@@ -100,7 +100,6 @@ class EventStreamResponse(Response):
         self._send_timeout = send_timeout
         # When the event being sent began to be sent (None: no send in progress).
         self._sending_since: float | None = None
-        self._dropped_client = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def watched(message: Message) -> None:
@@ -137,7 +136,7 @@ class EventStreamResponse(Response):
                 group.cancel_scope.cancel()
         except* _ClientGone:
             pass  # raised inside the task group, so it arrives in an exception group
-        if self._dropped_client:
+        if self._sending_since is not None:
             _dropped_on_purpose.set(True)
 
     async def _watch_sends(self, scope: anyio.CancelScope) -> None:
@@ -147,7 +146,6 @@ class EventStreamResponse(Response):
             since = self._sending_since
             if since is not None and time.monotonic() - since >= self._send_timeout:
                 log.info("dropping an SSE client that read nothing for %ss", self._send_timeout)
-                self._dropped_client = True
                 scope.cancel()
                 return
 
