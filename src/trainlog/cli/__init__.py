@@ -1,0 +1,47 @@
+"""The ``trainlog`` command: one module per subcommand, each adding its own arguments.
+
+Only argparse is imported to build the parser; a subcommand's handler imports what it needs
+when it runs, so ``trainlog --help`` does not pay for SQLAlchemy, Alembic or FastAPI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from trainlog.cli import ls, run, serve, tail
+from trainlog.cli.common import EXIT_USAGE, CliError
+
+COMMANDS = (serve, run, tail, ls)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from pydantic import ValidationError
+
+    from trainlog.settings import get_settings
+
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        print(f"trainlog: bad configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        code: int = args.handler(args, settings)
+    except CliError as exc:
+        print(f"trainlog: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trainlog", description="Live, lossless training-log streaming."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(commands)
+    return parser
