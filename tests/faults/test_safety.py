@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
 
 from tests.faults.conftest import StartServer, fault_env
-from tests.helpers import read_stream, start_run, wait_until_ended, write_config
+from tests.helpers import (
+    PROGRAMS,
+    read_stream,
+    start_run,
+    wait_for,
+    wait_until_ended,
+    write_config,
+)
+from trainlog.reaper import run_processes
 
 TOKEN = "s3cret-token-for-tests"
 
@@ -130,3 +140,89 @@ def test_hostile_headers_and_offsets_get_clear_4xx(
         assert client.get(f"/api/runs/{run_id}/logs", params={"limit": -1}).status_code == 422
         assert client.get(base, headers={"Cookie": '"; bad=\\x00'}).status_code == 200
         assert httpx.get(f"{server.url}/api/health").status_code == 200
+
+
+PASSWORD = "pg-pass-for-tests"
+
+
+def with_password(pg_url: str) -> str:
+    """The test PostgreSQL URL with a password in it. The test cluster trusts local
+    connections, so it is never checked, but the runner hands it to the driver as it would
+    any password."""
+    return pg_url.replace("postgresql://postgres@", f"postgresql://postgres:{PASSWORD}@", 1)
+
+
+def assert_no_secret_reaches_the_run(
+    run_id: str, release: Path, marked: int, other_pids: list[int]
+) -> None:
+    """Once ``marked`` processes carry the run id (the child, the grandchild, and the runner
+    if it was started with it), none of them nor other_pids has a secret in its argv; then
+    they are let go."""
+
+    def all_started() -> list[int] | None:
+        pids = run_processes(uuid.UUID(run_id))
+        return pids if len(pids) >= marked else None
+
+    pids = wait_for(all_started)
+    for pid in [*pids, *other_pids]:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert PASSWORD.encode() not in argv and TOKEN.encode() not in argv, argv
+    release.touch()
+
+
+def assert_only_the_run_id_was_printed(log: bytes) -> None:
+    assert PASSWORD.encode() not in log and TOKEN.encode() not in log
+    # Child and grandchild each printed their environment: the run id, and the user's own.
+    trainlog_names = [line.split(b"=")[0] for line in log.splitlines() if b"TRAINLOG" in line]
+    assert trainlog_names == [b"TRAINLOG_RUN_ID"] * 2
+    assert log.count(b"USER_SETTING=kept as is\n") == 2
+
+
+def test_a_run_started_by_the_server_gets_none_of_its_secrets(
+    servers: StartServer, pg_schema_url: str, tmp_path: Path, config_dir: Path
+) -> None:
+    env = {
+        **fault_env(with_password(pg_schema_url), config_dir, "environ.py"),
+        "TRAINLOG_API_TOKEN": TOKEN,
+        "USER_SETTING": "kept as is",
+    }
+    server = servers(env)
+    release = tmp_path / "release"
+    config = write_config(config_dir, "env.json", release=str(release))
+    with server.client(headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        run_id = start_run(client, config)["id"]
+        assert_no_secret_reaches_the_run(run_id, release, 3, [server.process.pid])
+        assert wait_until_ended(client, run_id)["status"] == "succeeded"
+        assert_only_the_run_id_was_printed(client.get(f"/api/runs/{run_id}/logs/raw").content)
+
+
+def test_a_run_started_by_trainlog_run_gets_none_of_its_secrets(
+    pg_schema_url: str, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    config = tmp_path / "env.json"
+    config.write_text(json.dumps({"release": str(release)}))
+    env = {
+        **os.environ,
+        "TRAINLOG_DATABASE_URL": with_password(pg_schema_url),
+        "TRAINLOG_API_TOKEN": TOKEN,
+        "USER_SETTING": "kept as is",
+    }
+    argv = ["run", "--no-pty", "--", sys.executable, str(PROGRAMS / "environ.py"), str(config)]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "trainlog", *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert run.stderr is not None
+    run_id = run.stderr.readline().decode().strip().removeprefix("trainlog: run ")
+    # trainlog run is the runner: it sets the run id after it started, for its child.
+    assert_no_secret_reaches_the_run(run_id, release, 2, [run.pid])
+    echoed, _ = run.communicate(timeout=30)
+    assert run.returncode == 0
+    assert_only_the_run_id_was_printed(echoed)
+    tail = subprocess.run(
+        [sys.executable, "-m", "trainlog", "tail", run_id], env=env, capture_output=True
+    )
+    assert tail.stdout == echoed

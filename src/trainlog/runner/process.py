@@ -8,12 +8,24 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 
+from trainlog.reaper import RUN_ID_ENV
 from trainlog.runner.terminal import TerminalSize, take_controlling_terminal, terminal_env
+
+# trainlog's own settings (the database URL with its password, the API token) stay with the
+# runner: a trainer that prints its environment would otherwise put them in its log.
+SETTINGS_PREFIX = "TRAINLOG_"
 
 
 def child_env(base: Mapping[str, str], terminal: TerminalSize | None) -> dict[str, str]:
+    """``base`` without trainlog's settings, keeping the run id (the reaper's mark) and every
+    variable of the user's own."""
+    env = {
+        name: value
+        for name, value in base.items()
+        if not name.startswith(SETTINGS_PREFIX) or name == RUN_ID_ENV
+    }
     # Unbuffered so a Python trainer's prints reach the pipe as they happen, not in 8 KiB lumps.
-    env = {**base, "PYTHONUNBUFFERED": "1"}
+    env["PYTHONUNBUFFERED"] = "1"
     if terminal is not None:
         env.update(terminal_env(terminal))
     return env
