@@ -3,6 +3,7 @@ import pytest
 from trainlog.offsets import (
     ByteRange,
     RangeNotSatisfiable,
+    parse_decimal,
     parse_range_header,
     slice_chunks,
     split_chunks,
@@ -64,8 +65,26 @@ def test_parse_range_header(header: str | None, expected: ByteRange | None) -> N
         "bytes=9-3",
         "bytes=-",
         "bytes=1-2-3",
+        # Digits to str.isdigit, but not ASCII: "²" (one Latin-1 byte on the wire), "٣".
+        "bytes=\xb2-",
+        "bytes=0-\xb9",
+        "bytes=-\xb3",
+        "bytes=\u0663-",
     ],
 )
 def test_unsatisfiable_ranges(header: str) -> None:
     with pytest.raises(RangeNotSatisfiable):
         parse_range_header(header, 100)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", 0),
+        ("0042", 42),
+        (str(2**70), 2**70),
+        *[(text, None) for text in ("", "-1", "+1", " 1", "1_000", "\xb2", "\u0663", "1\xb2")],
+    ],
+)
+def test_parse_decimal_reads_ascii_digits_only(text: str, expected: int | None) -> None:
+    assert parse_decimal(text) == expected

@@ -68,28 +68,38 @@ def parse_range_header(header: str | None, size: int) -> ByteRange | None:
         return None
     unit, _, spec = header.strip().partition("=")
     first, dash, last = spec.strip().partition("-")
+    start, final = parse_decimal(first), parse_decimal(last)
     well_formed = (
         unit.strip().lower() == "bytes"
         and dash == "-"
-        and (first.isdigit() or first == "")
-        and (last.isdigit() or last == "")
-        and (first, last) != ("", "")
-        and (first == "" or last == "" or int(last) >= int(first))
+        and (start is not None or first == "")
+        and (final is not None or last == "")
+        and (start, final) != (None, None)
+        and (start is None or final is None or final >= start)
     )
     if not well_formed:
         raise RangeNotSatisfiable(
             f"Range {header!r} not understood: send one range, bytes=START-END, bytes=START- "
             "or bytes=-LENGTH"
         )
-    if first == "":
-        if int(last) == 0:
+    if start is None:
+        assert final is not None
+        if final == 0:
             raise RangeNotSatisfiable(f"Range {header!r} asks for no bytes")
-        return ByteRange(max(0, size - int(last)), size)
-    start = int(first)
+        return ByteRange(max(0, size - final), size)
     if start >= size:
         raise RangeNotSatisfiable(f"Range {header!r} starts past the end of the log ({size} bytes)")
-    end = size if last == "" else min(int(last) + 1, size)
+    end = size if final is None else min(final + 1, size)
     return ByteRange(start, end)
+
+
+def parse_decimal(text: str) -> int | None:
+    """The number ``text`` writes in ASCII digits, or None for anything else ("" too).
+
+    Every number read from a request goes through this: ``str.isdigit`` alone also accepts
+    digits of other scripts ("²", which int() refuses: a 500; "٣", which it reads as 3).
+    """
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def news_in_page(offset: int, start: int, data: bytes) -> tuple[int | None, bytes]:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import NoResultFound
 from trainlog import sse, store
 from trainlog.db import Database
 from trainlog.models import ExperimentRun, LogChunk, RunStatus, TrainingLog
-from trainlog.offsets import MAX_OFFSET
+from trainlog.offsets import MAX_OFFSET, parse_decimal
 
 _LOGS = cast(Table, TrainingLog.__table__)
 _RUNS = cast(Table, ExperimentRun.__table__)
@@ -37,10 +37,10 @@ def resume_offset(last_event_id: str | None, query_offset: int | None) -> int:
     and adds Last-Event-ID, the offset after the last event it received: that one is current.
     """
     if last_event_id is not None and last_event_id.strip() != "":
-        text = last_event_id.strip()
-        if not text.isdigit() or int(text) > MAX_OFFSET:
+        offset = parse_decimal(last_event_id.strip())
+        if offset is None or offset > MAX_OFFSET:
             raise BadResumePoint(f"Last-Event-ID must be a byte offset, got {last_event_id!r}")
-        return int(text)
+        return offset
     if query_offset is not None and query_offset < 0:
         raise BadResumePoint("offset must not be negative")
     return query_offset or 0

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import sqlalchemy
 
 from tests.faults.conftest import StartServer, fault_env
 from tests.helpers import (
@@ -128,14 +129,19 @@ def test_hostile_headers_and_offsets_get_clear_4xx(
         run_id = start_run(client, write_config(config_dir, "ok.json"))["id"]
         wait_until_ended(client, run_id)
         base = f"/api/runs/{run_id}/logs"
-        for bad in ("-1", "abc", "1e9", "9" * 40, "0x10", "1 2"):
-            assert client.get(f"{base}/stream", headers={"Last-Event-ID": bad}).status_code == 422
+        # Bytes as sent: "\xb2" is a superscript two in Latin-1, a digit to str.isdigit().
+        for bad in (b"-1", b"abc", b"1e9", b"9" * 40, b"0x10", b"1 2", b"\xb2", b"1\xb9"):
+            stream = client.get(f"{base}/stream", headers={"Last-Event-ID": bad})
+            assert stream.status_code == 422 and "byte offset" in stream.json()["detail"]
         for offset in ("-5", "x", str(2**70), "1.5"):
             assert client.get(base, params={"offset": offset}).status_code == 422
             assert client.get(f"{base}/stream", params={"offset": offset}).status_code == 422
         assert client.get(f"{base}/raw", headers={"Range": f"bytes={10**30}-"}).status_code == 416
-        for bogus in ("bytes=-0", "bytes=5-1", "pages=1", "bytes=0-1,2-3", "garbage"):
+        for bogus in (b"bytes=-0", b"bytes=5-1", b"pages=1", b"bytes=0-1,2-3", b"garbage"):
             assert client.get(f"{base}/raw", headers={"Range": bogus}).status_code == 416
+        for latin1 in (b"bytes=\xb2-", b"bytes=0-\xb9", b"bytes=-\xb3"):
+            ranged = client.get(f"{base}/raw", headers={"Range": latin1})
+            assert ranged.status_code == 416 and "not understood" in ranged.json()["detail"]
         assert client.get("/api/runs/not-a-uuid").status_code == 422
         assert client.get(f"/api/runs/{run_id}/logs", params={"limit": -1}).status_code == 422
         assert client.get(base, headers={"Cookie": '"; bad=\\x00'}).status_code == 200
@@ -226,3 +232,19 @@ def test_a_run_started_by_trainlog_run_gets_none_of_its_secrets(
         [sys.executable, "-m", "trainlog", "tail", run_id], env=env, capture_output=True
     )
     assert tail.stdout == echoed
+
+
+def test_a_server_error_is_json_and_never_cached(
+    servers: StartServer, pg_schema_url: str, config_dir: Path, pg_admin: sqlalchemy.Engine
+) -> None:
+    server = servers(fault_env(pg_schema_url, config_dir))
+    # A real fault no handler expects: the runs table is gone (PostgreSQL says UndefinedTable,
+    # a ProgrammingError, where an outage would be an OperationalError and a 503).
+    schema = pg_schema_url.rsplit("%3D", 1)[1]
+    with pg_admin.begin() as connection:
+        connection.exec_driver_sql(f"DROP TABLE {schema}.experiment_runs CASCADE")
+    with server.client() as client:
+        response = client.get("/api/runs")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal server error"}
+    assert response.headers["cache-control"] == "no-store"

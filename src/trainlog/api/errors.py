@@ -61,4 +61,9 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"detail": "internal server error"}, status_code=500)
+    # Starlette answers from outside every middleware here, NoStoreForApi's too: say it again.
+    return JSONResponse(
+        {"detail": "internal server error"},
+        status_code=500,
+        headers={"Cache-Control": "no-store"},
+    )
