@@ -97,7 +97,9 @@ def new_log(db: Database, pieces: list[bytes]) -> tuple[uuid.UUID, bytes]:
     return run_id, b"".join(pieces)
 
 
-def start_server(env: dict[str, str], workdir: Path, port: int | None = None) -> Server:
+def start_server(
+    env: dict[str, str], workdir: Path, port: int | None = None, timeout: float = 30
+) -> Server:
     port = port or free_port()
     full_env = {**os.environ, **env}
     log_path = workdir / f"server-{port}.log"
@@ -118,7 +120,7 @@ def start_server(env: dict[str, str], workdir: Path, port: int | None = None) ->
         except httpx.HTTPError:
             return False
 
-    wait_for(healthy, timeout=30)
+    wait_for(healthy, timeout=timeout)
     return server
 
 

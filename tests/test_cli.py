@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import PROGRAMS
+from tests.helpers import (
+    PROGRAMS,
+    free_port,
+    server_env,
+    start_server,
+    stop_server,
+)
 from tests.programs.emit import expected_output
 
 
@@ -81,3 +87,62 @@ def test_errors_are_messages_not_tracebacks(database_url: str) -> None:
     assert malformed.returncode == 2 and b"is not a run id" in malformed.stderr
     for result in (missing, nothing, unknown, malformed):
         assert b"Traceback" not in result.stderr
+
+
+def test_a_sweeps_first_starts_all_run(database_url: str, tmp_path: Path) -> None:
+    """Eight `trainlog run` and a server start at once on a database nobody has used yet."""
+    env = {**os.environ, "TRAINLOG_DATABASE_URL": database_url}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "trainlog", "run", "--no-pty", "--", "echo", f"run {i}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(8)
+    ]
+    # Nine processes starting at once on two shared cores: give the server time.
+    server = start_server(server_env(database_url, tmp_path), tmp_path, timeout=120)
+    try:
+        results = [run.communicate(timeout=120) for run in runs]
+        for i, (run, (out, err)) in enumerate(zip(runs, results, strict=True)):
+            assert run.returncode == 0 and out == f"run {i}\n".encode(), err.decode()
+        with server.client() as client:
+            stored = client.get("/api/runs").json()
+        assert sorted(run["command"][-1] for run in stored) == [f"run {i}" for i in range(8)]
+    finally:
+        stop_server(server)
+
+
+def unreachable_url() -> str:
+    # Nothing listens on a port just found free; the password must show in no message.
+    return f"postgresql://postgres:{SECRET}@127.0.0.1:{free_port()}/test"
+
+
+SECRET = "not-for-your-eyes"
+
+
+def test_run_waits_for_the_database_then_gives_up_without_running(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    env = {**os.environ, "TRAINLOG_DATABASE_URL": unreachable_url(), "TRAINLOG_START_TIMEOUT": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "trainlog", "run", "--", "touch", str(marker)],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 1 and not marker.exists()
+    last = result.stderr.decode().splitlines()[-1]
+    assert last.startswith("trainlog: cannot use the database at postgresql://postgres:***@")
+    assert "(gave up after 1 s)" in last and "Connection refused" in last
+    assert b"Traceback" not in result.stderr and SECRET.encode() not in result.stderr
+
+
+def test_an_unreachable_database_is_one_line_for_ls_and_tail() -> None:
+    url = unreachable_url()
+    for args in (["ls"], ["tail", "00000000-0000-0000-0000-000000000000"]):
+        result = trainlog(url, *args)
+        assert result.returncode == 1, args
+        assert result.stderr.decode().count("\n") == 1 and result.stdout == b""
+        assert result.stderr.startswith(b"trainlog: cannot use the database at postgresql://")
+        assert SECRET.encode() not in result.stderr

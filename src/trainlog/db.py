@@ -191,6 +191,12 @@ def migrate(engine: Engine) -> None:
         if engine.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
             connection.commit()
+        else:
+            # The write lock from the start: a deferred transaction reads the schema first, and
+            # when another process has written meanwhile, SQLite refuses its upgrade to a write
+            # at once ("database is locked"; the busy timeout does not apply). Taken up front, it
+            # is waited for like any writer's, so concurrent first starts migrate one by one.
+            connection.execution_options(sqlite_begin="IMMEDIATE")
         try:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # Wake streams as soon as bytes are stored (PostgreSQL LISTEN/NOTIFY, SQLite change
     # counter); polling at poll_interval stays as the fallback.
     wakeups: bool = True
+    # How long `trainlog run` waits for the database at start (unreachable, or locked by
+    # others' first starts) before giving up without running its command.
+    start_timeout: float = Field(default=60.0, ge=0)
     # When set, every /api route needs it (Authorization: Bearer, or the cookie set by /?token=).
     api_token: str | None = None
     web_dist: Path = REPO_ROOT / "web" / "dist"

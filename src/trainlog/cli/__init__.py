@@ -34,6 +34,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # A database that fails after connecting (an outage mid-read): one line, as above.
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from trainlog.cli.common import database_error
+
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        print(f"trainlog: {database_error(settings, exc)}", file=sys.stderr)
+        return 1
     return code
 
 

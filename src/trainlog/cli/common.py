@@ -34,9 +34,39 @@ def run_id(text: str) -> uuid.UUID:
         raise argparse.ArgumentTypeError(f"{text!r} is not a run id (a UUID)") from None
 
 
-def connect(settings: Settings) -> Database:
-    from trainlog.db import Database, migrate
+def connect(settings: Settings, wait: bool = False) -> Database:
+    """The database, its schema brought up to date; a CliError when it cannot be reached.
 
-    db = Database.connect(settings.database_url)
-    migrate(db.engine)
+    With ``wait``, it is tried again (with the runner's backoff) for up to the start timeout
+    first: a sweep's runs may start while the database does, or while they migrate it.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from trainlog.db import Database, migrate
+    from trainlog.runner.retry import until_done
+
+    try:
+        db = Database.connect(settings.database_url)
+        until_done(
+            lambda: migrate(db.engine),
+            "reaching the database",
+            give_up_after=settings.start_timeout if wait else 0,
+        )
+    except (SQLAlchemyError, OSError) as exc:
+        waited = f" (gave up after {settings.start_timeout:g} s)" if wait else ""
+        raise database_error(settings, exc, waited) from None
     return db
+
+
+def database_error(settings: Settings, exc: Exception, note: str = "") -> CliError:
+    """One line saying which database failed and why: never its password, never a traceback."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    try:
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        where = "TRAINLOG_DATABASE_URL (not a database URL)"
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return CliError(f"cannot use the database at {where}{note}: {reason}")

@@ -38,7 +38,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError("nothing to run; usage: trainlog run -- COMMAND [ARGS...]", EXIT_USAGE)
     if args.pty is not None:
         settings = settings.model_copy(update={"pty": args.pty})
-    db = connect(settings)
+    db = connect(settings, wait=True)
     with db.write() as session:
         run = runs.create(session, command, args.config, RunSource.CLI)
     print(f"trainlog: run {run.id}", file=sys.stderr, flush=True)

@@ -20,13 +20,17 @@ def until_done(
     action: Callable[[], T],
     what: str,
     on_error: Callable[[SQLAlchemyError], None] | None = None,
+    give_up_after: float | None = None,
 ) -> T:
     """Call action until it stops raising database errors; the runner never drops a write.
 
     Only safe for idempotent actions: a commit whose answer was lost will be done again.
     ``on_error`` sees each failure before the wait (to tell someone why); it must not raise.
+    With ``give_up_after`` (seconds), it gives up that long after the first call: the last
+    wait is cut to end then, and the error of the attempt made then is raised.
     """
     attempt = 0
+    deadline = None if give_up_after is None else time.monotonic() + give_up_after
     while True:
         try:
             return action()
@@ -34,6 +38,10 @@ def until_done(
             if on_error is not None:
                 on_error(exc)
             delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+            if deadline is not None:
+                if time.monotonic() >= deadline:
+                    raise
+                delay = min(delay, deadline - time.monotonic())
             log.warning("%s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)
             attempt += 1
             time.sleep(delay)
