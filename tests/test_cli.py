@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import uuid
+from datetime import timedelta, timezone
 from pathlib import Path
 
 from tests.helpers import (
@@ -15,12 +18,16 @@ from tests.helpers import (
     stop_server,
 )
 from tests.programs.emit import expected_output
+from trainlog import runs
+from trainlog.db import Database
+
+KOLKATA = timezone(timedelta(hours=5, minutes=30))
 
 
 def trainlog(
-    database_url: str, *args: str, timeout: float = 60
+    database_url: str, *args: str, timeout: float = 60, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "TRAINLOG_DATABASE_URL": database_url}
+    env = {**os.environ, "TRAINLOG_DATABASE_URL": database_url, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "trainlog", *args], env=env, capture_output=True, timeout=timeout
     )
@@ -92,7 +99,7 @@ def test_errors_are_messages_not_tracebacks(database_url: str) -> None:
 def test_a_sweeps_first_starts_all_run(database_url: str, tmp_path: Path) -> None:
     """Eight `trainlog run` and a server start at once on a database nobody has used yet."""
     env = {**os.environ, "TRAINLOG_DATABASE_URL": database_url}
-    runs = [
+    sweep = [
         subprocess.Popen(
             [sys.executable, "-m", "trainlog", "run", "--no-pty", "--", "echo", f"run {i}"],
             env=env,
@@ -104,8 +111,8 @@ def test_a_sweeps_first_starts_all_run(database_url: str, tmp_path: Path) -> Non
     # Nine processes starting at once on two shared cores: give the server time.
     server = start_server(server_env(database_url, tmp_path), tmp_path, timeout=120)
     try:
-        results = [run.communicate(timeout=120) for run in runs]
-        for i, (run, (out, err)) in enumerate(zip(runs, results, strict=True)):
+        results = [run.communicate(timeout=120) for run in sweep]
+        for i, (run, (out, err)) in enumerate(zip(sweep, results, strict=True)):
             assert run.returncode == 0 and out == f"run {i}\n".encode(), err.decode()
         with server.client() as client:
             stored = client.get("/api/runs").json()
@@ -146,3 +153,36 @@ def test_an_unreachable_database_is_one_line_for_ls_and_tail() -> None:
         assert result.stderr.decode().count("\n") == 1 and result.stdout == b""
         assert result.stderr.startswith(b"trainlog: cannot use the database at postgresql://")
         assert SECRET.encode() not in result.stderr
+
+
+def test_tail_into_a_reader_that_leaves_stops_quietly(database_url: str) -> None:
+    # 10 MB: far more than a pipe holds, so tail is still writing when its reader goes.
+    script = "import sys; sys.stdout.write('line\\n' * 2_000_000)"
+    run = trainlog(database_url, "run", "--no-pty", "--", sys.executable, "-c", script)
+    env = {**os.environ, "TRAINLOG_DATABASE_URL": database_url}
+    # `trainlog tail ID | head -1`: the reader takes one line of the 1 MiB log and goes.
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "trainlog", "tail", run_id_from(run.stderr)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert tail.stdout is not None and tail.stderr is not None
+    assert tail.stdout.readline() == b"line\n"
+    tail.stdout.close()
+    assert tail.wait(60) == 128 + signal.SIGPIPE
+    assert tail.stderr.read() == b""
+
+
+def test_ls_shows_local_time_and_refuses_a_negative_limit(database_url: str, db: Database) -> None:
+    run_id = run_id_from(trainlog(database_url, "run", "--", "true").stderr)
+    with db.read() as session:
+        started = runs.get(session, uuid.UUID(run_id)).started_at
+    assert started is not None
+    with_tz = {"TZ": "Asia/Kolkata"}  # UTC+05:30 all year
+    listing = trainlog(database_url, "ls", env=with_tz).stdout.decode()
+    assert "STARTED (IST)" in listing.splitlines()[0]
+    assert f"{started.astimezone(KOLKATA):%Y-%m-%d %H:%M:%S}" in listing
+    for bad in ("-1", "0", "x"):
+        refused = trainlog(database_url, "ls", "--limit", bad)
+        assert refused.returncode == 2 and b"not a positive whole number" in refused.stderr

@@ -7,11 +7,13 @@ when it runs, so ``trainlog --help`` does not pay for SQLAlchemy, Alembic or Fas
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
 from trainlog.cli import ls, run, serve, tail
-from trainlog.cli.common import EXIT_USAGE, CliError
+from trainlog.cli.common import EXIT_SIGNAL_BASE, EXIT_USAGE, CliError
 
 COMMANDS = (serve, run, tail, ls)
 
@@ -34,6 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`trainlog tail ID | head -1`): stop quietly, as cat does. What
+        # is still buffered for stdout would fail again at exit; it goes nowhere instead.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_SIGNAL_BASE + signal.SIGPIPE
     except Exception as exc:
         # A database that fails after connecting (an outage mid-read): one line, as above.
         from sqlalchemy.exc import SQLAlchemyError

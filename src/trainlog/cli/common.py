@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 # Shell conventions: 127 when the command cannot be started, 128+N when killed by signal N.
 EXIT_NOT_STARTED = 127
+EXIT_SIGNAL_BASE = 128
 EXIT_USAGE = 2
 
 # The type of ``commands`` in ``add_parser(commands)`` (argparse names it only privately).
@@ -32,6 +33,15 @@ def run_id(text: str) -> uuid.UUID:
         return uuid.UUID(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a run id (a UUID)") from None
+
+
+def positive_int(text: str) -> int:
+    from trainlog.offsets import parse_decimal
+
+    value = parse_decimal(text)
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
 
 
 def connect(settings: Settings, wait: bool = False) -> Database:

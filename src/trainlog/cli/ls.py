@@ -7,7 +7,7 @@ import shlex
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from trainlog.cli.common import connect
+from trainlog.cli.common import connect, positive_int
 
 if TYPE_CHECKING:
     from trainlog.cli.common import Subparsers
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def add_parser(commands: Subparsers) -> None:
     ls = commands.add_parser("ls", help="list runs, newest first")
-    ls.add_argument("-n", "--limit", type=int, default=50)
+    ls.add_argument("-n", "--limit", type=positive_int, default=50)
     ls.set_defaults(handler=handle)
 
 
@@ -26,7 +26,9 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     db = connect(settings)
     with db.read() as session:
         views = runs.list_views(session, limit=args.limit)
-    rows = [("ID", "STATUS", "EXIT", "SIZE", "STARTED", "DURATION", "CONFIG/COMMAND")]
+    # Times in the user's own zone, named in the header.
+    started = f"STARTED ({datetime.now().astimezone().tzname()})"
+    rows = [("ID", "STATUS", "EXIT", "SIZE", started, "DURATION", "CONFIG/COMMAND")]
     for view in views:
         run = view.run
         rows.append(
@@ -57,7 +59,7 @@ def _human_size(size: int) -> str:
 
 
 def _short_time(moment: datetime | None) -> str:
-    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+    return "" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _duration(started: datetime | None, finished: datetime | None) -> str:
