@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,10 @@ from sqlalchemy.exc import OperationalError
 
 from tests.helpers import Server, server_env, start_server, stop_server
 from trainlog.db import Database, migrate
+
+# Each test names its database; one that forgets still never reaches the user's own default
+# database (platformdirs puts it under XDG_DATA_HOME), nor does any process it starts.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="trainlog-tests-data-")
 
 PG_URL = os.environ.get("TRAINLOG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"

@@ -186,3 +186,20 @@ def test_ls_shows_local_time_and_refuses_a_negative_limit(database_url: str, db:
     for bad in ("-1", "0", "x"):
         refused = trainlog(database_url, "ls", "--limit", bad)
         assert refused.returncode == 2 and b"not a positive whole number" in refused.stderr
+
+
+def test_the_default_database_is_the_users_own_wherever_trainlog_runs(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TRAINLOG_DATABASE_URL"}
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+
+    def trainlog_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+        command = [sys.executable, "-m", "trainlog", *args]
+        return subprocess.run(command, env=env, cwd=cwd, capture_output=True, timeout=60)
+
+    run_id = run_id_from(trainlog_in(here, "run", "--", "true").stderr)
+    assert run_id in trainlog_in(there, "ls").stdout.decode()
+    assert (tmp_path / "data" / "trainlog" / "trainlog.db").is_file()
+    assert list(here.iterdir()) == [] and list(there.iterdir()) == []

@@ -14,10 +14,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def default_database_url() -> str:
+    """One SQLite database per user, whichever folder a command runs in (on Linux
+    ``~/.local/share/trainlog/trainlog.db``); its folder is created on first use."""
+    from platformdirs import user_data_path
+
+    return f"sqlite:///{user_data_path('trainlog') / 'trainlog.db'}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRAINLOG_", extra="ignore")
 
-    database_url: str = "sqlite:///./.trainlog/trainlog.db"
+    database_url: str = Field(default_factory=default_database_url)
     config_dir: Path = Path("./configs")
     train_command: str = "python -m model.training.cli train --config {config}"
     max_active_runs: int = Field(default=1, ge=1)
