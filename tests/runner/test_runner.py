@@ -11,13 +11,11 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import update
-
 from tests.helpers import PROGRAMS, wait_for
 from tests.programs.emit import expected_output
 from trainlog import runs, store
 from trainlog.db import Database
-from trainlog.models import ChunkCodec, ExperimentRun, LogChunk, RunSource
+from trainlog.models import ChunkCodec, LogChunk, RunSource
 from trainlog.runner.service import Runner
 from trainlog.settings import Settings
 
@@ -134,11 +132,26 @@ def test_output_left_by_a_lingering_grandchild_is_captured(db: Database) -> None
     assert time.monotonic() - started < 10
 
 
-def test_heartbeats_are_recorded(db: Database) -> None:
-    run_id = create_run(db, [sys.executable, "-c", "import time; time.sleep(0.5)"])
-    with db.write() as session:
-        session.execute(update(ExperimentRun).values(heartbeat_at=None))
-    Runner(db, SETTINGS, run_id).execute()
-    with db.read() as session:
-        run = runs.get(session, run_id)
-        assert run.heartbeat_at is not None and run.runner_pid == os.getpid()
+def test_heartbeats_are_recorded(db: Database, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    script = f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.05)"
+    run_id = create_run(db, [sys.executable, "-c", script])
+    runner = threading.Thread(target=Runner(db, SETTINGS, run_id).execute)
+    runner.start()
+    seen: set[object] = set()
+
+    def beating() -> bool:
+        with db.read() as session:
+            run = runs.get(session, run_id)
+        if run.heartbeat_at is None:
+            return False  # still queued
+        assert run.runner_pid == os.getpid()
+        seen.add(run.heartbeat_at)
+        # mark_running's, the first of the supervising loop's, then periodic ones (every 0.1 s).
+        return len(seen) >= 4
+
+    try:
+        wait_for(beating)
+    finally:
+        release.touch()
+        runner.join(30)
