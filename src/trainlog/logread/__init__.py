@@ -40,6 +40,7 @@ _CHUNK_OF_NEWLINE = (
     .limit(1)
 )
 _CHUNK_HOLDING = select(*_INDEXED_CHUNK).where(store.CHUNK_HOLDING)
+_CHUNK_TIMES = select(_CHUNKS.c.start_offset, _CHUNKS.c.times).where(store.CHUNK_HOLDING)
 _CHUNKS_WITH_TIMES = (
     select(*store.CHUNK_COLUMNS, _CHUNKS.c.times)
     .where(store.CHUNKS_IN_RANGE)
@@ -121,6 +122,16 @@ def line_at(connection: Connection, run_id: uuid.UUID, offset: int, totals: Line
     chunk = connection.execute(_CHUNK_HOLDING, store.range_params(run_id, offset, offset + 1)).one()
     data = decode(chunk.codec, chunk.data)
     return cast(int, chunk.newlines_before) + data.count(b"\n", 0, offset - chunk.start_offset) + 1
+
+
+def line_time(connection: Connection, run_id: uuid.UUID, offset: int) -> float | None:
+    """When the byte at ``offset`` was read (epoch seconds), None if unknown."""
+    chunk = connection.execute(
+        _CHUNK_TIMES, store.range_params(run_id, offset, offset + 1)
+    ).one_or_none()
+    if chunk is None or chunk.times is None:
+        return None
+    return mark_at(decode_marks(chunk.times), offset - chunk.start_offset) / 1000
 
 
 def lines_window(
