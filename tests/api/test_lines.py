@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.helpers import Server, start_run, wait_until_ended, write_config
@@ -39,6 +40,11 @@ def test_lines_windows_are_the_childs_lines_with_their_times(
         assert by_offset["start"] == 3 and by_offset["data"] == window.json()["data"]
         past = client.get(f"/api/runs/{run_id}/logs/lines", params={"start": len(lines) + 5})
         assert past.json()["data"] == "" and past.json()["times"] == []
+
+        stamped = client.get(f"/api/runs/{run_id}/logs/text", params={"timestamps": 1}).text
+        first_time = datetime.fromtimestamp(times[0], UTC).isoformat(timespec="milliseconds")
+        assert stamped.startswith(first_time[:-6] + "Z plain line\n")
+        assert client.get(f"/api/runs/{run_id}/logs/text").text.startswith("plain line\n")
 
         for bad in ({"count": 0}, {"count": 10_001}, {"start": 0}, {"start": 1, "offset": 0}):
             refused = client.get(f"/api/runs/{run_id}/logs/lines", params=bad)

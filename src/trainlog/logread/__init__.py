@@ -154,6 +154,39 @@ def lines_window(
     return LineWindow(first, begin, begin + len(data), totals, data, _times(chunks, begin, data))
 
 
+def timed_lines(
+    db: Database, run_id: uuid.UUID, end: int, page_bytes: int = WINDOW_BYTES
+) -> Iterator[tuple[bytes, float | None]]:
+    """The log's lines up to byte ``end`` with their times, read ``page_bytes`` at a time; a
+    line longer than that comes in pieces (each with the time of the byte it starts at)."""
+    position = 0
+    carry, carry_time = b"", None  # a line whose end is in a later page
+    while position < end:
+        page_end = min(end, position + page_bytes)
+        with db.statement_reads() as connection:
+            chunks = connection.execute(
+                _CHUNKS_WITH_TIMES, store.range_params(run_id, position, page_end)
+            ).all()
+        data = store.bytes_of(chunks, position, page_end)
+        if not data:
+            break
+        times = _times(chunks, position, data)
+        pieces = data.split(b"\n")
+        if carry:
+            times[0] = carry_time  # data begins inside the carried line
+        for index, piece in enumerate(pieces[:-1]):
+            yield carry + piece + b"\n", times[index]
+            carry = b""
+        carry += pieces[-1]
+        carry_time = times[len(pieces) - 1] if pieces[-1] else None
+        if len(carry) >= page_bytes:
+            yield carry, carry_time
+            carry = b""
+        position += len(data)
+    if carry:
+        yield carry, carry_time
+
+
 def _whole_lines(data: bytes, count: int, reaches_end: bool) -> bytes:
     """The first ``count`` lines of data; fewer if data ends inside one (the log's
     unterminated last line is whole), or the first part of a line longer than data."""

@@ -15,6 +15,7 @@ from trainlog.api.schemas import ErrorOut, LineWindowOut, LogPage, SearchOut
 from trainlog.api.sse_response import EventStreamResponse
 from trainlog.db import Database
 from trainlog.logread import search
+from trainlog.logread.text import timestamped_text
 from trainlog.offsets import MAX_OFFSET, parse_range_header
 from trainlog.plaintext import plain_text
 from trainlog.stream import resume_offset
@@ -165,7 +166,14 @@ def get_raw_log(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/plain": {}}}, 404: {"model": ErrorOut}},
 )
-def get_text_log(run_id: uuid.UUID, db: DbDep, settings: SettingsDep) -> StreamingResponse:
+def get_text_log(
+    run_id: uuid.UUID,
+    db: DbDep,
+    settings: SettingsDep,
+    timestamps: Annotated[
+        bool, Query(description="start each line with its time (ISO 8601 UTC, ms)")
+    ] = False,
+) -> StreamingResponse:
     """The log as a terminal would leave it: no colours or escapes, redraws collapsed.
 
     Computed as the bytes stream through, in bounded memory, up to the log's size now.
@@ -173,8 +181,13 @@ def get_text_log(run_id: uuid.UUID, db: DbDep, settings: SettingsDep) -> Streami
     with db.read() as session:
         rows = runs.get(session, run_id).term_rows or settings.term_rows
         size = store.log_size(session, run_id)
+    text = (
+        timestamped_text(db, run_id, size)
+        if timestamps
+        else plain_text(logread.iter_bytes(db, run_id, 0, size), rows)
+    )
     return StreamingResponse(
-        plain_text(store.iter_bytes(db, run_id, 0, size), rows),
+        text,
         media_type="text/plain; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="trainlog-{run_id}.txt"'},
     )
