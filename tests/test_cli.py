@@ -81,3 +81,37 @@ def test_errors_are_messages_not_tracebacks(database_url: str) -> None:
     assert malformed.returncode == 2 and b"is not a run id" in malformed.stderr
     for result in (missing, nothing, unknown, malformed):
         assert b"Traceback" not in result.stderr
+
+
+def test_tail_follow_is_woken_by_new_bytes_not_a_poll(database_url: str, tmp_path: Path) -> None:
+    # The child writes a line, then another once told to; with a poll every 10 minutes, the
+    # follower can only see the second line (and the end) in time by being woken.
+    go = tmp_path / "go"
+    script = (
+        "import os, time\n"
+        "print('first', flush=True)\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+        "print('second', flush=True)\n"
+    )
+    env = {**os.environ, "TRAINLOG_DATABASE_URL": database_url}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "trainlog", "run", "--no-pty", "--", sys.executable, "-c", script],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert run.stderr is not None
+    run_id = run.stderr.readline().decode().strip().removeprefix("trainlog: run ")
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "trainlog", "tail", "--follow", run_id],
+        env={**env, "TRAINLOG_POLL_INTERVAL": "600"},
+        stdout=subprocess.PIPE,
+    )
+    assert follow.stdout is not None
+    assert follow.stdout.readline() == b"first\n"
+    go.touch()
+    try:
+        rest, _ = follow.communicate(timeout=60)
+    finally:
+        follow.kill()
+    assert rest == b"second\n" and follow.returncode == 0 and run.wait(30) == 0

@@ -9,7 +9,7 @@ byte X is the chunk holding X and a count. Neither depends on the log's size.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -20,6 +20,7 @@ from trainlog.codec import decode
 from trainlog.db import Database
 from trainlog.lineindex import decode_marks, line_count, line_starts, mark_at, nth_newline
 from trainlog.models import LogChunk, TrainingLog
+from trainlog.stream import Step, next_step, read_snapshot
 
 _LOGS = cast(Table, TrainingLog.__table__)
 _CHUNKS = cast(Table, LogChunk.__table__)
@@ -72,6 +73,24 @@ class LineWindow:
 def iter_bytes(db: Database, run_id: uuid.UUID, start: int, end: int) -> Iterator[bytes]:
     """Bytes [start, end) in pages, each its own short read (see store.iter_bytes)."""
     return store.iter_bytes(db, run_id, start, end)
+
+
+def follow_bytes(
+    db: Database, run_id: uuid.UUID, offset: int, wait: Callable[[], None] | None
+) -> Iterator[bytes]:
+    """The log's bytes from ``offset``: what is stored, then (given ``wait``, which returns
+    when there may be more) what comes, until the run has ended and all is read."""
+    while True:
+        snapshot = read_snapshot(db, run_id)
+        step = next_step(offset, snapshot)
+        if step is Step.READ:
+            for data in store.iter_bytes(db, run_id, offset, snapshot.size):
+                offset += len(data)
+                yield data
+        elif step is Step.DONE or wait is None:
+            return
+        else:
+            wait()
 
 
 def line_totals(db: Database, run_id: uuid.UUID) -> LineTotals:
