@@ -53,8 +53,8 @@ def test_run_echoes_captures_and_exits_with_the_childs_code(
     assert run_id in listing.stdout.decode() and "failed" in listing.stdout.decode()
 
 
-def test_tail_follow_writes_until_the_run_ends(database_url: str) -> None:
-    script = "import time\nfor i in range(5):\n    print(f'line {i}', flush=True); time.sleep(0.2)"
+def start_cli_run(database_url: str, script: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``trainlog run`` of a Python script, and its run id once it has one."""
     env = {**os.environ, "TRAINLOG_DATABASE_URL": database_url}
     run = subprocess.Popen(
         [sys.executable, "-m", "trainlog", "run", "--no-pty", "--", sys.executable, "-c", script],
@@ -63,7 +63,12 @@ def test_tail_follow_writes_until_the_run_ends(database_url: str) -> None:
         stderr=subprocess.PIPE,
     )
     assert run.stderr is not None
-    run_id = run.stderr.readline().decode().strip().removeprefix("trainlog: run ")
+    return run, run.stderr.readline().decode().strip().removeprefix("trainlog: run ")
+
+
+def test_tail_follow_writes_until_the_run_ends(database_url: str) -> None:
+    script = "import time\nfor i in range(5):\n    print(f'line {i}', flush=True); time.sleep(0.2)"
+    run, run_id = start_cli_run(database_url, script)
     follow = trainlog(database_url, "tail", "--follow", run_id)
     assert run.wait(30) == 0
     assert follow.stdout == b"".join(f"line {i}\n".encode() for i in range(5))
@@ -93,18 +98,10 @@ def test_tail_follow_is_woken_by_new_bytes_not_a_poll(database_url: str, tmp_pat
         f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
         "print('second', flush=True)\n"
     )
-    env = {**os.environ, "TRAINLOG_DATABASE_URL": database_url}
-    run = subprocess.Popen(
-        [sys.executable, "-m", "trainlog", "run", "--no-pty", "--", sys.executable, "-c", script],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    assert run.stderr is not None
-    run_id = run.stderr.readline().decode().strip().removeprefix("trainlog: run ")
+    run, run_id = start_cli_run(database_url, script)
     follow = subprocess.Popen(
         [sys.executable, "-m", "trainlog", "tail", "--follow", run_id],
-        env={**env, "TRAINLOG_POLL_INTERVAL": "600"},
+        env={**os.environ, "TRAINLOG_DATABASE_URL": database_url, "TRAINLOG_POLL_INTERVAL": "600"},
         stdout=subprocess.PIPE,
     )
     assert follow.stdout is not None
