@@ -119,20 +119,20 @@ def _varints(data: bytes) -> Iterator[int]:
             value = shift = 0
 
 
-def nth_newline(data: bytes, n: int) -> int:
-    """The position of the nth (from 1) "\\n" in data; data must hold at least n."""
-    position = -1
+def nth_newline(data: bytes, n: int, start: int = 0) -> int:
+    """The position of the nth (from 1) "\\n" in data at or after ``start``; there must be
+    that many. Halved by counting (C speed) down to a short span, then found one by one: a
+    1 MiB chunk of 20,000 short lines takes 20 counts, not 20,000 finds."""
+    lo, hi = start, len(data)
+    while hi - lo > 4096:
+        middle = (lo + hi) // 2
+        below = data.count(b"\n", lo, middle)
+        if below >= n:
+            hi = middle
+        else:
+            n -= below
+            lo = middle
+    position = lo - 1
     for _ in range(n):
         position = data.index(b"\n", position + 1)
     return position
-
-
-def line_starts(data: bytes, start: int) -> list[int]:
-    """Offsets of the lines that start in ``data`` (which begins at ``start``, a line start):
-    start, and after each "\\n" but a final one."""
-    starts = [start]
-    position = data.find(b"\n")
-    while position != -1 and position + 1 < len(data):
-        starts.append(start + position + 1)
-        position = data.find(b"\n", position + 1)
-    return starts

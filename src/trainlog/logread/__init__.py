@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Row, Table, bindparam, select
 from trainlog import store
 from trainlog.codec import decode
 from trainlog.db import Database
-from trainlog.lineindex import decode_marks, line_count, line_starts, mark_at, nth_newline
+from trainlog.lineindex import decode_marks, line_count, mark_at, nth_newline
 from trainlog.models import LogChunk, TrainingLog
 from trainlog.stream import Step, next_step, read_snapshot
 
@@ -32,7 +32,7 @@ WINDOW_BYTES = store.READ_PAGE_BYTES
 _TOTALS = select(_LOGS.c.size, _LOGS.c.newlines, _LOGS.c.last_line_start).where(
     _LOGS.c.run_id == bindparam("run_id")
 )
-_INDEXED_CHUNK = (*store.CHUNK_COLUMNS, _CHUNKS.c.newlines_before)
+_INDEXED_CHUNK = (*store.CHUNK_COLUMNS, _CHUNKS.c.newlines_before, _CHUNKS.c.times)
 # The chunk holding the log's kth newline: the last one with fewer than k newlines before it.
 _CHUNK_OF_NEWLINE = (
     select(*_INDEXED_CHUNK)
@@ -41,7 +41,6 @@ _CHUNK_OF_NEWLINE = (
     .limit(1)
 )
 _CHUNK_HOLDING = select(*_INDEXED_CHUNK).where(store.CHUNK_HOLDING)
-_CHUNK_TIMES = select(_CHUNKS.c.start_offset, _CHUNKS.c.times).where(store.CHUNK_HOLDING)
 _CHUNKS_WITH_TIMES = (
     select(*store.CHUNK_COLUMNS, _CHUNKS.c.times)
     .where(store.CHUNKS_IN_RANGE)
@@ -118,7 +117,51 @@ def _totals(connection: Connection, run_id: uuid.UUID) -> LineTotals | None:
     return LineTotals(row.size, row.newlines, row.last_line_start)
 
 
-def line_offset(connection: Connection, run_id: uuid.UUID, line: int, totals: LineTotals) -> int:
+@dataclass(frozen=True)
+class Chunk:
+    start_offset: int
+    data: bytes  # decoded
+    newlines_before: int | None
+    times: bytes | None
+
+    @property
+    def end(self) -> int:
+        return self.start_offset + len(self.data)
+
+
+class ChunkReader:
+    """One request's index seeks on one connection; a chunk is decoded once per request (a
+    window's seek and its bytes are usually the same chunk)."""
+
+    def __init__(self, connection: Connection, run_id: uuid.UUID) -> None:
+        self._connection = connection
+        self._run_id = run_id
+        self._decoded: dict[int, Chunk] = {}
+
+    def of_newline(self, k: int) -> Chunk:
+        """The chunk holding the log's kth newline (there must be one)."""
+        for chunk in self._decoded.values():
+            before = chunk.newlines_before
+            if before is not None and before < k <= before + chunk.data.count(b"\n"):
+                return chunk
+        row = self._connection.execute(_CHUNK_OF_NEWLINE, {"run_id": self._run_id, "k": k}).one()
+        return self._keep(row)
+
+    def holding(self, offset: int) -> Chunk | None:
+        for chunk in self._decoded.values():
+            if chunk.start_offset <= offset < chunk.end:
+                return chunk
+        params = store.range_params(self._run_id, offset, offset + 1)
+        row = self._connection.execute(_CHUNK_HOLDING, params).one_or_none()
+        return None if row is None else self._keep(row)
+
+    def _keep(self, row: Row[*tuple[Any, ...]]) -> Chunk:
+        chunk = Chunk(row.start_offset, decode(row.codec, row.data), row.newlines_before, row.times)
+        self._decoded[chunk.start_offset] = chunk
+        return chunk
+
+
+def line_offset(chunks: ChunkReader, line: int, totals: LineTotals) -> int:
     """Where line ``line`` (from 1) starts; the log's size for a line past the end."""
     k = line - 1  # line N starts after the log's (N-1)th newline
     if k <= 0:
@@ -127,27 +170,25 @@ def line_offset(connection: Connection, run_id: uuid.UUID, line: int, totals: Li
         return totals.size
     if k == totals.newlines:
         return totals.last_line_start
-    chunk = connection.execute(_CHUNK_OF_NEWLINE, {"run_id": run_id, "k": k}).one()
-    data = decode(chunk.codec, chunk.data)
-    return cast(int, chunk.start_offset) + nth_newline(data, k - chunk.newlines_before) + 1
+    chunk = chunks.of_newline(k)
+    return chunk.start_offset + nth_newline(chunk.data, k - cast(int, chunk.newlines_before)) + 1
 
 
-def line_at(connection: Connection, run_id: uuid.UUID, offset: int, totals: LineTotals) -> int:
+def line_at(chunks: ChunkReader, offset: int, totals: LineTotals) -> int:
     """The number of the line holding byte ``offset``; past the end, the line after the last."""
     if offset >= totals.size:
         return totals.lines + 1
     if offset >= totals.last_line_start:
         return totals.newlines + 1
-    chunk = connection.execute(_CHUNK_HOLDING, store.range_params(run_id, offset, offset + 1)).one()
-    data = decode(chunk.codec, chunk.data)
-    return cast(int, chunk.newlines_before) + data.count(b"\n", 0, offset - chunk.start_offset) + 1
+    chunk = chunks.holding(offset)
+    assert chunk is not None  # below the size: stored
+    before = cast(int, chunk.newlines_before)
+    return before + chunk.data.count(b"\n", 0, offset - chunk.start_offset) + 1
 
 
-def line_time(connection: Connection, run_id: uuid.UUID, offset: int) -> float | None:
+def line_time(chunks: ChunkReader, offset: int) -> float | None:
     """When the byte at ``offset`` was read (epoch seconds), None if unknown."""
-    chunk = connection.execute(
-        _CHUNK_TIMES, store.range_params(run_id, offset, offset + 1)
-    ).one_or_none()
+    chunk = chunks.holding(offset)
     if chunk is None or chunk.times is None:
         return None
     return mark_at(decode_marks(chunk.times), offset - chunk.start_offset) / 1000
@@ -160,15 +201,24 @@ def lines_window(
     as stored so far, with their times."""
     totals = line_totals(db, run_id)
     with db.statement_reads() as connection:
-        first = line_at(connection, run_id, offset, totals) if offset is not None else start or 1
+        reader = ChunkReader(connection, run_id)
+        first = line_at(reader, offset, totals) if offset is not None else start or 1
         if first > totals.lines:
             return LineWindow(first, totals.size, totals.size, totals, b"", [])
-        begin = line_offset(connection, run_id, first, totals)
-        end = min(totals.size, begin + WINDOW_BYTES)
-        chunks = connection.execute(
-            _CHUNKS_WITH_TIMES, store.range_params(run_id, begin, end)
-        ).all()
-    data = store.bytes_of(chunks, begin, end)
+        begin = line_offset(reader, first, totals)
+        # The chunks from the one holding begin, as far as count lines need (usually one).
+        limit = min(totals.size, begin + WINDOW_BYTES)
+        chunks: list[Chunk] = []
+        position, newlines = begin, 0
+        while position < limit and newlines < count:
+            chunk = reader.holding(position)
+            if chunk is None:
+                break
+            chunks.append(chunk)
+            newlines += chunk.data.count(b"\n", position - chunk.start_offset)
+            position = chunk.end
+    data = b"".join(chunk.data for chunk in chunks)[begin - chunks[0].start_offset :]
+    data = data[: limit - begin]
     data = _whole_lines(data, count, reaches_end=begin + len(data) == totals.size)
     return LineWindow(first, begin, begin + len(data), totals, data, _times(chunks, begin, data))
 
@@ -220,19 +270,29 @@ def _whole_lines(data: bytes, count: int, reaches_end: bool) -> bytes:
     return data[: cut + 1] if cut >= 0 else data
 
 
-def _times(chunks: Sequence[Row[*tuple[Any, ...]]], begin: int, data: bytes) -> list[float | None]:
-    """The time of each line in data (which begins at begin), from its chunks' marks."""
+def _times(chunks: Sequence[Any], begin: int, data: bytes) -> list[float | None]:
+    """The time of each line in data (which begins at begin, a line start), from the marks of
+    its chunks (rows or Chunks in offset order, the first holding begin).
+
+    Counted per mark, not looked up per line: a mark's lines are those starting in its span.
+    """
     times: list[float | None] = []
-    index = 0
-    marks = None
-    for start in line_starts(data, begin) if data else []:
-        while index + 1 < len(chunks) and chunks[index + 1].start_offset <= start:
-            index += 1
-            marks = None
-        chunk = chunks[index]
-        if chunk.times is None:
-            times.append(None)
-            continue
-        marks = marks or decode_marks(chunk.times)
-        times.append(mark_at(marks, start - chunk.start_offset) / 1000)
+    end = begin + len(data)
+    for index, chunk in enumerate(chunks):
+        chunk_end = chunks[index + 1].start_offset if index + 1 < len(chunks) else end
+        marks = [(0, None)] if chunk.times is None else decode_marks(chunk.times)
+        for mark, (offset, ms) in enumerate(marks):
+            span_start = max(begin, chunk.start_offset + offset)
+            following = marks[mark + 1][0] if mark + 1 < len(marks) else None
+            span_end = min(end, chunk_end if following is None else chunk.start_offset + following)
+            if span_end <= span_start:
+                continue
+            # Line starts in [span_start, span_end): begin itself, and after each newline.
+            lines = _line_starts_in(data, span_start - begin, span_end - begin)
+            times.extend([None if ms is None else ms / 1000] * lines)
     return times
+
+
+def _line_starts_in(data: bytes, lo: int, hi: int) -> int:
+    """How many lines of data (which begins at a line start) start in [lo, hi)."""
+    return (1 if lo == 0 else 0) + data.count(b"\n", max(lo - 1, 0), min(hi - 1, len(data) - 1))

@@ -18,19 +18,23 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import re2  # google-re2
 
 from trainlog import store
 from trainlog.db import Database
-from trainlog.logread import line_at, line_offset, line_time, line_totals
+from trainlog.lineindex import nth_newline
+from trainlog.logread import ChunkReader, line_at, line_offset, line_time, line_totals
 from trainlog.plaintext import PlainText
 
 MAX_MATCHES = 1000
 TEXT_CHARS = 500
 # A search answers within about this long; the client resumes at next_after.
 SEARCH_SECONDS = 3.0
+# ... and sooner once it has found something: the first hits show while the rest is scanned.
+FIRST_ANSWER_SECONDS = 0.2
 # A line longer than this (a progress bar redrawn for days) is searched in pieces this long.
 LONG_LINE_BYTES = 8 * 1024 * 1024
 _SGR = re.compile(rb"\x1b\[[0-9;:]*m")
@@ -61,20 +65,19 @@ class Matcher:
 
     candidates: Callable[[bytes], Iterator[int]]
     matches: Callable[[str], bool]
-    fold_case: bool  # the candidates are found in lower-cased bytes
+    # A regex's ^ may match where a redraw's \r starts the text over: candidates are then
+    # looked for with \r read as a line break.
+    redraws_break: bool
 
 
 def matcher(query: str, regex: bool, case: bool) -> Matcher:
     """The matcher for a query; BadQuery (naming the problem) for a pattern RE2 refuses."""
     if not query:
         raise BadQuery("q must not be empty")
-    if not regex and (case or query.isascii()):
-        needle = query if case else query.lower()
-        return Matcher(
-            lambda page: _finds(page, needle.encode()),
-            lambda text: needle in (text if case else text.lower()),
-            fold_case=not case,
-        )
+    if not regex and case:
+        # The common literal: bytes.find, as fast as a scan gets here (RE2 for the rest).
+        needle = query.encode()
+        return Matcher(lambda page: _finds(page, needle), lambda text: query in text, False)
     options = re2.Options()
     options.case_sensitive = case
     options.log_errors = False
@@ -89,7 +92,7 @@ def matcher(query: str, regex: bool, case: bool) -> Matcher:
     return Matcher(
         lambda page: (hit.start() for hit in on_bytes.finditer(page)),
         lambda text: on_text.search(text) is not None,
-        fold_case=False,
+        redraws_break=regex,
     )
 
 
@@ -115,16 +118,17 @@ def search(
     budget: float = SEARCH_SECONDS,
 ) -> Found:
     """Up to ``limit`` matching lines among those starting at or after byte ``after``."""
-    deadline = time.monotonic() + budget
+    started = time.monotonic()
     totals = line_totals(db, run_id)
     with db.statement_reads() as connection:
-        line = 1 if after <= 0 else line_at(connection, run_id, after - 1, totals) + 1
-        begin = line_offset(connection, run_id, line, totals)
+        chunks = ChunkReader(connection, run_id)
+        line = 1 if after <= 0 else line_at(chunks, after - 1, totals) + 1
+        begin = line_offset(chunks, line, totals)
     found = Found(scanned_to=begin)
     carry = b""  # the start of a line whose end is in a later page
     carry_at = begin
     position = begin
-    for page in store.iter_bytes(db, run_id, begin, totals.size):
+    for page in _read_ahead(store.iter_bytes(db, run_id, begin, totals.size)):
         position += len(page)
         data = carry + page
         at_end = position >= totals.size
@@ -139,16 +143,27 @@ def search(
             break
         carry_at += cut
         found.scanned_to = carry_at
-        if time.monotonic() > deadline:
+        elapsed = time.monotonic() - started
+        if elapsed > budget or (found.matches and elapsed > min(budget, FIRST_ANSWER_SECONDS)):
             found.next_after = carry_at if carry_at < totals.size else None
             break
     if found.matches:
         with db.statement_reads() as connection:
+            chunks = ChunkReader(connection, run_id)
             found.matches = [
-                Match(m.line, m.offset, line_time(connection, run_id, m.offset), m.text)
-                for m in found.matches
+                Match(m.line, m.offset, line_time(chunks, m.offset), m.text) for m in found.matches
             ]
     return found
+
+
+def _read_ahead(pages: Iterator[bytes]) -> Iterator[bytes]:
+    """The pages, the next one read (and decompressed, which lets go of the GIL) while the
+    caller searches this one; one page ahead at most."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-read") as reader:
+        ahead = reader.submit(next, pages, None)
+        while (page := ahead.result()) is not None:
+            ahead = reader.submit(next, pages, None)
+            yield page
 
 
 def _search_lines(
@@ -157,22 +172,22 @@ def _search_lines(
     """Add the matches among data's lines (data begins at ``start``, line number ``line``)
     to found, up to limit; the number of the line after data, or after the last match once
     limit is reached (found.next_after then says where to resume)."""
-    scan = _SGR.sub(b"", data) if b"\x1b" in data else data
-    text_lines = scan  # newlines are where they were: SGR holds none
-    if query.fold_case:
-        scan = scan.lower()
-    # A redraw's \r starts what a terminal shows over again: a pattern's ^ may match there.
-    scan = scan.replace(b"\r", b"\n")
+    # Lines stay where they were without colours (an SGR holds no newline): a hit in line
+    # i of text_lines is in line i of data.
+    text_lines = _SGR.sub(b"", data) if b"\x1b" in data else data
+    scan = text_lines.replace(b"\r", b"\n") if query.redraws_break else text_lines
     raw_at = 0  # where the line being looked at starts, in data
     text_at = 0  # and in text_lines
     for hit in query.candidates(scan):
         if hit < text_at:
             continue  # in a line already looked at
         skipped = text_lines.count(b"\n", text_at, hit)
-        for _ in range(skipped):
-            raw_at = data.index(b"\n", raw_at) + 1
         line += skipped
         text_at = text_lines.rfind(b"\n", 0, hit) + 1
+        if text_lines is data:
+            raw_at = text_at
+        elif skipped:
+            raw_at = nth_newline(data, skipped, raw_at) + 1
         raw_end = data.find(b"\n", raw_at) + 1 or len(data)
         text = plain_line(data[raw_at:raw_end])
         if query.matches(text):
