@@ -26,7 +26,14 @@ import re2  # google-re2
 from trainlog import store
 from trainlog.db import Database
 from trainlog.lineindex import nth_newline
-from trainlog.logread import ChunkReader, line_at, line_offset, line_time, line_totals
+from trainlog.logread import (
+    ChunkReader,
+    LineTotals,
+    line_at,
+    line_offset,
+    line_time,
+    line_totals,
+)
 from trainlog.plaintext import PlainText
 
 MAX_MATCHES = 1000
@@ -136,7 +143,7 @@ def search(
         if cut == 0 and len(data) >= LONG_LINE_BYTES:
             cut = len(data)
         carry, searched = data[cut:], data[:cut]
-        line = _search_lines(searched, carry_at, line, query, limit, found)
+        _search_lines(searched, carry_at, query, limit, found)
         if len(found.matches) >= limit:
             if found.scanned_to >= totals.size:
                 found.next_after = None
@@ -148,12 +155,30 @@ def search(
             found.next_after = carry_at if carry_at < totals.size else None
             break
     if found.matches:
+        # Numbered and timed from the index, afterwards: counting every page's newlines as
+        # it is scanned would cost more than finding the matches.
         with db.statement_reads() as connection:
-            chunks = ChunkReader(connection, run_id)
-            found.matches = [
-                Match(m.line, m.offset, line_time(chunks, m.offset), m.text) for m in found.matches
-            ]
+            found.matches = _numbered(ChunkReader(connection, run_id), found.matches, totals)
     return found
+
+
+def _numbered(chunks: ChunkReader, matches: list[Match], totals: LineTotals) -> list[Match]:
+    """The matches (in offset order) with their line numbers and times; matches in one chunk
+    count its newlines once between them, not from its start each time."""
+    numbered: list[Match] = []
+    previous: tuple[int, int] | None = None  # the last match's (offset, line)
+    for match in matches:
+        chunk = chunks.holding(match.offset)
+        if previous is not None and chunk is not None and chunk.start_offset <= previous[0]:
+            between = chunk.data.count(
+                b"\n", previous[0] - chunk.start_offset, match.offset - chunk.start_offset
+            )
+            line = previous[1] + between
+        else:
+            line = line_at(chunks, match.offset, totals)
+        previous = (match.offset, line)
+        numbered.append(Match(line, match.offset, line_time(chunks, match.offset), match.text))
+    return numbered
 
 
 def _read_ahead(pages: Iterator[bytes]) -> Iterator[bytes]:
@@ -166,12 +191,9 @@ def _read_ahead(pages: Iterator[bytes]) -> Iterator[bytes]:
             yield page
 
 
-def _search_lines(
-    data: bytes, start: int, line: int, query: Matcher, limit: int, found: Found
-) -> int:
-    """Add the matches among data's lines (data begins at ``start``, line number ``line``)
-    to found, up to limit; the number of the line after data, or after the last match once
-    limit is reached (found.next_after then says where to resume)."""
+def _search_lines(data: bytes, start: int, query: Matcher, limit: int, found: Found) -> None:
+    """Add the matches among data's lines (data begins at ``start``, a line start) to found,
+    numbered 0 (see search), up to limit; then found.next_after says where to resume."""
     # Lines stay where they were without colours (an SGR holds no newline): a hit in line
     # i of text_lines is in line i of data.
     text_lines = _SGR.sub(b"", data) if b"\x1b" in data else data
@@ -181,23 +203,19 @@ def _search_lines(
     for hit in query.candidates(scan):
         if hit < text_at:
             continue  # in a line already looked at
-        skipped = text_lines.count(b"\n", text_at, hit)
-        line += skipped
-        text_at = text_lines.rfind(b"\n", 0, hit) + 1
+        line_start = text_lines.rfind(b"\n", 0, hit) + 1
         if text_lines is data:
-            raw_at = text_at
-        elif skipped:
-            raw_at = nth_newline(data, skipped, raw_at) + 1
+            raw_at = line_start
+        elif line_start > text_at:
+            raw_at = nth_newline(data, text_lines.count(b"\n", text_at, line_start), raw_at) + 1
+        text_at = line_start
         raw_end = data.find(b"\n", raw_at) + 1 or len(data)
         text = plain_line(data[raw_at:raw_end])
         if query.matches(text):
-            found.matches.append(Match(line, start + raw_at, None, text[:TEXT_CHARS]))
+            found.matches.append(Match(0, start + raw_at, None, text[:TEXT_CHARS]))
             if len(found.matches) >= limit:
                 found.next_after = found.scanned_to = start + raw_end
-                return line + 1
+                return
         # On to the next line.
-        text_end = text_lines.find(b"\n", text_at) + 1 or len(text_lines)
-        text_at = text_end
+        text_at = text_lines.find(b"\n", text_at) + 1 or len(text_lines)
         raw_at = raw_end
-        line += 1
-    return line + text_lines.count(b"\n", text_at)
