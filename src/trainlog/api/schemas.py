@@ -32,6 +32,9 @@ class RunOut(BaseModel):
     pty: bool = Field(description="the child ran under a pseudo-terminal")
     term_cols: int | None = Field(description="the terminal's width, when under a pty")
     term_rows: int | None
+    line_count: int | None = Field(
+        default=None, description="lines stored so far (null: an old log not indexed yet)"
+    )
 
     @classmethod
     def from_view(cls, view: RunView) -> RunOut:
@@ -51,6 +54,7 @@ class RunOut(BaseModel):
             pty=run.pty,
             term_cols=run.term_cols,
             term_rows=run.term_rows,
+            line_count=view.line_count,
         )
 
 
@@ -62,6 +66,36 @@ class LogPage(BaseModel):
     size: int = Field(description="total bytes stored so far")
     updated_at: datetime
     data: str = Field(description="base64 of the bytes [offset, offset+limit) that exist")
+
+
+class LineWindowOut(BaseModel):
+    """The shape of GET /api/runs/{id}/logs/lines."""
+
+    run_id: uuid.UUID
+    start: int = Field(description="the first returned line's number (from 1)")
+    offset: int = Field(description="the byte offset where that line starts")
+    end_offset: int = Field(description="the byte offset after the last returned byte")
+    total_lines: int = Field(description="lines stored so far")
+    size: int = Field(description="bytes stored so far")
+    data: str = Field(description="base64 of the bytes [offset, end_offset): whole lines")
+    times: list[float | None] = Field(
+        description="per returned line: when its first byte was read, epoch seconds (ms)"
+    )
+
+
+class SearchMatch(BaseModel):
+    line: int
+    offset: int = Field(description="where the matching line starts")
+    time: float | None
+    text: str = Field(description="the line's plain text, cut to 500 characters")
+
+
+class SearchOut(BaseModel):
+    """The shape of GET /api/runs/{id}/logs/search."""
+
+    matches: list[SearchMatch]
+    next_after: int | None = Field(description="pass as after= to go on; null: the end")
+    scanned_to: int = Field(description="lines starting before this offset were searched")
 
 
 class Health(BaseModel):
