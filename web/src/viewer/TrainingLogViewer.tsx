@@ -299,6 +299,7 @@ export function TrainingLogViewer({
       data-offset={offset}
       data-view-from={view?.from ?? ''}
       data-view-to={view?.to ?? ''}
+      data-view-top={view?.top ?? ''}
       data-total={view?.total ?? ''}
       data-held-first={view?.heldFirst ?? ''}
       data-held-offset={view?.heldOffset ?? ''}

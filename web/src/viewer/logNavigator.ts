@@ -61,6 +61,8 @@ export interface NavView {
   /** A window is being fetched. */
   loading: boolean;
   rows: GutterRow[];
+  /** The buffer row at the top of the view, when this was computed. */
+  top: number;
   /** The held lines: the terminal's first line, its byte offset, and the one past its last. */
   heldFirst: number;
   heldOffset: number;
@@ -579,6 +581,7 @@ export class LogNavigator {
       following: this.following,
       loading: this.loading,
       rows,
+      top: b.viewportY,
       heldFirst: this.held.first,
       heldOffset: this.held.offset,
       heldNext: nextLine(this.held),
