@@ -14,6 +14,7 @@ from trainlog import logread, store
 from trainlog.compaction import compact
 from trainlog.db import Database
 from trainlog.lineindex import decode_marks, encode_marks
+from trainlog.logread.text import timestamped_text
 from trainlog.models import LogChunk, TrainingLog
 
 LINE = re.compile(rb"[^\n]*\n|[^\n]+\Z")
@@ -126,3 +127,28 @@ def test_an_old_log_is_indexed_on_first_use_and_its_lines_have_no_times(db: Data
     last = logread.lines_window(db, run_id, len(lines_of(log)) + 1, None, 10)
     assert last.times[-2:] == [1_800_000_000.0] * 2
     assert last.data.endswith(b"after\nthe upgrade\n")
+
+
+def test_timestamped_text_puts_each_lines_time_before_its_plain_text(db: Database) -> None:
+    run_id = new_run(db)
+    quiet = b"".join(f"step {i}\n".encode() for i in range(3000))  # across pages
+    parts = [
+        (b"first\n", 1_700_000_000.0),
+        (b"epoch 1:  10%\r\x1b[31mepoch 1: 100%\x1b[0m\n", 1_700_000_000.5),
+        (quiet, 1_700_000_001.25),
+        (b"unterminated", 1_700_000_002.0),
+    ]
+    offset = 0
+    for data, at in parts:
+        offset = append(db, run_id, offset, data, at)
+    text = b"".join(timestamped_text(db, run_id, offset, page_bytes=1000)).decode().splitlines()
+    assert text[:3] == [
+        "2023-11-14T22:13:20.000Z first",
+        "2023-11-14T22:13:20.500Z epoch 1: 100%",
+        "2023-11-14T22:13:21.250Z step 0",
+    ]
+    assert text[-2:] == [
+        "2023-11-14T22:13:21.250Z step 2999",
+        "2023-11-14T22:13:22.000Z unterminated",
+    ]
+    assert len(text) == 3003

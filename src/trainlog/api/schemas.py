@@ -83,6 +83,21 @@ class LineWindowOut(BaseModel):
     )
 
 
+class SearchMatch(BaseModel):
+    line: int
+    offset: int = Field(description="where the matching line starts")
+    time: float | None
+    text: str = Field(description="the line's plain text, cut to 500 characters")
+
+
+class SearchOut(BaseModel):
+    """The shape of GET /api/runs/{id}/logs/search."""
+
+    matches: list[SearchMatch]
+    next_after: int | None = Field(description="pass as after= to go on; null: the end")
+    scanned_to: int = Field(description="lines starting before this offset were searched")
+
+
 class Health(BaseModel):
     status: str
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
@@ -10,9 +11,11 @@ from fastapi.responses import StreamingResponse
 from trainlog import logread, runs, store
 from trainlog.api.bodies import json_with_base64_data
 from trainlog.api.deps import DbDep, HubDep, SettingsDep
-from trainlog.api.schemas import ErrorOut, LineWindowOut, LogPage
+from trainlog.api.schemas import ErrorOut, LineWindowOut, LogPage, SearchOut
 from trainlog.api.sse_response import EventStreamResponse
 from trainlog.db import Database
+from trainlog.logread import search
+from trainlog.logread.text import timestamped_text
 from trainlog.offsets import MAX_OFFSET, parse_range_header
 from trainlog.plaintext import plain_text
 from trainlog.stream import resume_offset
@@ -88,6 +91,41 @@ def get_lines(
 
 
 @router.get(
+    "/search",
+    response_model=SearchOut,
+    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+def search_log(
+    run_id: uuid.UUID,
+    db: DbDep,
+    q: Annotated[str, Query(min_length=1, max_length=1000, description="what to find")],
+    regex: Annotated[bool, Query(description="q is a regular expression (RE2)")] = False,
+    case: Annotated[bool, Query(description="match case (default: ignore it)")] = False,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_OFFSET, description="search lines starting at or after this")
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=search.MAX_MATCHES)] = 100,
+) -> dict[str, object]:
+    """The lines whose plain text matches ``q``, over the whole log as stored so far.
+
+    A search that runs long answers with what it found and ``next_after``: pass it as
+    ``after`` to go on; null when the end was reached.
+    """
+    try:
+        query = search.matcher(q, regex, case)
+    except search.BadQuery as exc:
+        raise HTTPException(422, str(exc)) from None
+    with db.read() as session:
+        runs.get(session, run_id)
+    found = search.search(db, run_id, query, after, limit)
+    return {
+        "matches": [asdict(match) for match in found.matches],
+        "next_after": found.next_after,
+        "scanned_to": found.scanned_to,
+    }
+
+
+@router.get(
     "/raw",
     response_class=StreamingResponse,
     responses={
@@ -128,7 +166,14 @@ def get_raw_log(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/plain": {}}}, 404: {"model": ErrorOut}},
 )
-def get_text_log(run_id: uuid.UUID, db: DbDep, settings: SettingsDep) -> StreamingResponse:
+def get_text_log(
+    run_id: uuid.UUID,
+    db: DbDep,
+    settings: SettingsDep,
+    timestamps: Annotated[
+        bool, Query(description="start each line with its time (ISO 8601 UTC, ms)")
+    ] = False,
+) -> StreamingResponse:
     """The log as a terminal would leave it: no colours or escapes, redraws collapsed.
 
     Computed as the bytes stream through, in bounded memory, up to the log's size now.
@@ -136,8 +181,13 @@ def get_text_log(run_id: uuid.UUID, db: DbDep, settings: SettingsDep) -> Streami
     with db.read() as session:
         rows = runs.get(session, run_id).term_rows or settings.term_rows
         size = store.log_size(session, run_id)
+    text = (
+        timestamped_text(db, run_id, size)
+        if timestamps
+        else plain_text(logread.iter_bytes(db, run_id, 0, size), rows)
+    )
     return StreamingResponse(
-        plain_text(store.iter_bytes(db, run_id, 0, size), rows),
+        text,
         media_type="text/plain; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="trainlog-{run_id}.txt"'},
     )

@@ -40,6 +40,7 @@ _CHUNK_OF_NEWLINE = (
     .limit(1)
 )
 _CHUNK_HOLDING = select(*_INDEXED_CHUNK).where(store.CHUNK_HOLDING)
+_CHUNK_TIMES = select(_CHUNKS.c.start_offset, _CHUNKS.c.times).where(store.CHUNK_HOLDING)
 _CHUNKS_WITH_TIMES = (
     select(*store.CHUNK_COLUMNS, _CHUNKS.c.times)
     .where(store.CHUNKS_IN_RANGE)
@@ -123,6 +124,16 @@ def line_at(connection: Connection, run_id: uuid.UUID, offset: int, totals: Line
     return cast(int, chunk.newlines_before) + data.count(b"\n", 0, offset - chunk.start_offset) + 1
 
 
+def line_time(connection: Connection, run_id: uuid.UUID, offset: int) -> float | None:
+    """When the byte at ``offset`` was read (epoch seconds), None if unknown."""
+    chunk = connection.execute(
+        _CHUNK_TIMES, store.range_params(run_id, offset, offset + 1)
+    ).one_or_none()
+    if chunk is None or chunk.times is None:
+        return None
+    return mark_at(decode_marks(chunk.times), offset - chunk.start_offset) / 1000
+
+
 def lines_window(
     db: Database, run_id: uuid.UUID, start: int | None, offset: int | None, count: int
 ) -> LineWindow:
@@ -141,6 +152,39 @@ def lines_window(
     data = store.bytes_of(chunks, begin, end)
     data = _whole_lines(data, count, reaches_end=begin + len(data) == totals.size)
     return LineWindow(first, begin, begin + len(data), totals, data, _times(chunks, begin, data))
+
+
+def timed_lines(
+    db: Database, run_id: uuid.UUID, end: int, page_bytes: int = WINDOW_BYTES
+) -> Iterator[tuple[bytes, float | None]]:
+    """The log's lines up to byte ``end`` with their times, read ``page_bytes`` at a time; a
+    line longer than that comes in pieces (each with the time of the byte it starts at)."""
+    position = 0
+    carry, carry_time = b"", None  # a line whose end is in a later page
+    while position < end:
+        page_end = min(end, position + page_bytes)
+        with db.statement_reads() as connection:
+            chunks = connection.execute(
+                _CHUNKS_WITH_TIMES, store.range_params(run_id, position, page_end)
+            ).all()
+        data = store.bytes_of(chunks, position, page_end)
+        if not data:
+            break
+        times = _times(chunks, position, data)
+        pieces = data.split(b"\n")
+        if carry:
+            times[0] = carry_time  # data begins inside the carried line
+        for index, piece in enumerate(pieces[:-1]):
+            yield carry + piece + b"\n", times[index]
+            carry = b""
+        carry += pieces[-1]
+        carry_time = times[len(pieces) - 1] if pieces[-1] else None
+        if len(carry) >= page_bytes:
+            yield carry, carry_time
+            carry = b""
+        position += len(data)
+    if carry:
+        yield carry, carry_time
 
 
 def _whole_lines(data: bytes, count: int, reaches_end: bool) -> bytes:
