@@ -119,8 +119,8 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
         // A failing run long enough to navigate around mid-run, a quick passing one, a slow one to cancel.
         'e2e-fail.yaml': 'exit_code: 3\nepochs: 2\nsteps: 20\nstep_delay: 0.2\n',
         'e2e-ok.yaml': 'exit_code: 0\nepochs: 1\nsteps: 8\nstep_delay: 0.05\n',
-        // Over the viewer's 5 MiB threshold: it loads only the tail.
-        'e2e-big.yaml': 'exit_code: 0\nepochs: 1\nsteps: 2\nstep_delay: 0.05\npreamble_lines: 160000\n',
+        // Over 5 MiB and 160,000 lines, with one traceback in the middle: whole-log navigation.
+        'e2e-big.yaml': 'exit_code: 0\nepochs: 1\nsteps: 2\nstep_delay: 0.05\npreamble_lines: 160000\ntraceback_at: 120000\n',
         'e2e-slow.yaml': 'exit_code: 0\nepochs: 50\nsteps: 50\nstep_delay: 0.2\npreamble_lines: 150\n',
         // Real tqdm bars, 119 columns wide in the run's 120-column terminal.
         'e2e-tqdm.yaml': 'program: tqdm\nepochs: 2\nsteps: 40\nstep_delay: 0.02\n',

@@ -123,6 +123,7 @@ export function RunPage({ id }: { id: string }) {
         height="auto" /* the rest of the page: see .page-run */
         onUnauthorized={reportUnauthorized}
         onEnd={run.reload /* the header catches up at once, not at the next poll */}
+        startedAt={r?.started_at ?? null}
       />
     </RunPageFrame>
   );

@@ -24,13 +24,25 @@ describe('WriteQueue', () => {
     expect(q.pending).toBe(0);
   });
 
-  it('sheds the oldest queued bytes at a newline when the terminal falls far behind', () => {
+  it('never drops bytes however far the terminal falls behind; clear() forgets what is queued', async () => {
     const calls: string[] = [];
-    const q = new WriteQueue((data) => calls.push(dec(data)), 20);
-    void q.push(enc.encode('first\n')); // in flight, never completes
-    void q.push(enc.encode('old line 1\nold line 2\n'));
-    void q.push(enc.encode('new line 3\n'));
-    expect(q.dropped).toBeGreaterThan(0);
-    expect(q.pending).toBeLessThan(200);
+    let release: (() => void) | null = null;
+    const q = new WriteQueue((data, done) => {
+      calls.push(dec(data));
+      release = done;
+    }, 64);
+    void q.push(enc.encode('first\n')); // in flight
+    const big = 'x'.repeat(50) + '\n';
+    for (let i = 0; i < 1000; i++) void q.push(enc.encode(big));
+    expect(q.pending).toBe(1000 * big.length);
+    const cleared = q.push(enc.encode('last\n'));
+    q.clear();
+    await cleared; // a cleared push still resolves
+    expect(q.pending).toBe(0);
+    const after = q.push(enc.encode('rewrite\n'));
+    release!();
+    release!();
+    await after;
+    expect(calls).toEqual(['first\n', 'rewrite\n']);
   });
 });
