@@ -6,7 +6,7 @@
 import { expect, test, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { HAVE_CHROMIUM, SCREENSHOT_DIR, SKIP_MESSAGE, e2eTabsPort } from './env';
+import { HAVE_CHROMIUM, SCREENSHOT_DIR, SKIP_MESSAGE, e2eAuthPort, e2eTabsPort, e2eToken } from './env';
 import { instrument, termText, viewer } from './helpers';
 
 test.skip(!HAVE_CHROMIUM, SKIP_MESSAGE);
@@ -15,8 +15,8 @@ mkdirSync(SCREENSHOT_DIR, { recursive: true });
 const base = `http://127.0.0.1:${e2eTabsPort()}`;
 const TABS = 10;
 
-async function startRun(page: Page, config: string): Promise<string> {
-  const res = await page.request.post(`${base}/api/runs`, { data: { config } });
+async function startRun(page: Page, config: string, on = base): Promise<string> {
+  const res = await page.request.post(`${on}/api/runs`, { data: { config } });
   expect(res.status(), await res.text()).toBe(201);
   return ((await res.json()) as { id: string }).id;
 }
@@ -57,7 +57,7 @@ test('ten live runs in ten tabs all advance, and other pages still load at once'
   await expect(other.locator(`tr[data-run-id="${runs[TABS - 1]}"]`)).toBeVisible({ timeout: 10_000 });
   await instrument(other, { sharedWorker: true });
   await other.goto(`${base}/runs/${finished}`);
-  await expect(viewer(other)).toHaveAttribute('data-phase', 'done', { timeout: 10_000 });
+  await expect(viewer(other)).toHaveAttribute('data-phase', 'done');
   expect(await termText(other)).toContain('training complete');
   await tabs[TABS - 1]!.screenshot({ path: join(SCREENSHOT_DIR, 'tenth-live-tab.png') });
 
@@ -73,5 +73,22 @@ test('ten live runs in ten tabs all advance, and other pages still load at once'
     // Every byte arrived, once: the tab's offset is the log's size.
     const run = (await (await page.request.get(`${base}/api/runs/${runs[i + 1]}`)).json()) as { log_size: number };
     expect(await offsetOf(tab)).toBe(run.log_size);
+  }
+});
+
+test('behind a token, the shared stream carries the cookie: two tabs stream a run to its end', async ({ page, context }) => {
+  const authBase = `http://127.0.0.1:${e2eAuthPort()}`;
+  await page.goto(`${authBase}/?token=${encodeURIComponent(e2eToken())}`);
+  await expect(page.getByRole('heading', { name: 'Runs' })).toBeVisible();
+  const runId = await startRun(page, 'e2e-auth.yaml', authBase);
+  const tabs = [page, await context.newPage()];
+  for (const tab of tabs) {
+    await instrument(tab, { sharedWorker: true });
+    await tab.goto(`${authBase}/runs/${runId}`);
+  }
+  for (const tab of tabs) {
+    await expect(viewer(tab)).toHaveAttribute('data-phase', 'done', { timeout: 30_000 });
+    await expect(tab.getByTestId('viewer-exit')).toHaveText('Exited with code 0');
+    expect(await termText(tab)).toContain('training complete');
   }
 });

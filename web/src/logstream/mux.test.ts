@@ -238,7 +238,7 @@ describe('controllers on one shared connection', () => {
 });
 
 describe('PortTransport', () => {
-  it('opens and closes through the port, and reopens each stream from its offset after the back-forward cache', () => {
+  it('opens and closes through the port, fails its streams if the worker cannot run, and reopens each from its offset after the back-forward cache', () => {
     const sent: ToWorker[] = [];
     const port = {
       postMessage: (m: ToWorker) => sent.push(m),
@@ -252,6 +252,8 @@ describe('PortTransport', () => {
     port.onmessage!({ data: { key: 0, event: log } } as MessageEvent<FromWorker>);
     port.onmessage!({ data: { key: 7, event: log } } as MessageEvent<FromWorker>); // not ours
     expect(got).toEqual([log]);
+    transport.fail(); // the worker did not start: the stream hears its connection failed
+    expect(got.at(-1)).toEqual({ type: 'error', data: '', lastEventId: '', readyState: 0 });
     transport.leave();
     transport.rejoin();
     close();

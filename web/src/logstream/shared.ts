@@ -86,6 +86,12 @@ export class PortTransport implements Transport {
   leave(): void {
     this.port.postMessage({ op: 'bye' });
   }
+  /** The worker cannot run: each stream is told its connection failed, so it opens again
+   * (through whatever transport is current by then). */
+  fail(): void {
+    const event: MuxEvent = { type: 'error', data: '', lastEventId: '', readyState: 0 };
+    for (const { listener } of [...this.opens.values()]) listener(event);
+  }
   /** The page is back from the cache: its streams again, from where they were. */
   rejoin(): void {
     for (const [key, { apiBase, runId, offset }] of this.opens) {
@@ -122,6 +128,10 @@ function browserTransport(): Transport {
   try {
     const worker = new SharedWorker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'trainlog-streams' });
     const transport = new PortTransport(worker.port as unknown as PortLike);
+    worker.addEventListener('error', () => {
+      current = new PageTransport(); // its script did not load, or it failed to start
+      transport.fail();
+    });
     addEventListener('pagehide', () => transport.leave());
     addEventListener('pageshow', (ev) => {
       if (ev.persisted) transport.rejoin();
@@ -132,12 +142,12 @@ function browserTransport(): Transport {
   }
 }
 
-let transport: Transport | null = null;
+let current: Transport | null = null;
 
 /** The browser's shared stream of runs, made on first use. */
 export function sharedStreams(apiBase: string, using?: Transport): StreamOpener {
   return (runId, offset) => {
-    transport = using ?? transport ?? browserTransport();
+    const transport = using ?? (current ??= browserTransport());
     return new SharedEventSource(transport, apiBase, runId, offset);
   };
 }
