@@ -143,7 +143,8 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
         'e2e-tabs.yaml': 'exit_code: 0\nepochs: 30\nsteps: 50\nstep_delay: 0.2\n',
         'e2e-quick.yaml': 'exit_code: 0\nepochs: 1\nsteps: 3\nstep_delay: 0.01\n',
       },
-      { TRAINLOG_MAX_ACTIVE_RUNS: '11' },
+      // Ten runners starting at once on a busy machine may take a while to report.
+      { TRAINLOG_MAX_ACTIVE_RUNS: '11', TRAINLOG_RUNNER_LOST_AFTER: '60' },
     ),
   ]);
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
