@@ -150,7 +150,7 @@ test('a passing run and a cancelled one; the runs page lists them newest first',
   // A dropped connection: the viewer says so, reconnects by itself and resumes where it was.
   // New stream requests fail for a while; the open one is cut the way a network drop looks
   // to the page (closed, with an error event).
-  await page.route('**/logs/stream**', (route) => route.abort('connectionreset'));
+  await page.route('**/api/streams**', (route) => route.abort('connectionreset'));
   await page.evaluate(() => {
     const sources = (window as unknown as { __sseSources: EventSource[] }).__sseSources;
     const es = sources[sources.length - 1]!;
@@ -161,7 +161,7 @@ test('a passing run and a cancelled one; the runs page lists them newest first',
   await expect(viewer(page).getByText('Reconnecting…')).toBeVisible();
   await page.screenshot({ path: shot('run-page-reconnecting.png') });
   await page.waitForTimeout(1500); // the run keeps writing meanwhile; retries fail
-  await page.unroute('**/logs/stream**');
+  await page.unroute('**/api/streams**');
   await expect(viewer(page)).toHaveAttribute('data-phase', 'live', { timeout: 15_000 });
   const resumedAt = Number(await viewer(page).getAttribute('data-offset'));
   await expect.poll(async () => Number(await viewer(page).getAttribute('data-offset'))).toBeGreaterThan(resumedAt);

@@ -12,7 +12,12 @@ from trainlog import logread, runs, store
 from trainlog.api.bodies import json_with_base64_data
 from trainlog.api.deps import DbDep, HubDep, SettingsDep
 from trainlog.api.schemas import ErrorOut, LineWindowOut, LogPage, SearchOut
-from trainlog.api.sse_response import EventStreamResponse
+from trainlog.api.sse_response import (
+    STREAM_HEADERS,
+    STREAM_RESPONSES,
+    EventStreamResponse,
+    resumable,
+)
 from trainlog.db import Database
 from trainlog.logread import search
 from trainlog.logread.text import timestamped_text
@@ -196,11 +201,7 @@ def get_text_log(
 @router.get(
     "/stream",
     response_class=StreamingResponse,  # for the OpenAPI document: a streamed body
-    responses={
-        200: {"content": {"text/event-stream": {}}},
-        404: {"model": ErrorOut},
-        422: {"model": ErrorOut},
-    },
+    responses=STREAM_RESPONSES,
 )
 async def stream_logs(
     run_id: uuid.UUID,
@@ -216,8 +217,7 @@ async def stream_logs(
     start = resume_offset(last_event_id, offset)
     await hub.ensure_run(run_id)
     return EventStreamResponse(
-        lambda at: log_events(hub, run_id, at),
-        start,
+        resumable(lambda at: log_events(hub, run_id, at), start),
         settings.send_timeout,
-        headers={"X-Accel-Buffering": "no", "Connection": "keep-alive"},
+        headers=STREAM_HEADERS,
     )
