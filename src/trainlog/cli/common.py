@@ -40,3 +40,12 @@ def connect(settings: Settings) -> Database:
     db = Database.connect(settings.database_url)
     migrate(db.engine)
     return db
+
+
+def tag(text: str) -> tuple[str, str]:
+    from trainlog.tags import parse_tag
+
+    try:
+        return parse_tag(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -7,7 +7,7 @@ import shlex
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from trainlog.cli.common import connect
+from trainlog.cli.common import EXIT_USAGE, CliError, connect, tag
 
 if TYPE_CHECKING:
     from trainlog.cli.common import Subparsers
@@ -17,16 +17,46 @@ if TYPE_CHECKING:
 def add_parser(commands: Subparsers) -> None:
     ls = commands.add_parser("ls", help="list runs, newest first")
     ls.add_argument("-n", "--limit", type=int, default=50)
+    ls.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        choices=["queued", "running", "succeeded", "failed", "cancelled", "lost"],
+        help="only runs with this status (repeatable: any of them)",
+    )
+    ls.add_argument("--config", help="only runs of this config")
+    ls.add_argument(
+        "--tag", type=tag, action="append", default=[], metavar="KEY=VALUE", help="repeatable"
+    )
+    ls.add_argument("-q", "--query", help="text in the name, config or command (any case)")
+    ls.add_argument("--all", action="store_true", help="every match, not only the first --limit")
     ls.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     from trainlog import runs
+    from trainlog.models import RunStatus
 
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1", EXIT_USAGE)
+    filters = runs.RunFilter(
+        statuses=tuple(RunStatus(s) for s in args.status),
+        config=args.config,
+        tags=tuple(args.tag),
+        q=args.query,
+    )
     db = connect(settings)
-    with db.read() as session:
-        views = runs.list_views(session, limit=args.limit)
-    rows = [("ID", "STATUS", "EXIT", "SIZE", "STARTED", "DURATION", "CONFIG/COMMAND")]
+    views: list[runs.RunView] = []
+    after: runs.Cursor | None = None
+    # With --all, page by page (500 at a time), so a long history never sits in one query.
+    while True:
+        with db.read() as session:
+            page = runs.page(session, filters, 500 if args.all else args.limit, after)
+        views += page.views
+        after = page.next_cursor
+        if not args.all or after is None:
+            break
+    rows = [("ID", "STATUS", "EXIT", "SIZE", "STARTED", "DURATION", "NAME", "CONFIG/COMMAND")]
     for view in views:
         run = view.run
         rows.append(
@@ -37,6 +67,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
                 _human_size(view.log_size),
                 _short_time(run.started_at),
                 _duration(run.started_at, run.finished_at),
+                (run.name or "").replace("\n", "\\n")[:40],
                 run.config or shlex.join(run.command).replace("\n", "\\n"),
             )
         )
