@@ -50,6 +50,7 @@ from trainlog.models import ExperimentRun, RunTag, TrainingLog
 LIST_P99_MS = 50
 FIRST_PAINT_MS = 1000
 WAKEUP_P99_MS = 25
+BASELINE_SECONDS = 3.0
 STATUSES = ["succeeded"] * 85 + ["failed"] * 10 + ["cancelled"] * 4 + ["lost"]
 TEAMS = ["vision", "nlp", "speech", "rl", "infra"]
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -128,7 +129,10 @@ def populate(url: str, count: int) -> None:
             log_rows.append(
                 {"run_id": run_id, "size": rng.randrange(1 << 24), "updated_at": created}
             )
-            tag_rows += [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+            tag_rows += [
+                {"run_id": run_id, "key": k, "value": v, "created_at": created}
+                for k, v in tags.items()
+            ]
         with db.write() as session:
             session.execute(insert(runs_table), run_rows)
             session.execute(insert(logs_table), log_rows)
@@ -155,32 +159,34 @@ def _list_cases(client: httpx.Client, db: str, count: int, requests: int) -> lis
         "tag=team:vision (20%)": {"tag": "team:vision"},
         "tag=seed:42 (1%)": {"tag": "seed:42"},
         "tag=seed:none (none)": {"tag": "seed:none"},
-        "q=run-0042 (0.01%)": {"q": f"RUN-{count // 2:06d}"[:8]},
+        "q=one run's name, any case (1 run)": {"q": f"RUN-{count // 2:06d}"},
         "q=no-such-text (none)": {"q": "no-such-text"},
         "since=middle": {"since": middle},
     }
     rows = []
     for name, params in cases.items():
         client.get("/api/runs", params={"limit": 50, **params})  # warm
-        times = []
+        times, served = [], []
         for _ in range(requests):
             started = time.perf_counter()
             response = client.get("/api/runs", params={"limit": 50, **params})
             times.append((time.perf_counter() - started) * 1000)
             if response.status_code != 200:
                 raise RuntimeError(f"{name}: {response.status_code} {response.text[:200]}")
+            # The server's own time (Server-Timing: list;dur=MS): query and JSON.
+            served.append(float(response.headers["server-timing"].split("dur=")[1]))
         found = len(response.json()["runs"])
-        p99 = percentile(times, 99)
+        p99 = percentile(served, 99)
         rows.append(
             Row(
                 "runs",
                 db,
                 f"page of 50 of {count:,}: {name}",
-                f"p50 {percentile(times, 50):.1f} / p99 {p99:.1f} ms",
-                f"{found} runs, {requests} requests",
-                f"p99 <= {LIST_P99_MS} ms",
+                f"server p50 {percentile(served, 50):.1f} / p99 {p99:.1f} ms",
+                f"{found} runs; at the client p99 {percentile(times, 99):.1f} ms",
+                f"server p99 <= {LIST_P99_MS} ms",
                 verdict(p99 <= LIST_P99_MS),
-                {"ms": times},
+                {"server_ms": served, "client_ms": times},
             )
         )
     return rows
@@ -223,8 +229,11 @@ def _delete_during_live_run(srv: Server, fresh: Any, db: str, huge_id: uuid.UUID
         task = asyncio.create_task(watch(srv.port, probe))
         await all_caught_up([probe])
         await asyncio.sleep(1.0)  # settled into following the run
+        # The same run's latency for as long again before the delete: the baseline.
+        probe.record_after_ns = time.monotonic_ns()
+        await asyncio.sleep(BASELINE_SECONDS)
+        window["baseline"] = len(probe.latencies_ms)
         window["start"] = time.monotonic_ns()
-        probe.record_after_ns = window["start"]
 
         def delete() -> None:
             with httpx.Client(timeout=600) as client:
@@ -245,7 +254,8 @@ def _delete_during_live_run(srv: Server, fresh: Any, db: str, huge_id: uuid.UUID
         process.terminate()
         process.wait(30)
     seconds = (window["end"] - window["start"]) / 1e9
-    samples = probe.latencies_ms[: window["samples"]]
+    baseline = probe.latencies_ms[: window["baseline"]]
+    samples = probe.latencies_ms[window["baseline"] : window["samples"]]
     if window["status"] != 204 or not samples:
         raise RuntimeError(f"delete answered {window['status']}, {len(samples)} samples")
     p99 = percentile(samples, 99)
@@ -257,8 +267,9 @@ def _delete_during_live_run(srv: Server, fresh: Any, db: str, huge_id: uuid.UUID
         db,
         f"wake-up latency of another run while a {size // MiB} MiB run is deleted",
         f"p50 {percentile(samples, 50):.1f} / p99 {p99:.1f} / max {max(samples):.1f} ms",
-        f"{len(samples)} samples; delete took {seconds:.1f} s{freed}",
+        f"{len(samples)} samples; delete took {seconds:.1f} s{freed}; before it "
+        f"p99 {percentile(baseline, 99):.1f} ms",
         f"p99 <= {WAKEUP_P99_MS} ms",
         verdict(p99 <= WAKEUP_P99_MS),
-        {"latencies_ms": samples, "delete_seconds": seconds},
+        {"latencies_ms": samples, "baseline_ms": baseline, "delete_seconds": seconds},
     )

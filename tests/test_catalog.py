@@ -41,11 +41,13 @@ def make_run(
             session, command or ["python", "train.py"], config, RunSource.CLI, name=name, tags=tags
         )
         session.flush()
+        created_at = BASE + timedelta(minutes=minutes)
         session.execute(
             update(ExperimentRun)
             .where(ExperimentRun.id == run.id)
-            .values(status=status, created_at=BASE + timedelta(minutes=minutes))
+            .values(status=status, created_at=created_at)
         )
+        session.execute(update(RunTag).where(RunTag.run_id == run.id).values(created_at=created_at))
         return run.id
 
 
@@ -112,6 +114,13 @@ def test_each_filter(db: Database) -> None:
     assert listed(db, runs.RunFilter(until=BASE + timedelta(minutes=2))) == [a]
     combined = runs.RunFilter(statuses=(RunStatus.SUCCEEDED,), tags=(("seed", "1"),), q="train")
     assert listed(db, combined) == [d]
+    # Paged one at a time through a tag (read off the tag's own rows).
+    vision = runs.RunFilter(tags=(("team", "vision"),))
+    with db.read() as session:
+        first = runs.page(session, vision, 1)
+        second = runs.page(session, vision, 1, first.next_cursor)
+    assert [v.run.id for v in first.views + second.views] == [d, a]
+    assert second.next_cursor is None
 
 
 def test_a_bad_cursor_is_refused() -> None:
@@ -145,7 +154,7 @@ def test_delete_removes_the_run_its_log_and_tags_in_batches(
     monkeypatch.setattr(retention, "DELETE_WINDOW_BYTES", 1000)
     doomed, _ = new_log(db, [bytes([i]) * 300 for i in range(40)])
     with db.write() as session:
-        session.add(RunTag(run_id=doomed, key="team", value="vision"))
+        session.add(RunTag(run_id=doomed, key="team", value="vision", created_at=BASE))
     kept, kept_bytes = new_log(db, [b"keep me\n"] * 5)
     with db.write() as session:
         session.execute(

@@ -133,7 +133,7 @@ class TrainingLog(Base):
 
 
 class RunTag(Base):
-    """One tag of a run, a row each so a tag filter is an index lookup on both databases."""
+    """One tag of a run, a row each so a tag filter is an index range on both databases."""
 
     __tablename__ = "run_tags"
 
@@ -142,8 +142,13 @@ class RunTag(Base):
     )
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
+    # The run's created_at, copied: a page of runs with a tag is read off this index in the
+    # list's order, however common or rare the tag.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_run_tags_key_value", "key", "value", "run_id"),)
+    __table_args__ = (
+        Index("ix_run_tags_key_value_created", "key", "value", "created_at", "run_id"),
+    )
 
 
 class ChunkCodec(enum.IntEnum):

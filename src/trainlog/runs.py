@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, exists, func, select, text, tuple_, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from trainlog import store
 from trainlog.models import (
@@ -95,10 +95,10 @@ class RunFilter:
             found.append(runs.status.in_([str(s) for s in self.statuses]))
         if self.config is not None:
             found.append(runs.config == self.config)
-        for key, value in self.tags:
-            found.append(
-                exists().where(RunTag.run_id == runs.id, RunTag.key == key, RunTag.value == value)
-            )
+        # The first tag is joined by page(), which reads the runs off its index.
+        for key, value in self.tags[1:]:
+            tag = aliased(RunTag)  # apart from the joined one
+            found.append(exists().where(tag.run_id == runs.id, tag.key == key, tag.value == value))
         if self.q:
             found.append(runs.search_text.contains(self.q.lower(), autoescape=True))
         if self.since is not None:
@@ -144,17 +144,24 @@ def page(session: Session, filters: RunFilter, limit: int, after: Cursor | None 
     The order is (created_at, id), both unchanging, so following next_cursor returns every
     run once: runs created meanwhile are newer than the first page and never shift the rest.
     """
+    # The order's columns: the run's own, or with a tag filter the first tag's copies of them,
+    # so the page is read off that tag's index in order (a common tag stops after a page, a
+    # rare one touches only its own rows).
+    created_at, run_id = ExperimentRun.created_at, ExperimentRun.id
     query: Select[ExperimentRun, int] = (
         select(ExperimentRun, TrainingLog.size)
         .join(TrainingLog, TrainingLog.run_id == ExperimentRun.id)
         .where(*filters.conditions())
-        .order_by(ExperimentRun.created_at.desc(), ExperimentRun.id.desc())
-        .limit(limit + 1)
     )
-    if after is not None:
-        query = query.where(
-            tuple_(ExperimentRun.created_at, ExperimentRun.id) < (after.created_at, after.run_id)
+    if filters.tags:
+        key, value = filters.tags[0]
+        query = query.join(RunTag, RunTag.run_id == ExperimentRun.id).where(
+            RunTag.key == key, RunTag.value == value
         )
+        created_at, run_id = RunTag.created_at, RunTag.run_id
+    query = query.order_by(created_at.desc(), run_id.desc()).limit(limit + 1)
+    if after is not None:
+        query = query.where(tuple_(created_at, run_id) < (after.created_at, after.run_id))
     views = [RunView(run, size) for run, size in session.execute(query)]
     if len(views) <= limit:
         return RunPage(views)
@@ -210,7 +217,9 @@ def create(
         run.git = dict(provenance.git) if provenance.git is not None else None
     session.add(run)
     session.flush()
-    session.add_all(RunTag(run_id=run.id, key=k, value=v) for k, v in (tags or {}).items())
+    session.add_all(
+        RunTag(run_id=run.id, key=k, value=v, created_at=now) for k, v in (tags or {}).items()
+    )
     store.create_log(session, run.id)
     return run
 

@@ -49,8 +49,11 @@ def upgrade() -> None:
         ),
         sa.Column("key", sa.String(255), primary_key=True),
         sa.Column("value", sa.String(255), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
     )
-    op.create_index("ix_run_tags_key_value", "run_tags", ["key", "value", "run_id"])
+    op.create_index(
+        "ix_run_tags_key_value_created", "run_tags", ["key", "value", "created_at", "run_id"]
+    )
 
 
 def downgrade() -> None:
