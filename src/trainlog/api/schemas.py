@@ -5,16 +5,31 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trainlog.models import RunStatus
-from trainlog.runs import RunView
+from trainlog.runs import RunPage, RunView
+from trainlog.tags import check_tags
 
 
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     config: str = Field(min_length=1, max_length=255, examples=["demo.yaml"])
+    name: str | None = Field(default=None, max_length=255, examples=["baseline lr 3e-4"])
+    tags: dict[str, str] = Field(default_factory=dict, examples=[{"team": "vision"}])
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_must_be_valid(cls, value: dict[str, str]) -> dict[str, str]:
+        check_tags(value)
+        return value
+
+
+class GitOut(BaseModel):
+    commit: str | None
+    branch: str | None = Field(description="null on a detached HEAD")
+    dirty: bool = Field(description="tracked files differ from the commit")
 
 
 class RunOut(BaseModel):
@@ -35,6 +50,12 @@ class RunOut(BaseModel):
     line_count: int | None = Field(
         default=None, description="lines stored so far (null: an old log not indexed yet)"
     )
+    name: str | None
+    tags: dict[str, str]
+    host: str | None = Field(description="where the runner ran (null for older runs)")
+    user: str | None
+    cwd: str | None
+    git: GitOut | None = Field(description="null outside a git work tree, or without git")
 
     @classmethod
     def from_view(cls, view: RunView) -> RunOut:
@@ -55,7 +76,23 @@ class RunOut(BaseModel):
             term_cols=run.term_cols,
             term_rows=run.term_rows,
             line_count=view.line_count,
+            name=run.name,
+            tags=run.tags or {},
+            host=run.host,
+            user=run.user,
+            cwd=run.cwd,
+            git=GitOut.model_validate(run.git) if run.git is not None else None,
         )
+
+
+class RunListOut(BaseModel):
+    runs: list[RunOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: last")
+
+    @classmethod
+    def from_page(cls, page: RunPage) -> RunListOut:
+        cursor = page.next_cursor.encode() if page.next_cursor is not None else None
+        return cls(runs=[RunOut.from_view(view) for view in page.views], next_cursor=cursor)
 
 
 class LogPage(BaseModel):
