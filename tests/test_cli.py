@@ -120,7 +120,7 @@ def test_a_sweeps_first_starts_all_run(database_url: str, tmp_path: Path) -> Non
         for i, (run, (out, err)) in enumerate(zip(sweep, results, strict=True)):
             assert run.returncode == 0 and out == f"run {i}\n".encode(), err.decode()
         with server.client() as client:
-            stored = client.get("/api/runs").json()
+            stored = client.get("/api/runs").json()["runs"]
         assert sorted(run["command"][-1] for run in stored) == [f"run {i}" for i in range(8)]
     finally:
         stop_server(server)
@@ -208,6 +208,7 @@ def test_the_default_database_is_the_users_own_wherever_trainlog_runs(tmp_path: 
     assert run_id in trainlog_in(there, "ls").stdout.decode()
     assert (tmp_path / "data" / "trainlog" / "trainlog.db").is_file()
     assert list(here.iterdir()) == [] and list(there.iterdir()) == []
+
 
 def test_tail_follow_is_woken_by_new_bytes_not_a_poll(database_url: str, tmp_path: Path) -> None:
     # The child writes a line, then another once told to; with a poll every 10 minutes, the
