@@ -21,7 +21,7 @@ def test_lines_windows_are_the_childs_lines_with_their_times(
         run_id = start_run(client, config)["id"]
         run = wait_until_ended(client, run_id)
         assert run["line_count"] == len(lines)
-        assert client.get("/api/runs").json()[0]["line_count"] == len(lines)
+        assert client.get("/api/runs").json()["runs"][0]["line_count"] == len(lines)
 
         whole = client.get(f"/api/runs/{run_id}/logs/lines", params={"count": 10_000}).json()
         assert base64.b64decode(whole["data"]) == expected
