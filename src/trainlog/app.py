@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from trainlog.api import errors
 from trainlog.api.auth import TokenAuth
 from trainlog.api.middleware import BodyLimit, NoStoreForApi
-from trainlog.api.routes import configs, health, logs, runs
+from trainlog.api.routes import configs, health, logs, metrics, runs
 from trainlog.db import Database, migrate
 from trainlog.notify import Listener, make_listener
 from trainlog.settings import Settings, get_settings
@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="trainlog", version="0.1.0", lifespan=lifespan)
     api = APIRouter(prefix="/api")
-    for module in (runs, logs, configs, health):
+    for module in (runs, logs, metrics, configs, health):
         api.include_router(module.router)
     app.include_router(api)
     errors.install(app)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from trainlog.configs import ConfigRejected
+from trainlog.metrics.stream import BadMetricResumePoint
 from trainlog.offsets import RangeNotSatisfiable
 from trainlog.runs import RunNotActive, RunNotFound, TooManyActiveRuns
 from trainlog.stream import BadResumePoint
@@ -22,6 +23,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     RunNotActive: 409,
     ConfigRejected: 422,
     BadResumePoint: 422,
+    BadMetricResumePoint: 422,
 }
 
 

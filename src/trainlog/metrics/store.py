@@ -51,6 +51,10 @@ def _live(run: ExperimentRun) -> bool:
     return RunStatus(run.status).is_active
 
 
+def is_live(session: Session, run_id: uuid.UUID) -> bool:
+    return _live(runs.get(session, run_id))
+
+
 def _rules(row: MetricCursor, max_series: int) -> Rules:
     return Rules.from_specs(list(row.patterns), row.defaults, max_series)
 
@@ -263,3 +267,30 @@ def series_points(
         )
         points.extend(point_json(row) for row in rows)
     return points
+
+
+# Points per ``metric`` event at most.
+EVENT_POINTS = 5000
+
+
+@dataclass(frozen=True)
+class NewPoints:
+    points: list[dict[str, Any]]  # each with its name and seq
+    complete: bool  # the run has ended and every point is extracted and returned
+
+
+def new_points(session: Session, run_id: uuid.UUID, from_seq: int) -> NewPoints:
+    """Points from ``from_seq`` on (the order printed, across series), EVENT_POINTS at most."""
+    run = runs.get(session, run_id)
+    rows = session.execute(
+        select(_POINTS.c.seq, _POINTS.c.name, *_COLUMNS)
+        .where(_POINTS.c.run_id == run_id, _POINTS.c.seq >= from_seq)
+        .order_by(_POINTS.c.seq)
+        .limit(EVENT_POINTS)
+    ).all()
+    points = [{"name": row.name, "seq": row.seq, **point_json(row)} for row in rows]
+    complete = False
+    if not _live(run) and len(rows) < EVENT_POINTS:
+        cursor = session.get(MetricCursor, run_id)
+        complete = cursor is not None and cursor.offset >= store.log_size(session, run_id)
+    return NewPoints(points, complete)
