@@ -281,7 +281,7 @@ class NewPoints:
 
 def new_points(session: Session, run_id: uuid.UUID, from_seq: int) -> NewPoints:
     """Points from ``from_seq`` on (the order printed, across series), EVENT_POINTS at most."""
-    run = runs.get(session, run_id)
+    runs.get(session, run_id)
     rows = session.execute(
         select(_POINTS.c.seq, _POINTS.c.name, *_COLUMNS)
         .where(_POINTS.c.run_id == run_id, _POINTS.c.seq >= from_seq)
@@ -289,8 +289,12 @@ def new_points(session: Session, run_id: uuid.UUID, from_seq: int) -> NewPoints:
         .limit(EVENT_POINTS)
     ).all()
     points = [{"name": row.name, "seq": row.seq, **point_json(row)} for row in rows]
-    complete = False
-    if not _live(run) and len(rows) < EVENT_POINTS:
-        cursor = session.get(MetricCursor, run_id)
-        complete = cursor is not None and cursor.offset >= store.log_size(session, run_id)
-    return NewPoints(points, complete)
+    return NewPoints(points, len(rows) < EVENT_POINTS and extraction_complete(session, run_id))
+
+
+def extraction_complete(session: Session, run_id: uuid.UUID) -> bool:
+    """Whether the run has ended and all of its log is extracted."""
+    if is_live(session, run_id):
+        return False
+    cursor = session.get(MetricCursor, run_id)
+    return cursor is not None and cursor.offset >= store.log_size(session, run_id)

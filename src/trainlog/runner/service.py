@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from trainlog import runs, store
 from trainlog.db import Database
-from trainlog.metrics.follower import MetricsFollower
+from trainlog.metrics.follower import start_follower
 from trainlog.metrics.patterns import Rules
 from trainlog.metrics.store import open_cursor
 from trainlog.models import RunStatus
@@ -139,10 +139,9 @@ class Runner:
         capture.start()
         compactor = Compactor(self._db, self.run_id, lambda: capture.stored)
         compactor.start()
-        metrics = None
         if settings.metrics:
-            metrics = MetricsFollower(self._db, self.run_id, settings.max_metric_series)
-            metrics.start()
+            # Ends on its own once the run has ended and everything is extracted.
+            start_follower(settings, self.run_id)
         returncode = self._supervise(self._child)
         if self._cancelled.is_set():
             # Descendants that left the child's process group (setsid) are not reached by the
@@ -155,8 +154,6 @@ class Runner:
         error = self._pump_failure() if output_ended else None
         self._write(lambda s: runs.finish(s, self.run_id, status, returncode, error), "finish")
         # After the end is recorded, so viewers get `done` without waiting for it.
-        if metrics is not None:
-            metrics.finish()
         compactor.finish()
         return returncode
 
