@@ -91,7 +91,7 @@ def test_a_live_runs_series_grow_and_point_at_their_lines(
     assert by_name["loss"]["last"]["value"] == 0.001  # the unterminated last line
     assert [p["value"] for p in loss["points"]][:3] == [1.0, 0.5, 0.3333]
     assert [p["step"] for p in loss["points"]][:STEPS] == list(range(STEPS))
-    streamed = [{k: v for k, v in p.items() if k not in ("name", "seq")} for p in seen]
+    streamed = [{k: v for k, v in p.items() if k != "name"} for p in seen]
     assert loss["points"] == [s for s, p in zip(streamed, seen, strict=True) if p["name"] == "loss"]
     for point in seen:
         # The line a point names holds its offset, and the value was printed there.

@@ -2,7 +2,8 @@
 ``step | lr | loss`` print per step; waits for a go file between steps when told to.
 
 Run as ``metrics_child.py CONFIG.json``: ``steps`` (default 5), ``go_dir`` (wait for
-``go_dir/N`` before step N, so a test sees the run live), ``delay`` between steps.
+``go_dir/N`` before step N, so a test sees the run live; gives up after a minute, so a failed
+test leaves nothing running), ``delay`` between steps.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ def main() -> int:
     out.write("torch 2.13.0, cuda 12.1\n")
     for step in range(steps):
         if go_dir is not None:
+            deadline = time.monotonic() + 60
             while not os.path.exists(os.path.join(go_dir, str(step))):
+                if time.monotonic() > deadline:
+                    return 1
                 time.sleep(0.01)
         out.write(f"\r{step}/{steps} [00:00<00:00, acc={step / steps:.2f}]")
         out.write("\n" + line(step))

@@ -189,6 +189,7 @@ def json_number(value: float | None) -> float | str:
 def point_json(row: Any) -> dict[str, Any]:
     step: float = row.step
     return {
+        "seq": row.seq,
         "step": int(step) if step.is_integer() else step,
         "value": json_number(row.value),
         "line": row.line,
@@ -231,7 +232,14 @@ def latest(session: Session, run_ids: list[uuid.UUID], name: str) -> dict[uuid.U
     return {row.run_id: point_json(row) for row in rows}
 
 
-_COLUMNS = (_POINTS.c.step, _POINTS.c.value, _POINTS.c.line, _POINTS.c.byte_offset, _POINTS.c.time)
+_COLUMNS = (
+    _POINTS.c.seq,
+    _POINTS.c.step,
+    _POINTS.c.value,
+    _POINTS.c.line,
+    _POINTS.c.byte_offset,
+    _POINTS.c.time,
+)
 # Seqs per IN (...) list: well under every backend's limit on bound parameters.
 _IN_BATCH = 1000
 
@@ -283,12 +291,12 @@ def new_points(session: Session, run_id: uuid.UUID, from_seq: int) -> NewPoints:
     """Points from ``from_seq`` on (the order printed, across series), EVENT_POINTS at most."""
     runs.get(session, run_id)
     rows = session.execute(
-        select(_POINTS.c.seq, _POINTS.c.name, *_COLUMNS)
+        select(_POINTS.c.name, *_COLUMNS)
         .where(_POINTS.c.run_id == run_id, _POINTS.c.seq >= from_seq)
         .order_by(_POINTS.c.seq)
         .limit(EVENT_POINTS)
     ).all()
-    points = [{"name": row.name, "seq": row.seq, **point_json(row)} for row in rows]
+    points = [{"name": row.name, **point_json(row)} for row in rows]
     return NewPoints(points, len(rows) < EVENT_POINTS and extraction_complete(session, run_id))
 
 
