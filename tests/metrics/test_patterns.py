@@ -90,6 +90,7 @@ def test_no_step_key_leaves_the_step_to_the_series_order() -> None:
         "version=2 pid=4242 seed: 7",
         "Saved 3 files, loaded 5 models",
         "Downloading model 3",
+        "train:  73%|██████    | 22/30",
     ],
 )
 def test_not_metrics(line: str) -> None:

@@ -43,7 +43,7 @@ _PAIR = re.compile(
     (?<![^\s{{,|\[(;])          # at the start, or after a space or an opening separator
     (['"]?)({_NAME})\1          # the name, optionally quoted (a printed dict)
     (?:\s*=\s*|:\s+)            # '=' or ': ' (a bare ':' is a URL's port or a time)
-    ({_NUMBER})%?
+    ({_NUMBER})(?:%(?!\|))?       # not a bar's percentage ("train:  73%|####")
     (?=$|[\s,|}})\];'"])          # the value is a whole token
     """,
     re.VERBOSE,

@@ -101,6 +101,7 @@ export function MetricsPanel({ runId, live }: { runId: string; live: boolean }) 
           <select value={x} onChange={(e) => setX(e.target.value as XAxis)} data-testid="metrics-x">
             <option value="step">step</option>
             <option value="time">time</option>
+            <option value="order">order printed</option>
           </select>
         </label>
         <label>

@@ -59,7 +59,7 @@ export function SeriesChart({
       axes: [{ size: 28 }, { size: 48 }],
       series: [
         {},
-        { label: name, stroke: '#4f8cff', width: 1.5, points: { show: false } },
+        { label: name, stroke: '#4f8cff', width: 1.5 },
         ...(seriesCount > 1 ? [{ label: `${name} (compare)`, stroke: '#e59b3a', width: 1, dash: [4, 3] }] : []),
       ],
       hooks: {

@@ -24,6 +24,10 @@ describe('chartData', () => {
     expect(chartData(points, 'step', true).ys).toEqual([null, null, null, 0.5]);
   });
 
+  it('in the order printed, whatever the steps', () => {
+    expect(chartData([point(0, 50, 1), point(1, 10, 2)], 'order', false).xs).toEqual([0, 1]);
+  });
+
   it('by time leaves out points whose time is unknown', () => {
     const data = chartData([point(0, 0, 1, null), point(1, 1, 2, 100)], 'time', false);
     expect(data.xs).toEqual([100]);

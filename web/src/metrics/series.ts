@@ -20,7 +20,8 @@ export interface SeriesSummary {
   last: MetricPoint | null;
 }
 
-export type XAxis = 'step' | 'time';
+/** By step, by time, or in the order printed (for steps that restart, such as per-epoch counters). */
+export type XAxis = 'step' | 'time' | 'order';
 
 /** What a chart draws: x and y arrays (ascending x), and the point behind each index. */
 export interface ChartData {
@@ -35,8 +36,8 @@ export interface ChartData {
  * chart cannot draw (NaN, infinities; on a log scale anything <= 0) become gaps.
  */
 export function chartData(points: MetricPoint[], x: XAxis, logScale: boolean): ChartData {
-  const kept = points.filter((p) => x === 'step' || p.time != null);
-  const xOf = (p: MetricPoint) => (x === 'step' ? p.step : (p.time as number));
+  const kept = points.filter((p) => x !== 'time' || p.time != null);
+  const xOf = (p: MetricPoint) => (x === 'step' ? p.step : x === 'order' ? p.seq : (p.time as number));
   const sorted = kept.map((p, i) => [p, i] as const).sort((a, b) => xOf(a[0]) - xOf(b[0]) || a[1] - b[1]);
   const ordered = sorted.map(([p]) => p);
   return {
