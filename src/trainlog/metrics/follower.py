@@ -24,7 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from trainlog.db import Database
 from trainlog.metrics.store import catch_up, extraction_complete
 from trainlog.reaper import RUN_ID_ENV
+from trainlog.runs import RunNotFound
 from trainlog.settings import Settings, get_settings
+from trainlog.store import UnknownLog
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 # viewer's poll), well inside the second the chart may lag.
 FOLLOW_SECONDS = 0.25
 NICENESS = 10
+# A database that stays unreachable (or a schema dropped under it) this long ends the follower.
+GIVE_UP_SECONDS = 60.0
 
 
 def start_follower(settings: Settings, run_id: uuid.UUID) -> subprocess.Popen[bytes]:
@@ -51,16 +55,24 @@ def follow(db: Database, run_id: uuid.UUID, max_series: int) -> None:
     """Extract what is stored every FOLLOW_SECONDS until the run has ended and all is done.
 
     Extraction is derived data: while the database is unreachable a pass is skipped and the
-    next one starts from the cursor.
+    next one starts from the cursor; after GIVE_UP_SECONDS of failures (or once the run is
+    gone) the follower ends, and the API extracts the rest on first use.
     """
+    failing_since: float | None = None
     while True:
         try:
             catch_up(db, run_id, max_series)
             with db.read() as session:
                 if extraction_complete(session, run_id):
                     return
+            failing_since = None
+        except (RunNotFound, UnknownLog):
+            return
         except SQLAlchemyError as exc:
             log.warning("metrics extraction skipped: %s", type(exc).__name__)
+            failing_since = failing_since or time.monotonic()
+            if time.monotonic() - failing_since > GIVE_UP_SECONDS:
+                return
         time.sleep(FOLLOW_SECONDS)
 
 
