@@ -1,6 +1,6 @@
 """The training children the benchmarks capture. Run as a script: no trainlog imports.
 
-children.py flood tqdm|random NBYTES T0FILE   write NBYTES as fast as possible
+children.py flood tqdm|metrics|random NBYTES T0FILE   write NBYTES as fast as possible
 children.py ticker SECONDS [INTERVAL] [PAD]    a timestamped line every INTERVAL seconds
 """
 
@@ -45,9 +45,28 @@ def tqdm_text(size: int, seed: int = 0) -> bytes:
     return b"".join(parts)[:size]
 
 
+def metrics_text(size: int, seed: int = 0) -> bytes:
+    """A metrics-heavy log: every line prints a step and three metrics, as plain prints do."""
+    rng = random.Random(seed)
+    parts: list[bytes] = []
+    step, length = 0, 0
+    while length < size:
+        step += 1
+        line = (
+            f"step {step} | loss {rng.uniform(0.05, 3):.4f} | lr {3e-4 * rng.random():.3e}"
+            f" | grad_norm {rng.uniform(0, 2):.4f}\n"
+        ).encode()
+        parts.append(line)
+        length += len(line)
+    return b"".join(parts)[:size]
+
+
+TEXTS = {"tqdm": tqdm_text, "metrics": metrics_text}
+
+
 def flood(kind: str, size: int, t0_file: str) -> None:
     # A 4 MiB block, written over and over: generating text must not be what we measure.
-    block = tqdm_text(4 * 1024 * 1024) if kind == "tqdm" else b""
+    block = TEXTS[kind](4 * 1024 * 1024) if kind in TEXTS else b""
     with open(t0_file, "w") as f:
         # Monotonic for baselines timed by process exit; wall clock to compare with the run's
         # finished_at, which the runner records once the last byte is committed.
@@ -56,7 +75,7 @@ def flood(kind: str, size: int, t0_file: str) -> None:
     view = memoryview(block)
     while written < size:
         n = min(WRITE_BYTES, size - written)
-        if kind == "tqdm":
+        if block:
             at = written % len(block)
             piece = view[at : at + n]
         else:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from trainlog.api import errors
 from trainlog.api.auth import TokenAuth
 from trainlog.api.middleware import BodyLimit, NoStoreForApi
-from trainlog.api.routes import configs, health, logs, runs, streams
+from trainlog.api.routes import configs, health, logs, metrics, runs, streams
 from trainlog.db import Database, migrate
 from trainlog.notify import Listener, make_listener
 from trainlog.retention import RETENTION_INTERVAL_SECONDS, apply_retention, parse_duration
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="trainlog", version="0.1.0", lifespan=lifespan)
     api = APIRouter(prefix="/api")
-    for module in (runs, logs, streams, configs, health):
+    for module in (runs, logs, streams, metrics, configs, health):
         api.include_router(module.router)
     app.include_router(api)
     errors.install(app)

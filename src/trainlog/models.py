@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -184,3 +185,47 @@ class LogChunk(Base):
     times: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     __table_args__ = (Index("ix_log_chunks_lines", "run_id", "newlines_before", "start_offset"),)
+
+
+class MetricCursor(Base):
+    """How far a run's metrics have been extracted, and by which rules (metrics/store.py).
+
+    Advanced with a compare-and-set on ``offset`` in the transaction that stores the points,
+    so extractors racing over one run (a runner, API replicas catching up) store each point
+    once.
+    """
+
+    __tablename__ = "metric_cursors"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("experiment_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    offset: Mapped[int] = mapped_column("byte_offset", BigInteger, default=0)
+    line: Mapped[int] = mapped_column(BigInteger, default=1)
+    # Points per series so far: {name: count}.
+    counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    # Each series' most recently printed point: {name: seq}.
+    last: Mapped[dict[str, int]] = mapped_column("last_points", JSON, default=dict)
+    # The user's NAME=REGEX patterns, and whether the default rules apply too.
+    patterns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    defaults: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class MetricPoint(Base):
+    """One value of one series, in the order printed (``seq``), linked to its line and byte."""
+
+    __tablename__ = "metric_points"
+    __table_args__ = (Index("ix_metric_points_series", "run_id", "name", "seq"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("experiment_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    step: Mapped[float] = mapped_column(Double)
+    # NULL is NaN (SQLite stores a NaN as NULL anyway).
+    value: Mapped[float | None] = mapped_column(Double)
+    line: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column("byte_offset", BigInteger)
+    # Unix epoch seconds; NULL when not known (runs extracted after they ended).
+    time: Mapped[float | None] = mapped_column(Double)

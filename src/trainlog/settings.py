@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from trainlog.metrics.patterns import Rules, UserPattern
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -63,6 +65,14 @@ class Settings(BaseSettings):
     # Finished runs older than this (a duration: 30d, 12h) are deleted by the server, checked
     # hourly; unset keeps every run.
     retention: str | None = None
+    # Metrics extracted from each run's output by its runner (docs/metrics.md); 0: none live
+    # (runs are still extracted on first use once they have ended).
+    metrics: bool = True
+    # The user's metric patterns, one NAME=REGEX (one capture group) a line, on top of the
+    # default rules unless metric_defaults is off; at most max_metric_series series a run.
+    metric_patterns: str = ""
+    metric_defaults: bool = True
+    max_metric_series: int = Field(default=50, ge=1, le=1000)
 
     @field_validator("train_command")
     @classmethod
@@ -80,6 +90,24 @@ class Settings(BaseSettings):
         if value is not None:
             parse_duration(value)
         return value
+
+    @field_validator("metric_patterns")
+    @classmethod
+    def _patterns_must_parse(cls, value: str) -> str:
+        cls.metric_specs_of(value)
+        return value
+
+    @staticmethod
+    def metric_specs_of(value: str) -> list[str]:
+        specs = [line for line in value.splitlines() if line.strip()]
+        for spec in specs:
+            UserPattern.parse(spec)
+        return specs
+
+    def metric_rules(self, extra_patterns: list[str] | None = None) -> Rules:
+        """The rules runs extract metrics by: these settings' patterns, then ``extra_patterns``."""
+        specs = self.metric_specs_of(self.metric_patterns) + (extra_patterns or [])
+        return Rules.from_specs(specs, self.metric_defaults, self.max_metric_series)
 
     def runner_env(self) -> dict[str, str]:
         """The environment for a runner process: this process's, with these settings in it."""

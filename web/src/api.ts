@@ -96,7 +96,7 @@ async function listRunsIfChanged(
   return { page: (await res.json()) as RunPage, etag: res.headers.get('ETag') };
 }
 
-async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+export async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   const init: RequestInit =
     body === undefined
       ? { method, signal }

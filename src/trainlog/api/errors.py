@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from trainlog.configs import ConfigRejected
+from trainlog.metrics.stream import BadMetricResumePoint
 from trainlog.offsets import RangeNotSatisfiable
 from trainlog.runs import BadCursor, RunIsActive, RunNotActive, RunNotFound, TooManyActiveRuns
 from trainlog.stream import BadResumePoint
@@ -24,6 +25,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     BadCursor: 422,
     ConfigRejected: 422,
     BadResumePoint: 422,
+    BadMetricResumePoint: 422,
 }
 
 

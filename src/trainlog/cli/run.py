@@ -32,6 +32,19 @@ def add_parser(commands: Subparsers) -> None:
         default=None,
         help="run CMD under a pseudo-terminal (default: TRAINLOG_PTY, on) or a pipe",
     )
+    run.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="NAME=REGEX",
+        help="extract metric NAME from each line REGEX matches (its one capture group is the "
+        "value), on top of the default rules; repeatable",
+    )
+    run.add_argument(
+        "--no-default-metrics",
+        action="store_true",
+        help="extract only the --metric patterns (and TRAINLOG_METRIC_PATTERNS)",
+    )
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     run.set_defaults(handler=handle)
 
@@ -49,6 +62,12 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError("--name is at most 255 characters", EXIT_USAGE)
     if args.pty is not None:
         settings = settings.model_copy(update={"pty": args.pty})
+    if args.no_default_metrics:
+        settings = settings.model_copy(update={"metric_defaults": False})
+    try:
+        metric_rules = settings.metric_rules(args.metric)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
     db = connect(settings, wait=True)
     origin = provenance.gather()
     with db.write() as session:
@@ -64,7 +83,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     print(f"trainlog: run {run.id}", file=sys.stderr, flush=True)
     # Inherited by the child and its descendants: how a server finds them if this process dies.
     os.environ[RUN_ID_ENV] = str(run.id)
-    runner = Runner(db, settings, run.id, echo=sys.stdout.buffer)
+    runner = Runner(db, settings, run.id, echo=sys.stdout.buffer, metric_rules=metric_rules)
     runner.stop_on_signals()
     returncode = runner.execute()
     db.dispose()

@@ -24,6 +24,9 @@ from sqlalchemy.orm import Session
 
 from trainlog import runs, store
 from trainlog.db import Database
+from trainlog.metrics.follower import start_follower
+from trainlog.metrics.patterns import Rules
+from trainlog.metrics.store import open_cursor
 from trainlog.models import RunStatus
 from trainlog.reaper import end_run_processes
 from trainlog.runner.buffer import SpillBuffer
@@ -54,12 +57,18 @@ def outcome_status(returncode: int, cancelled: bool) -> RunStatus:
 
 class Runner:
     def __init__(
-        self, db: Database, settings: Settings, run_id: uuid.UUID, echo: BinaryIO | None = None
+        self,
+        db: Database,
+        settings: Settings,
+        run_id: uuid.UUID,
+        echo: BinaryIO | None = None,
+        metric_rules: Rules | None = None,
     ) -> None:
         self._db = db
         self._settings = settings
         self.run_id = run_id
         self._echo = echo
+        self._metric_rules = metric_rules or settings.metric_rules()
         self._child: subprocess.Popen[bytes] | None = None
         self._pump: subprocess.Popen[bytes] | None = None
         self._cancelled = threading.Event()
@@ -100,9 +109,13 @@ class Runner:
         self, argv: list[str], read_fd: int, write_fd: int, terminal: TerminalSize | None
     ) -> int | None:
         host, pid = socket.gethostname(), os.getpid()
-        self._write(
-            lambda s: runs.mark_running(s, self.run_id, host, pid, terminal), "mark running"
-        )
+
+        def mark_running(session: Session) -> None:
+            runs.mark_running(session, self.run_id, host, pid, terminal)
+            if self._settings.metrics:
+                open_cursor(session, self.run_id, self._metric_rules)
+
+        self._write(mark_running, "mark running")
         try:
             env = child_env(os.environ, terminal)
             self._child = spawn(argv, write_fd, env, terminal=terminal is not None)
@@ -126,6 +139,9 @@ class Runner:
         capture.start()
         compactor = Compactor(self._db, self.run_id, lambda: capture.stored)
         compactor.start()
+        if settings.metrics:
+            # Ends on its own once the run has ended and everything is extracted.
+            start_follower(settings, self.run_id)
         returncode = self._supervise(self._child)
         if self._cancelled.is_set():
             # Descendants that left the child's process group (setsid) are not reached by the

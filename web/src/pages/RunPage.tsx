@@ -4,6 +4,7 @@ import { HttpError } from '../logstream/http';
 import { reportUnauthorized } from '../auth';
 import { runNotices } from '../runNotices';
 import { DownloadMenu } from '../viewer/DownloadMenu';
+import { MetricsPanel } from '../metrics/MetricsPanel';
 import { Banner, ExitCode, StatusBadge } from '../components';
 import { formatBytes, formatTimestamp, runDuration, shortId } from '../format';
 import { usePolling, useNow } from '../hooks';
@@ -178,6 +179,7 @@ export function RunPage({ id }: { id: string }) {
             </span>
           </Banner>
         ))}
+      <MetricsPanel key={`metrics-${id}`} runId={id} live={active} />
       <TrainingLogViewer
         key={id}
         runId={id}

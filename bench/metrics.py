@@ -1,0 +1,178 @@
+"""Metric extraction: what it costs capture, how soon it is done, and a huge series' read.
+
+- Capture of a metrics-heavy flood (every line a step and three metrics) with extraction on
+  (TRAINLOG_METRICS=1, the runner's niced follower process) and off, alternating, timed as
+  the capture benchmark times it (child's first write to the run's recorded end). Target:
+  extraction costs at most 10% of capture throughput (time off / time on >= 0.9).
+- How long after the child's first write every point of that flood is stored (INFO).
+- A finished run's series of 1,000,000 points (stored directly, not extracted), read through
+  the API downsampled to 1,000 points (INFO: the server's part of the chart's 500 ms).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, insert, select
+
+from bench.capture import _flood, _wall_t0, stored_size
+from bench.harness import (
+    Config,
+    MiB,
+    Row,
+    fmt_s,
+    fresh_db,
+    median,
+    run_error,
+    server,
+    settle,
+    start_trainlog_run,
+    verdict,
+)
+from trainlog import runs
+from trainlog.db import Database, migrate
+from trainlog.metrics.patterns import Rules
+from trainlog.metrics.store import extraction_complete, open_cursor
+from trainlog.models import MetricCursor, MetricPoint, RunSource, RunStatus
+
+COST_TARGET = 0.9  # capture throughput with extraction, as a fraction of without
+SERIES_POINTS = 1_000_000
+CHART_POINTS = 1000
+
+
+def size(config: Config) -> int:
+    return 1 * MiB if config.quick else 16 * MiB
+
+
+def capture(db_kind: str, nbytes: int, extract: bool) -> tuple[float, float | None, int]:
+    """(seconds to capture, seconds until every point is stored or None, points)."""
+    settle(db_kind)
+    with fresh_db(db_kind) as fresh, tempfile.TemporaryDirectory() as tmp:
+        t0 = Path(tmp) / "t0"
+        child = _flood("metrics", nbytes, t0)
+        process, run_id = start_trainlog_run(
+            fresh.url, child, TRAINLOG_METRICS="1" if extract else "0"
+        )
+        if process.wait() != 0:
+            raise RuntimeError(run_error(process))
+        stored, _, finished_at = stored_size(fresh.url, run_id)
+        if stored != nbytes:
+            raise RuntimeError(f"stored {stored} bytes of {nbytes}")
+        seconds = (finished_at - _wall_t0(t0)).total_seconds()
+        if not extract:
+            return seconds, None, 0
+        db = Database.connect(fresh.url)
+        try:
+            while True:
+                with db.read() as session:
+                    if extraction_complete(session, run_id):
+                        break
+                time.sleep(0.05)
+            done = time.time() - _wall_t0(t0).timestamp()
+            with db.read() as session:
+                points = session.scalar(select(func.count()).select_from(MetricPoint)) or 0
+        finally:
+            db.dispose()
+    return seconds, done, points
+
+
+def _capture_rows(config: Config) -> list[Row]:
+    nbytes = size(config)
+    rows: list[Row] = []
+    for db_kind in config.dbs:
+        off: list[float] = []
+        on: list[tuple[float, float | None, int]] = []
+        for _ in range(1 if config.quick else 3):
+            off.append(capture(db_kind, nbytes, extract=False)[0])
+            on.append(capture(db_kind, nbytes, extract=True))
+        took_off, took_on = median(off), median([r[0] for r in on])
+        ratio = took_off / took_on
+        mb = nbytes / MiB
+        rows.append(
+            Row(
+                "metrics",
+                db_kind,
+                f"{mb:.0f} MiB metrics-heavy, pipe, extraction on",
+                f"{fmt_s(took_on)} ({mb / took_on:.0f} MiB/s)",
+                f"extraction off {fmt_s(took_off)} ({mb / took_off:.0f} MiB/s)",
+                f"throughput ratio {ratio:.2f} >= {COST_TARGET}",
+                verdict(ratio >= COST_TARGET),
+                {"seconds_on": [r[0] for r in on], "seconds_off": off, "bytes": nbytes},
+            )
+        )
+        done = median([r[1] for r in on if r[1] is not None])
+        points = on[-1][2]
+        rows.append(
+            Row(
+                "metrics",
+                db_kind,
+                f"{mb:.0f} MiB metrics-heavy: every point stored",
+                f"{fmt_s(done)} after the first write ({points / done:,.0f} points/s)",
+                f"{points:,} points",
+                "",
+                "INFO",
+                {"seconds": [r[1] for r in on]},
+            )
+        )
+    return rows
+
+
+def _series_row(config: Config, db_kind: str) -> Row:
+    count = 100_000 if config.quick else SERIES_POINTS
+    with fresh_db(db_kind) as fresh:
+        db = Database.connect(fresh.url)
+        migrate(db.engine)
+        with db.write() as session:
+            run_id = runs.create(session, ["true"], None, RunSource.CLI).id
+            open_cursor(session, run_id, Rules())
+            runs.finish(session, run_id, RunStatus.SUCCEEDED, 0)
+        batch = 50_000
+        for start in range(0, count, batch):
+            with db.write() as session:
+                session.execute(
+                    insert(MetricPoint),
+                    [
+                        {
+                            "run_id": run_id,
+                            "seq": seq,
+                            "name": "loss",
+                            "step": float(seq),
+                            "value": 2 * math.exp(-seq / count) + (seq % 97) / 1000,
+                            "line": seq + 1,
+                            "offset": seq * 40,
+                            "time": None,
+                        }
+                        for seq in range(start, min(count, start + batch))
+                    ],
+                )
+        with db.write() as session:
+            cursor = session.get(MetricCursor, run_id)
+            assert cursor is not None
+            cursor.counts, cursor.last = {"loss": count}, {"loss": count - 1}
+        db.dispose()
+        with server(fresh.url) as running:
+            url = f"{running.base}/api/runs/{run_id}/metrics/loss"
+            seconds = []
+            for _ in range(3):
+                began = time.perf_counter()
+                response = httpx.get(url, params={"max_points": CHART_POINTS}, timeout=60)
+                seconds.append(time.perf_counter() - began)
+                assert response.status_code == 200 and len(response.json()["points"]) <= 1000
+    return Row(
+        "metrics",
+        db_kind,
+        f"{count:,}-point series, downsampled to {CHART_POINTS}",
+        f"{fmt_s(median(seconds))} (median of 3, HTTP)",
+        "",
+        "chart's whole 500 ms (data + draw) not measured here",
+        "INFO",
+        {"seconds": seconds},
+    )
+
+
+def run(config: Config) -> list[Row]:
+    return [*_capture_rows(config), *(_series_row(config, db) for db in config.dbs)]

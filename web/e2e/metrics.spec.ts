@@ -1,0 +1,48 @@
+import { expect, test } from '@playwright/test';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { HAVE_CHROMIUM, SCREENSHOT_DIR, SKIP_MESSAGE } from './env';
+
+test.skip(!HAVE_CHROMIUM, SKIP_MESSAGE);
+mkdirSync(SCREENSHOT_DIR, { recursive: true });
+
+test("a live run's loss chart grows, and clicking a point opens its line", async ({ page }) => {
+  await page.goto('/');
+  await page.getByLabel('Config').selectOption('e2e-slow.yaml');
+  const [res] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/runs') && r.request().method() === 'POST'),
+    page.getByRole('button', { name: 'Start run' }).click(),
+  ]);
+  expect(res.status()).toBe(201);
+  const runId = ((await res.json()) as { id: string }).id;
+  await page.waitForURL(new RegExp(`/runs/${runId}$`));
+
+  // The emitter's bar prints [loss=...] on every redraw: the chart appears while the run goes.
+  const chart = page.getByTestId('metric-chart-loss');
+  await expect(chart).toBeVisible();
+  const count = async () => Number(await chart.getAttribute('data-points'));
+  await expect.poll(count).toBeGreaterThan(2);
+  const before = await count();
+  await expect.poll(count).toBeGreaterThan(before + 5);
+  await page.screenshot({ path: join(SCREENSHOT_DIR, 'metrics-live.png') });
+
+  // Hovering shows the point; clicking it asks the viewer for its line (#L<line>).
+  const plot = chart.locator('.u-over');
+  const box = await plot.boundingBox();
+  if (!box) throw new Error('no plot area');
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+  await expect(chart.getByTestId('metric-readout')).toContainText('line ');
+  const readout = (await chart.getByTestId('metric-readout').textContent()) ?? '';
+  const line = Number(/line (\d+)/.exec(readout)?.[1]);
+  await page.mouse.click(box.x + box.width * 0.6, box.y + box.height / 2);
+  await expect(page).toHaveURL(new RegExp(`#L${line}$`));
+
+  // The line is the one the point was printed on: it carries a loss value.
+  const lines = await page.request.get(`/api/runs/${runId}/logs/raw`);
+  const text = new TextDecoder().decode(await lines.body());
+  expect(text.split('\n')[line - 1]).toContain('loss=');
+  await page.screenshot({ path: join(SCREENSHOT_DIR, 'metrics-clicked.png') });
+
+  await page.getByRole('button', { name: 'Cancel run' }).click();
+  await expect(page.getByText('cancelled').first()).toBeVisible();
+});
