@@ -157,7 +157,7 @@ describe('StreamMux', () => {
     expect(ahead.events.at(-1)!.lastEventId).toBe('14');
   });
 
-  it('a run that is done leaves without a reconnect; the last subscriber closes the connection', () => {
+  it('a run that is done or deleted leaves without a reconnect; the last subscriber closes the connection', () => {
     const logs = logsOf('a', 'b');
     const mux = new StreamMux('/api', (url) => new FakeStreams(url));
     const a = collector();
@@ -171,6 +171,15 @@ describe('StreamMux', () => {
     closeA();
     regroup();
     expect(FakeStreams.all).toHaveLength(1);
+    // So does a run deleted while it streams (the server ends its part with `deleted`).
+    const c = collector();
+    const closeC = mux.open('c', 0, c.listener);
+    regroup();
+    last().emit('deleted', '{"run":"c"}');
+    expect(c.types()).toEqual(['deleted']);
+    closeC();
+    regroup();
+    expect(FakeStreams.all).toHaveLength(2);
     closeB();
     expect(last().closed).toBe(true);
     expect(mux.connections).toBe(0);

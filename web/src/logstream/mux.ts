@@ -18,8 +18,10 @@
 import type { EventSourceFactory, EventSourceLike } from './controller';
 import { parseEventId } from './protocol';
 
-/** The per-run events the server tags with their run (`log`, `heartbeat`, `reconnecting`, `done`). */
-export const RUN_EVENTS = ['log', 'heartbeat', 'reconnecting', 'done'] as const;
+/** The per-run events the server tags with their run. */
+export const RUN_EVENTS = ['log', 'heartbeat', 'reconnecting', 'done', 'deleted'] as const;
+/** After these the server sends nothing more for the run. */
+const LAST_EVENTS: ReadonlySet<string> = new Set(['done', 'deleted']);
 
 /** One event for one subscriber: a run's event, or the connection's `open` or `error`. */
 export interface MuxEvent {
@@ -62,7 +64,8 @@ export class StreamMux {
   private es: EventSourceLike | null = null;
   /** Where each run of the open connection is: its start offset, then each log event's id. */
   private positions = new Map<string, number>();
-  /** Runs of the open connection whose `done` has come: the server sends no more for them. */
+  /** Runs of the open connection whose `done` (or `deleted`) has come: the server sends no
+   * more for them. */
   private finished = new Set<string>();
   private regroupTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -155,7 +158,7 @@ export class StreamMux {
     if (runId === null || !this.positions.has(runId)) return;
     const id = type === 'log' ? parseEventId(ev.lastEventId) : null;
     if (id !== null) this.positions.set(runId, id);
-    if (type === 'done') this.finished.add(runId);
+    if (LAST_EVENTS.has(type)) this.finished.add(runId);
     this.deliver((r) => r === runId, { type, data: ev.data, lastEventId: ev.lastEventId, readyState }, id);
   }
 
