@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from trainlog.api import errors
 from trainlog.api.auth import TokenAuth
 from trainlog.api.middleware import BodyLimit, NoStoreForApi
-from trainlog.api.routes import configs, health, logs, runs
+from trainlog.api.routes import configs, health, ingest, logs, runs
 from trainlog.db import Database, migrate
 from trainlog.notify import Listener, make_listener
 from trainlog.settings import Settings, get_settings
@@ -93,11 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="trainlog", version="0.1.0", lifespan=lifespan)
     api = APIRouter(prefix="/api")
-    for module in (runs, logs, configs, health):
+    for module in (ingest, runs, logs, configs, health):
         api.include_router(module.router)
     app.include_router(api)
     errors.install(app)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, log_bytes=settings.ingest_max_body_bytes)
     app.add_middleware(TokenAuth, token=settings.api_token)
     app.add_middleware(NoStoreForApi)
     mount_web(app, settings.web_dist)

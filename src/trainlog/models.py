@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -64,6 +65,7 @@ ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 class RunSource(enum.StrEnum):
     SERVER = "server"  # started through the API, on the server's machine
     CLI = "cli"  # ``trainlog run`` in someone's shell
+    REMOTE = "remote"  # ``trainlog run --server``: registered and written over HTTP
 
 
 class Base(DeclarativeBase):
@@ -94,6 +96,9 @@ class ExperimentRun(Base):
     term_rows: Mapped[int | None] = mapped_column(Integer)
     # Output went past TRAINLOG_MAX_LOG_BYTES; the rest was drained, not stored.
     log_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A remote runner's clock minus the server's, in seconds, when that was far off at
+    # registration: its line times are its own clock's.
+    clock_skew: Mapped[float | None] = mapped_column(Float)
 
     def __repr__(self) -> str:
         return f"ExperimentRun(id={self.id}, status={self.status})"
@@ -132,3 +137,14 @@ class LogChunk(Base):
     length: Mapped[int] = mapped_column(Integer)
     codec: Mapped[int] = mapped_column(SmallInteger, default=ChunkCodec.RAW)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RunToken(Base):
+    """The token a remote runner appends to its run with: only its SHA-256 is kept."""
+
+    __tablename__ = "run_tokens"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("experiment_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64))

@@ -32,6 +32,11 @@ class RunOut(BaseModel):
     pty: bool = Field(description="the child ran under a pseudo-terminal")
     term_cols: int | None = Field(description="the terminal's width, when under a pty")
     term_rows: int | None
+    clock_skew: float | None = Field(
+        default=None,
+        description="a remote runner's clock minus the server's in seconds, when 2 s or more "
+        "off: the run's line times are the runner's clock",
+    )
 
     @classmethod
     def from_view(cls, view: RunView) -> RunOut:
@@ -51,6 +56,7 @@ class RunOut(BaseModel):
             pty=run.pty,
             term_cols=run.term_cols,
             term_rows=run.term_rows,
+            clock_skew=run.clock_skew,
         )
 
 
