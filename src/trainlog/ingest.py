@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from trainlog import runs, store
 from trainlog.db import Database
+from trainlog.lineindex import Times
 from trainlog.models import (
     ACTIVE_STATUSES,
     ExperimentRun,
@@ -151,27 +152,28 @@ def parse_content_range(header: str | None) -> ContentRange:
     return ContentRange(start, end)
 
 
-def parse_capture_times(header: str | None, span: ContentRange) -> list[tuple[int, datetime]]:
-    """``OFFSET=UNIX_SECONDS,...``: when the runner read the bytes starting at each offset.
+def parse_capture_times(header: str | None, span: ContentRange) -> list[tuple[int, float]]:
+    """``OFFSET=UNIX_SECONDS,...``: when the runner read the bytes from each offset on.
 
-    Offsets rise and lie inside the PATCH's range; times are the runner's clock (UTC).
+    Offsets rise and lie inside the PATCH's range; times are the runner's clock. Returned as
+    the store's times (offsets within the PATCH's bytes); none given: the time of receipt.
     """
     if not header:
         return []
-    marks: list[tuple[int, datetime]] = []
+    marks: list[tuple[int, float]] = []
     for item in header.split(","):
         offset_text, eq, time_text = item.strip().partition("=")
         try:
             offset, seconds = int(offset_text), float(time_text)
-            when = datetime.fromtimestamp(seconds, UTC)
+            datetime.fromtimestamp(seconds, UTC)  # a time a clock could show
         except (ValueError, OverflowError, OSError):
             raise BadIngestRequest(f"{CAPTURE_TIMES_HEADER} item {item!r} not understood") from None
-        in_order = not marks or offset > marks[-1][0]
+        in_order = not marks or offset - span.start > marks[-1][0]
         if not (eq and span.start <= offset < span.end and in_order):
             raise BadIngestRequest(
                 f"{CAPTURE_TIMES_HEADER}: offsets must rise within {span.start}-{span.end - 1}"
             )
-        marks.append((offset, when))
+        marks.append((offset - span.start, seconds))
     return marks
 
 
@@ -196,16 +198,23 @@ def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
 
 
 def append(
-    db: Database, run_id: uuid.UUID, offset: int, data: bytes, ends_log: bool, max_log_bytes: int
+    db: Database,
+    run_id: uuid.UUID,
+    offset: int,
+    data: bytes,
+    times: Times,
+    ends_log: bool,
+    max_log_bytes: int,
 ) -> int:
-    """Store ``data`` at ``offset`` unless it is there already; the log's new size."""
+    """Store ``data`` at ``offset``, read at ``times``, unless it is there already; the log's
+    new size."""
     if offset + len(data) > max_log_bytes:
         raise OverLogLimit(
             f"bytes up to {offset + len(data)} would pass the log limit of {max_log_bytes}"
         )
     if not ends_log:
         # PostgreSQL, the log as long as expected: one statement, as a local runner's append.
-        size = store.append_at_once(db, store.encode_append(run_id, offset, data))
+        size = store.append_at_once(db, store.encode_append(run_id, offset, data, times))
         if size is not None:
             return size
     with db.write() as session:
@@ -216,7 +225,7 @@ def append(
         if _stored(session, run_id, offset, overlap_end) != data[: overlap_end - offset]:
             raise LogMismatch(size, f"bytes {offset}-{overlap_end - 1} differ from the stored ones")
         if offset + len(data) > size:
-            size = store.append(session, run_id, offset, data)
+            size = store.append(session, run_id, offset, data, times)
         if ends_log:
             # With the limit's notice, so no reader sees one without the other.
             runs.mark_truncated(session, run_id)

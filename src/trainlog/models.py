@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     SmallInteger,
@@ -114,6 +115,11 @@ class TrainingLog(Base):
     )
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The line index's totals, kept in step with ``size`` by the same statement: the number
+    # of "\n" stored and the offset after the last one (where the last line starts). NULL: a
+    # log stored before the index existed, not indexed yet (see store.build_line_index).
+    newlines: Mapped[int | None] = mapped_column(BigInteger, default=0)
+    last_line_start: Mapped[int | None] = mapped_column(BigInteger, default=0)
 
 
 class ChunkCodec(enum.IntEnum):
@@ -137,6 +143,13 @@ class LogChunk(Base):
     length: Mapped[int] = mapped_column(Integer)
     codec: Mapped[int] = mapped_column(SmallInteger, default=ChunkCodec.RAW)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    # The line index beside the bytes: how many "\n" the log has before this chunk (so the
+    # chunk holding line N is one index seek away), and when its bytes were read, as time
+    # marks (see lineindex.encode_marks). NULL: stored before the index existed.
+    newlines_before: Mapped[int | None] = mapped_column(BigInteger)
+    times: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("ix_log_chunks_lines", "run_id", "newlines_before", "start_offset"),)
 
 
 class RunToken(Base):

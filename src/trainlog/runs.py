@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from trainlog import store
+from trainlog.lineindex import line_count
 from trainlog.models import (
     ACTIVE_STATUSES,
     ExperimentRun,
@@ -47,6 +48,7 @@ class RunView:
 
     run: ExperimentRun
     log_size: int
+    line_count: int | None = None  # None: a log stored before the line index, not indexed yet
 
 
 def get(session: Session, run_id: uuid.UUID) -> ExperimentRun:
@@ -58,17 +60,17 @@ def get(session: Session, run_id: uuid.UUID) -> ExperimentRun:
 
 def view(session: Session, run_id: uuid.UUID) -> RunView:
     run = get(session, run_id)
-    return RunView(run, store.log_size(session, run_id))
+    return RunView(run, *store.log_size_and_lines(session, run_id))
 
 
 def list_views(session: Session, limit: int = 200) -> list[RunView]:
     rows = session.execute(
-        select(ExperimentRun, TrainingLog.size)
+        select(ExperimentRun, TrainingLog.size, TrainingLog.newlines, TrainingLog.last_line_start)
         .join(TrainingLog, TrainingLog.run_id == ExperimentRun.id)
         .order_by(ExperimentRun.created_at.desc())
         .limit(limit)
     )
-    return [RunView(run, size) for run, size in rows]
+    return [RunView(run, size, line_count(size, *lines)) for run, size, *lines in rows]
 
 
 def active(session: Session, source: RunSource | None = None) -> list[ExperimentRun]:

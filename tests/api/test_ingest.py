@@ -106,8 +106,11 @@ def test_bad_requests_are_clear_errors_that_change_nothing(server: Server) -> No
             assert response.status_code == status, (headers, response.text)
             assert "detail" in response.json()
         assert stored(client, run_id) == b""
+        # The runner's read times become the lines' times, not the time of receipt.
         times = {"Trainlog-Capture-Times": "0=1765000000.5,3=1765000000.75"}
-        assert patch(client, run_id, auth, 0, b"12345", **times).json() == {"size": 5}
+        assert patch(client, run_id, auth, 0, b"12\n45", **times).json() == {"size": 5}
+        lines = client.get(f"/api/runs/{run_id}/logs/lines").json()
+        assert lines["times"] == [1765000000.5, 1765000000.75]
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -3,6 +3,7 @@ server, which is killed and restarted under it, cancels it, or loses it."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -105,6 +106,12 @@ def test_server_killed_and_restarted_10s_later_the_log_is_the_childs_output(
         run = wait_until_ended(client, run_id)
         assert (run["status"], run["exit_code"]) == ("succeeded", 0)
         assert client.get(f"/api/runs/{run_id}/logs/raw").content == COUNTED
+        # Each line's time is when the runner read it, not when the server got it 10 s on:
+        # the lines written while the server was away are as evenly spaced as the rest.
+        lines = client.get(f"/api/runs/{run_id}/logs/lines", params={"count": 1000}).json()
+        times = lines["times"]
+        assert len(times) == 700 and None not in times
+        assert max(b - a for a, b in itertools.pairwise(times)) < 2
 
 
 def test_cancel_on_the_server_reaches_the_remote_child(
@@ -143,3 +150,17 @@ def test_a_remote_runner_killed_leaves_its_run_lost(
         runner.wait()
         run = wait_until_ended(client, run_id)
         assert run["status"] == "lost"
+
+
+def test_no_server_to_register_with_is_one_line_and_exit_1() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINLOG_")}
+    for server in ("http://127.0.0.1:1", "localhost:8000", "http://[bad"):
+        result = subprocess.run(
+            [sys.executable, "-m", "trainlog", "run", "--server", server, "--", "true"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"trainlog: cannot reach {server}".encode())
+        assert b"Traceback" not in result.stderr and result.stderr.count(b"\n") == 1

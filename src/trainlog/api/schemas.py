@@ -32,6 +32,9 @@ class RunOut(BaseModel):
     pty: bool = Field(description="the child ran under a pseudo-terminal")
     term_cols: int | None = Field(description="the terminal's width, when under a pty")
     term_rows: int | None
+    line_count: int | None = Field(
+        default=None, description="lines stored so far (null: an old log not indexed yet)"
+    )
     clock_skew: float | None = Field(
         default=None,
         description="a remote runner's clock minus the server's in seconds, when 2 s or more "
@@ -56,6 +59,7 @@ class RunOut(BaseModel):
             pty=run.pty,
             term_cols=run.term_cols,
             term_rows=run.term_rows,
+            line_count=view.line_count,
             clock_skew=run.clock_skew,
         )
 
@@ -68,6 +72,21 @@ class LogPage(BaseModel):
     size: int = Field(description="total bytes stored so far")
     updated_at: datetime
     data: str = Field(description="base64 of the bytes [offset, offset+limit) that exist")
+
+
+class LineWindowOut(BaseModel):
+    """The shape of GET /api/runs/{id}/logs/lines."""
+
+    run_id: uuid.UUID
+    start: int = Field(description="the first returned line's number (from 1)")
+    offset: int = Field(description="the byte offset where that line starts")
+    end_offset: int = Field(description="the byte offset after the last returned byte")
+    total_lines: int = Field(description="lines stored so far")
+    size: int = Field(description="bytes stored so far")
+    data: str = Field(description="base64 of the bytes [offset, end_offset): whole lines")
+    times: list[float | None] = Field(
+        description="per returned line: when its first byte was read, epoch seconds (ms)"
+    )
 
 
 class Health(BaseModel):

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from trainlog.ingest import CAPTURE_TIMES_HEADER, ENDS_LOG_HEADER
+from trainlog.lineindex import Mark, Times, append_marks, slice_marks
 from trainlog.models import RunStatus
 from trainlog.runner.compactor import Compactor
 from trainlog.runner.retry import Unavailable
@@ -36,11 +37,19 @@ class RegistrationFailed(Exception):
 
 @dataclass(frozen=True)
 class Patch:
-    """One PATCH of the log: the bytes from ``offset``, read at ``captured_at``."""
+    """An append to send: the bytes from ``offset`` and when they were read."""
 
     offset: int
     data: bytes
-    captured_at: float
+    marks: list[Mark]  # relative to offset, beginning at 0
+
+
+def capture_times_header(marks: list[Mark], start: int, end: int, offset: int) -> str:
+    """The marks of bytes [start, end) of an append at ``offset``, as Trainlog-Capture-Times
+    (absolute offsets, Unix seconds)."""
+    return ",".join(
+        f"{offset + start + at}={ms / 1000:.3f}" for at, ms in slice_marks(marks, start, end)
+    )
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,7 @@ def register(
             headers=headers,
             timeout=TIMEOUT,
         )
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise RegistrationFailed(f"cannot reach {server}: {exc}") from None
     if response.status_code != 201:
         raise RegistrationFailed(f"{server} refused the run: {_detail(response)}")
@@ -101,8 +110,8 @@ class HttpSink:
         body = {"host": host, "pid": pid, "term_cols": cols, "term_rows": rows}
         self._request("POST", "/started", json=body)
 
-    def prepare(self, offset: int, data: bytes, captured_at: float) -> Patch:
-        return Patch(offset, data, captured_at)
+    def prepare(self, offset: int, data: bytes, times: Times) -> Patch:
+        return Patch(offset, data, append_marks(len(data), times))
 
     def append(self, prepared: Patch, ends_log: bool) -> int:
         end = prepared.offset + len(prepared.data)
@@ -110,11 +119,13 @@ class HttpSink:
         while True:
             # In pieces the server takes (a runner's batch is 4 MiB at most, the server's
             # default limit 8 MiB).
-            piece = prepared.data[offset - prepared.offset :][: self._max_body_bytes]
+            start = offset - prepared.offset
+            piece = prepared.data[start : start + self._max_body_bytes]
+            times = capture_times_header(prepared.marks, start, start + len(piece), prepared.offset)
             headers = {
                 "Content-Type": "application/octet-stream",
                 "Content-Range": f"bytes {offset}-{offset + len(piece) - 1}/*",
-                CAPTURE_TIMES_HEADER: f"{offset}={prepared.captured_at:.6f}",
+                CAPTURE_TIMES_HEADER: times,
             }
             if ends_log:
                 headers[ENDS_LOG_HEADER] = "1"

@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from functools import partial
 from types import FrameType
 from typing import BinaryIO, Generic
@@ -231,7 +230,7 @@ class Runner(Generic[Prepared]):
     def _fail_to_start(self, argv: list[str], exc: OSError) -> None:
         message = f"could not start {argv[0]!r}: {exc.strerror or exc}"
         notice = f"[trainlog] {message}\r\n".encode()
-        prepared = self._sink.prepare(0, notice, time.time())
+        prepared = self._sink.prepare(0, notice, None)
         until_done(partial(self._sink.append, prepared, False), "append")
         until_done(
             partial(self._sink.finish, RunStatus.FAILED, None, message, len(notice)), "finish"

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trainlog import runs, store
 from trainlog.db import Database, is_disk_full
+from trainlog.lineindex import Times
 from trainlog.models import RunStatus
 from trainlog.runner.compactor import Compactor
 from trainlog.runner.terminal import TerminalSize
@@ -41,9 +42,9 @@ class LogSink(Protocol[Prepared]):
 
     def mark_running(self, host: str, pid: int, terminal: TerminalSize | None) -> None: ...
 
-    def prepare(self, offset: int, data: bytes, captured_at: float) -> Prepared:
-        """An append of ``data`` at ``offset``, read from the child at ``captured_at`` (Unix
-        time), cut and compressed before any transaction or request."""
+    def prepare(self, offset: int, data: bytes, times: Times) -> Prepared:
+        """An append of ``data`` at ``offset``, read from the child at ``times`` (see
+        lineindex.Times), made ready before any transaction or request."""
         ...
 
     def append(self, prepared: Prepared, ends_log: bool) -> int:
@@ -93,8 +94,8 @@ class DatabaseSink:
         with self._db.write() as session:
             runs.mark_running(session, self.run_id, host, pid, terminal)
 
-    def prepare(self, offset: int, data: bytes, captured_at: float) -> store.EncodedAppend:
-        return store.encode_append(self.run_id, offset, data)
+    def prepare(self, offset: int, data: bytes, times: Times) -> store.EncodedAppend:
+        return store.encode_append(self.run_id, offset, data, times)
 
     def append(self, prepared: store.EncodedAppend, ends_log: bool) -> int:
         size = self._append(prepared, ends_log)

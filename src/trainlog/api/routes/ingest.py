@@ -189,14 +189,14 @@ async def append_log(
         raise ingest.BadIngestRequest(
             f"Content-Range says {span.length} bytes, the body has {len(data)}"
         )
-    # Validated now; stored as the line times once the log has a time index.
-    ingest.parse_capture_times(trainlog_capture_times, span)
+    # The runner's capture times, for the line index; without them, the time of receipt.
+    times = ingest.parse_capture_times(trainlog_capture_times, span) or None
 
     def store() -> int:
         with db.read() as session:
             ingest.authorize(session, run_id, token)
         return ingest.append(
-            db, run_id, span.start, data, trainlog_ends_log == "1", settings.max_log_bytes
+            db, run_id, span.start, data, times, trainlog_ends_log == "1", settings.max_log_bytes
         )
 
     return Appended(size=await to_thread.run_sync(store))

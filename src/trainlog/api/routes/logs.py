@@ -1,15 +1,16 @@
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from trainlog import runs, store
+from trainlog import logread, runs, store
 from trainlog.api.bodies import json_with_base64_data
 from trainlog.api.deps import DbDep, HubDep, SettingsDep
-from trainlog.api.schemas import ErrorOut, LogPage
+from trainlog.api.schemas import ErrorOut, LineWindowOut, LogPage
 from trainlog.api.sse_response import EventStreamResponse
 from trainlog.db import Database
 from trainlog.offsets import MAX_OFFSET, parse_range_header
@@ -49,6 +50,41 @@ def get_logs(
     fields = {"run_id": str(run_id), "offset": offset, "size": size, "updated_at": updated_at}
     body = json_with_base64_data(fields, store.iter_bytes(db, run_id, offset, end))
     return StreamingResponse(body, media_type="application/json")
+
+
+@router.get(
+    "/lines",
+    response_model=LineWindowOut,
+    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+def get_lines(
+    run_id: uuid.UUID,
+    db: DbDep,
+    start: Annotated[
+        int | None, Query(ge=1, le=MAX_OFFSET, description="the first line's number (from 1)")
+    ] = None,
+    offset: Annotated[
+        int | None, Query(ge=0, le=MAX_OFFSET, description="start at the line holding this byte")
+    ] = None,
+    count: Annotated[int, Query(ge=1, le=logread.MAX_WINDOW_LINES)] = 1000,
+) -> dict[str, object]:
+    """A window of whole lines, from line ``start`` (default 1) or from the line holding byte
+    ``offset``, with each line's time. Past the end: no lines. A live run's lines so far."""
+    if start is not None and offset is not None:
+        raise HTTPException(422, "give start or offset, not both")
+    with db.read() as session:
+        runs.get(session, run_id)
+    window = logread.lines_window(db, run_id, start, offset, count)
+    return {
+        "run_id": str(run_id),
+        "start": window.start,
+        "offset": window.offset,
+        "end_offset": window.end_offset,
+        "total_lines": window.totals.lines,
+        "size": window.totals.size,
+        "data": base64.b64encode(window.data).decode(),
+        "times": window.times,
+    }
 
 
 @router.get(
