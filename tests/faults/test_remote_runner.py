@@ -15,6 +15,7 @@ from tests.faults.conftest import StartServer, fault_env
 from tests.helpers import PROGRAMS, Server, wait_for, wait_until_ended
 from tests.programs.emit import expected_output
 
+# Waits are generous: this machine is shared, and a loaded one starts processes slowly.
 # Counting lines for about 14 s: long enough to outlive a server that is down for 10 s.
 COUNT_LINES = (
     "import sys, time\n"
@@ -95,7 +96,7 @@ def test_server_killed_and_restarted_10s_later_the_log_is_the_childs_output(
     runner = remote_run(server, sys.executable, "-c", COUNT_LINES)
     run_id = run_id_of(runner)
     with server.client() as client:
-        wait_for(lambda: client.get(f"/api/runs/{run_id}").json()["log_size"] > 1000)
+        wait_for(lambda: client.get(f"/api/runs/{run_id}").json()["log_size"] > 1000, 60)
     server.process.kill()
     server.process.wait()
     time.sleep(10)  # the scenario itself: the server is away this long
@@ -129,7 +130,7 @@ def test_cancel_on_the_server_reaches_the_remote_child(
     runner = remote_run(server, sys.executable, "-c", trap)
     run_id = run_id_of(runner)
     with server.client() as client:
-        wait_for(lambda: client.get(f"/api/runs/{run_id}").json()["log_size"] > 0)
+        wait_for(lambda: client.get(f"/api/runs/{run_id}").json()["log_size"] > 0, 60)
         assert client.post(f"/api/runs/{run_id}/cancel").status_code == 202
         stdout, _ = runner.communicate(timeout=30)
         run = wait_until_ended(client, run_id)
@@ -145,7 +146,7 @@ def test_a_remote_runner_killed_leaves_its_run_lost(
     runner = remote_run(server, sys.executable, "-c", "import time; time.sleep(120)")
     run_id = run_id_of(runner)
     with server.client() as client:
-        wait_for(lambda: client.get(f"/api/runs/{run_id}").json()["status"] == "running")
+        wait_for(lambda: client.get(f"/api/runs/{run_id}").json()["status"] == "running", 60)
         runner.send_signal(signal.SIGKILL)
         runner.wait()
         run = wait_until_ended(client, run_id)
