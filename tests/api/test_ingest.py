@@ -246,6 +246,12 @@ def test_without_tokens_only_this_machine_may_register(database_url: str, config
         assert remote.get("/api/runs").json() == []
     with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as local:
         assert register(local).status_code == 201
+        # What `trainlog run` gathers about a run (issue 16) is taken; malformed, refused.
+        origin = {"host": "gpu-7", "user": "ml", "cwd": "/job", "git": {"dirty": False}}
+        tagged = register(local, name="sweep-3", tags={"lr": "3e-4"}, **origin)
+        assert tagged.status_code == 201
+        assert register(local, tags=["lr"]).status_code == 422
+        assert register(local, command=[]).status_code == 422
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

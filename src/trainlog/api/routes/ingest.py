@@ -48,7 +48,9 @@ class IngestCreate(BaseModel):
     command: list[Annotated[str, Field(max_length=65536)]] = Field(min_length=1, max_length=4096)
     config: str | None = Field(default=None, max_length=255)
     name: str | None = Field(default=None, max_length=255)
-    tags: list[Annotated[str, Field(max_length=255)]] | None = Field(default=None, max_length=256)
+    tags: (
+        dict[Annotated[str, Field(max_length=255)], Annotated[str, Field(max_length=255)]] | None
+    ) = Field(default=None, max_length=256)
     host: str | None = Field(default=None, max_length=255)
     user: str | None = Field(default=None, max_length=255)
     cwd: str | None = Field(default=None, max_length=4096)
