@@ -25,6 +25,7 @@ BENCHMARKS = (
     "navigation",
     "runs",
     "metrics",
+    "ingest",
 )
 
 

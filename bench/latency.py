@@ -116,9 +116,10 @@ def _row(db: str, mode: Mode, results: list[Result]) -> Row:
     )
 
 
-def measure(srv: Server, url: str, mode: Mode, seconds: float) -> Result:
+def measure(srv: Server, url: str, mode: Mode, seconds: float, **run_env: str) -> Result:
+    """``run_env``: for ``trainlog run`` (TRAINLOG_SERVER: a remote runner, bench/ingest.py)."""
     child = [PYTHON, CHILDREN, "ticker", str(seconds + SETTLE_SECONDS + 1)]
-    process, run_id = start_trainlog_run(url, child)
+    process, run_id = start_trainlog_run(url, child, **run_env)
     viewers = [Viewer(run_id, mode="probe" if i < PROBES else "drain") for i in range(mode.viewers)]
     # This client's own garbage collections (tens of ms with 1,000 viewers) would be counted
     # as the server's latency; nothing it allocates while measuring needs them.

@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 from trainlog.api import errors
 from trainlog.api.auth import TokenAuth
 from trainlog.api.middleware import BodyLimit, NoStoreForApi
-from trainlog.api.routes import configs, health, logs, metrics, runs, streams
+from trainlog.api.routes import configs, health, ingest, logs, metrics, runs, streams
 from trainlog.db import Database, migrate
 from trainlog.notify import Listener, make_listener
 from trainlog.retention import RETENTION_INTERVAL_SECONDS, apply_retention, parse_duration
@@ -102,11 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="trainlog", version="0.1.0", lifespan=lifespan)
     api = APIRouter(prefix="/api")
-    for module in (runs, logs, streams, metrics, configs, health):
+    for module in (ingest, runs, logs, streams, metrics, configs, health):
         api.include_router(module.router)
     app.include_router(api)
     errors.install(app)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, log_bytes=settings.ingest_max_body_bytes)
     app.add_middleware(TokenAuth, token=settings.api_token)
     app.add_middleware(NoStoreForApi)
     mount_web(app, settings.web_dist)

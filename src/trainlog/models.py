@@ -66,6 +66,7 @@ ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 class RunSource(enum.StrEnum):
     SERVER = "server"  # started through the API, on the server's machine
     CLI = "cli"  # ``trainlog run`` in someone's shell
+    REMOTE = "remote"  # ``trainlog run --server``: registered and written over HTTP
 
 
 class Base(DeclarativeBase):
@@ -116,6 +117,9 @@ class ExperimentRun(Base):
         Index("ix_experiment_runs_status_created_id", "status", "created_at", "id"),
         Index("ix_experiment_runs_config_created_id", "config", "created_at", "id"),
     )
+    # A remote runner's clock minus the server's, in seconds, when that was far off at
+    # registration: its line times are its own clock's.
+    clock_skew: Mapped[float | None] = mapped_column(Double)
 
     def __repr__(self) -> str:
         return f"ExperimentRun(id={self.id}, status={self.status})"
@@ -185,6 +189,17 @@ class LogChunk(Base):
     times: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     __table_args__ = (Index("ix_log_chunks_lines", "run_id", "newlines_before", "start_offset"),)
+
+
+class RunToken(Base):
+    """The token a remote runner appends to its run with: only its SHA-256 is kept."""
+
+    __tablename__ = "run_tokens"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("experiment_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64))
 
 
 class MetricCursor(Base):

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     start_timeout: float = Field(default=60.0, ge=0)
     # When set, every /api route needs it (Authorization: Bearer, or the cookie set by /?token=).
     api_token: str | None = None
+    # A token that may only register runs through POST /api/runs/ingest (see docs/ingest.md).
+    ingest_token: str | None = None
+    # ``trainlog run`` sends the run to this server over HTTP instead of writing the database.
+    server: str | None = None
+    # Request bodies of PATCH /api/runs/{id}/log at most (after decompression too); 413 beyond.
+    ingest_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     web_dist: Path = REPO_ROOT / "web" / "dist"
     # Finished runs older than this (a duration: 30d, 12h) are deleted by the server, checked
     # hourly; unset keeps every run.

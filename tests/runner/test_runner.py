@@ -17,6 +17,7 @@ from trainlog import logread, runs, store
 from trainlog.db import Database
 from trainlog.models import ChunkCodec, LogChunk, RunSource
 from trainlog.runner.service import Runner
+from trainlog.runner.sink import DatabaseSink
 from trainlog.settings import Settings
 
 # A pipe: these tests compare exact bytes (a pty would turn "\n" into "\r\n").
@@ -43,7 +44,7 @@ def emit_run(db: Database, tmp_path: Path, **config: object) -> uuid.UUID:
 def test_every_byte_is_stored_and_echoed_unchanged(db: Database, tmp_path: Path) -> None:
     run_id = emit_run(db, tmp_path, exit_code=3, delay=0.01)
     echo = io.BytesIO()
-    assert Runner(db, SETTINGS, run_id, echo=echo).execute() == 3
+    assert Runner(DatabaseSink(db, run_id), SETTINGS, echo=echo).execute() == 3
     assert stored_log(db, run_id) == expected_output()
     assert echo.getvalue() == expected_output()
     with db.read() as session:
@@ -54,14 +55,14 @@ def test_every_byte_is_stored_and_echoed_unchanged(db: Database, tmp_path: Path)
 
 def test_a_flood_of_output_is_stored_whole(db: Database, tmp_path: Path) -> None:
     run_id = emit_run(db, tmp_path, repeat=20)
-    assert Runner(db, SETTINGS, run_id).execute() == 0
+    assert Runner(DatabaseSink(db, run_id), SETTINGS).execute() == 0
     assert stored_log(db, run_id) == expected_output(repeat=20)
 
 
 def test_a_finished_log_is_compacted_and_reads_back_the_same(db: Database) -> None:
     script = "for i in range(20000): print(f'step {i}: loss=0.5 acc=0.9', flush=True)"
     run_id = create_run(db, [sys.executable, "-c", script])
-    assert Runner(db, SETTINGS, run_id).execute() == 0
+    assert Runner(DatabaseSink(db, run_id), SETTINGS).execute() == 0
     expected = b"".join(f"step {i}: loss=0.5 acc=0.9\n".encode() for i in range(20000))
     assert stored_log(db, run_id) == expected
     with db.read() as session:
@@ -91,7 +92,7 @@ print("started", flush=True)
 time.sleep(600)
 """
     run_id = create_run(db, [sys.executable, "-c", script])
-    runner = Runner(db, SETTINGS, run_id)
+    runner = Runner(DatabaseSink(db, run_id), SETTINGS)
     result: list[int | None] = []
     thread = threading.Thread(target=lambda: result.append(runner.execute()))
     thread.start()
@@ -110,7 +111,7 @@ time.sleep(600)
 
 def test_a_command_that_cannot_start_fails_with_a_message(db: Database) -> None:
     run_id = create_run(db, ["/nonexistent/train"])
-    assert Runner(db, SETTINGS, run_id).execute() is None
+    assert Runner(DatabaseSink(db, run_id), SETTINGS).execute() is None
     with db.read() as session:
         run = runs.get(session, run_id)
         assert run.status == "failed" and run.exit_code is None
@@ -127,7 +128,7 @@ def test_output_left_by_a_lingering_grandchild_is_captured(db: Database) -> None
     )
     run_id = create_run(db, [sys.executable, "-c", script])
     started = time.monotonic()
-    assert Runner(db, SETTINGS, run_id).execute() == 0
+    assert Runner(DatabaseSink(db, run_id), SETTINGS).execute() == 0
     assert stored_log(db, run_id) == b"parent done\nfrom grandchild\n"
     assert time.monotonic() - started < 10
 
@@ -136,7 +137,7 @@ def test_heartbeats_are_recorded(db: Database, tmp_path: Path) -> None:
     release = tmp_path / "release"
     script = f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.05)"
     run_id = create_run(db, [sys.executable, "-c", script])
-    runner = threading.Thread(target=Runner(db, SETTINGS, run_id).execute)
+    runner = threading.Thread(target=Runner(DatabaseSink(db, run_id), SETTINGS).execute)
     runner.start()
     seen: set[object] = set()
 
@@ -169,7 +170,7 @@ def test_each_lines_time_is_when_the_runner_read_it(db: Database) -> None:
         "    sys.stdout.write(f'{time.time():.6f} burst {i}\\n')\n"
     )
     run_id = create_run(db, [sys.executable, "-c", script])
-    Runner(db, SETTINGS, run_id).execute()
+    Runner(DatabaseSink(db, run_id), SETTINGS).execute()
     window = logread.lines_window(db, run_id, 1, None, 10_000)
     lines = window.data.splitlines()
     assert len(lines) == len(window.times) == 3030 == window.totals.lines

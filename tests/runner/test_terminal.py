@@ -40,6 +40,7 @@ from trainlog.reaper import RUN_ID_ENV
 from trainlog.runner import service
 from trainlog.runner.process import spawn
 from trainlog.runner.service import Runner
+from trainlog.runner.sink import DatabaseSink
 from trainlog.runner.terminal import TerminalSize, open_terminal
 from trainlog.settings import Settings
 
@@ -71,7 +72,7 @@ def bar_lines(text: list[str]) -> list[str]:
 
 def fancy_run(db: Database, settings: Settings) -> tuple[uuid.UUID, bytes]:
     run_id = create_run(db, [sys.executable, str(FANCY)])
-    assert Runner(db, settings, run_id).execute() == 0
+    assert Runner(DatabaseSink(db, run_id), settings).execute() == 0
     return run_id, stored_log(db, run_id)
 
 
@@ -123,7 +124,7 @@ def test_through_a_pipe_the_same_program_draws_for_a_pipe(db: Database) -> None:
 def test_no_byte_is_lost_when_the_child_exits(db: Database, tmp_path: Path) -> None:
     # Several MiB written right up to the exit, every byte value among them.
     run_id = emit_run(db, tmp_path, repeat=3, exit_code=4)
-    assert Runner(db, PTY, run_id).execute() == 4
+    assert Runner(DatabaseSink(db, run_id), PTY).execute() == 4
     assert stored_log(db, run_id) == expected_output(repeat=3).replace(b"\n", b"\r\n")
 
 
@@ -137,7 +138,7 @@ os.write(1, b"waiting\\n")
 sys.exit(sum(worker.wait() for worker in workers))
 """
     run_id = create_run(db, [sys.executable, "-c", script])
-    assert Runner(db, PTY, run_id).execute() == 0
+    assert Runner(DatabaseSink(db, run_id), PTY).execute() == 0
     lines = sorted(stored_log(db, run_id).split(b"\r\n"))
     assert lines == [b"", b"waiting", b"worker 0 True", b"worker 1 True", b"worker 2 True"]
 
@@ -166,7 +167,7 @@ while not pathlib.Path({str(ready)!r}).exists():
 os.write(1, b"child done\\n")
 """
     run_id = create_run(db, [sys.executable, "-c", script])
-    assert Runner(db, PTY, run_id).execute() == 0
+    assert Runner(DatabaseSink(db, run_id), PTY).execute() == 0
     expected = b"child done\r\nfrom grandchild\r\n" if ignores_sighup else b"child done\r\n"
     assert stored_log(db, run_id) == expected
 
@@ -179,7 +180,7 @@ def test_without_a_pty_the_runner_captures_through_a_pipe(
 
     monkeypatch.setattr(os, "openpty", no_pty)
     run_id = create_run(db, [sys.executable, "-c", "print('through a pipe')"])
-    assert Runner(db, PTY, run_id).execute() == 0
+    assert Runner(DatabaseSink(db, run_id), PTY).execute() == 0
     assert stored_log(db, run_id) == b"through a pipe\n"
     with db.read() as session:
         assert runs.get(session, run_id).pty is False
@@ -203,7 +204,7 @@ def test_without_a_pump_the_runner_captures_through_a_pipe_and_leaks_nothing(
     monkeypatch.setattr(service, "start_pump", no_pump)
     open_before = ptys_and_pipes()
     run_id = create_run(db, [sys.executable, "-c", "print('through a pipe')"])
-    assert Runner(db, PTY, run_id).execute() == 0
+    assert Runner(DatabaseSink(db, run_id), PTY).execute() == 0
     assert stored_log(db, run_id) == b"through a pipe\n"
     with db.read() as session:
         assert runs.get(session, run_id).pty is False
@@ -295,7 +296,7 @@ def test_trainlog_run_uses_a_pty_and_tail_plain_renders_it(database_url: str) ->
 def test_stdin_is_never_the_terminal(db: Database) -> None:
     script = "import sys; print(repr(sys.stdin.read()), sys.stdin.isatty())"
     run_id = create_run(db, [sys.executable, "-c", script])
-    assert Runner(db, PTY, run_id).execute() == 0
+    assert Runner(DatabaseSink(db, run_id), PTY).execute() == 0
     assert stored_log(db, run_id) == b"'' False\r\n"
 
 
@@ -303,7 +304,7 @@ def test_pty_size_reaches_programs_that_ask_the_terminal(db: Database) -> None:
     # stty asks the terminal itself (TIOCGWINSZ), not the environment; stdin is not it.
     run_id = create_run(db, ["sh", "-c", "stty size < /dev/tty"])
     settings = PTY.model_copy(update={"term_cols": 132, "term_rows": 50})
-    assert Runner(db, settings, run_id).execute() == 0
+    assert Runner(DatabaseSink(db, run_id), settings).execute() == 0
     assert stored_log(db, run_id) == b"50 132\r\n"
 
 
@@ -311,7 +312,7 @@ def test_the_child_holds_only_its_standard_descriptors(db: Database) -> None:
     # Not the master, nor the runner's: 0, 1, 2, and 3 is the one listing them.
     script = "import os; print(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))"
     run_id = create_run(db, [sys.executable, "-c", script])
-    assert Runner(db, PTY, run_id).execute() == 0
+    assert Runner(DatabaseSink(db, run_id), PTY).execute() == 0
     assert stored_log(db, run_id) == b"[0, 1, 2, 3]\r\n"
 
 
@@ -355,7 +356,7 @@ time.sleep(60)
 """
     run_id = create_run(db, [sys.executable, "-c", script])
     monkeypatch.setenv(RUN_ID_ENV, str(run_id))  # as the launcher and `trainlog run` set it
-    runner = Runner(db, PTY, run_id)
+    runner = Runner(DatabaseSink(db, run_id), PTY)
     finished = threading.Thread(target=runner.execute)
     finished.start()
     wait_for(ready.exists)
@@ -388,7 +389,7 @@ print("child done", flush=True)
 """
     run_id = create_run(db, [sys.executable, "-c", script])
     try:
-        assert Runner(db, PTY, run_id).execute() == 0
+        assert Runner(DatabaseSink(db, run_id), PTY).execute() == 0
         log = stored_log(db, run_id)
         assert b"child done\r\n" in log and log.count(b"still here\r\n") >= 2
         assert pumps_of_this_process() == []
@@ -402,7 +403,7 @@ def test_a_killed_pump_ends_the_run_saying_why(db: Database) -> None:
     # child (SIGHUP), and the run must say so rather than look like the child's own failure.
     script = "import time; print('before', flush=True); time.sleep(60)"
     run_id = create_run(db, [sys.executable, "-c", script])
-    runner = Runner(db, PTY, run_id)
+    runner = Runner(DatabaseSink(db, run_id), PTY)
     finished = threading.Thread(target=runner.execute)
     finished.start()
     wait_for(lambda: stored_log(db, run_id) == b"before\r\n")

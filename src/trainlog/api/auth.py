@@ -19,7 +19,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 COOKIE_NAME = "trainlog_token"
 OPEN_PATHS = frozenset({"/api/health"})
+# HTTP ingest (api/routes/ingest.py): its handlers check a token themselves, the API token
+# or the ingest token to register a run, that run's own token for the rest.
+INGEST_REGISTER_PATH = "/api/runs/ingest"
+INGEST_RUN_ACTIONS = frozenset({"log", "started", "heartbeat", "finish"})
 COOKIE_MAX_AGE = 30 * 24 * 3600
+
+
+def self_authenticated(path: str) -> bool:
+    """Whether a path's handler checks its own token (HTTP ingest)."""
+    parts = path.split("/")  # "", "api", "runs", id, action
+    return path == INGEST_REGISTER_PATH or (
+        len(parts) == 5 and parts[1:3] == ["api", "runs"] and parts[4] in INGEST_RUN_ACTIONS
+    )
 
 
 def _same(given: str, token: str) -> bool:
@@ -48,7 +60,7 @@ class TokenAuth:
         path: str = scope["path"]
         if not path.startswith("/api"):
             return self._take_token_from_query(scope)
-        if path in OPEN_PATHS or self._presented(scope):
+        if path in OPEN_PATHS or self_authenticated(path) or self._presented(scope):
             return None
         return JSONResponse(
             {"detail": "an API token is required: Authorization: Bearer <token>, or open /?token="},

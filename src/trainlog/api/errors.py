@@ -10,6 +10,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from trainlog.configs import ConfigRejected
+from trainlog.ingest import (
+    BadIngestRequest,
+    FinalSizeMismatch,
+    IngestRefused,
+    LogMismatch,
+    OverLogLimit,
+)
 from trainlog.metrics.stream import BadMetricResumePoint
 from trainlog.offsets import RangeNotSatisfiable
 from trainlog.runs import BadCursor, RunIsActive, RunNotActive, RunNotFound, TooManyActiveRuns
@@ -26,6 +33,9 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     ConfigRejected: 422,
     BadResumePoint: 422,
     BadMetricResumePoint: 422,
+    IngestRefused: 403,
+    OverLogLimit: 413,
+    BadIngestRequest: 400,
 }
 
 
@@ -33,6 +43,8 @@ def install(app: FastAPI) -> None:
     for error_type, status in STATUS_BY_ERROR.items():
         app.add_exception_handler(error_type, _answer_with(status))
     app.add_exception_handler(RangeNotSatisfiable, _range_not_satisfiable)
+    app.add_exception_handler(LogMismatch, _log_mismatch)
+    app.add_exception_handler(FinalSizeMismatch, _final_size_mismatch)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
@@ -50,6 +62,21 @@ async def _range_not_satisfiable(request: Request, exc: Exception) -> JSONRespon
         status_code=416,
         headers={"Content-Range": f"bytes */{getattr(request.state, 'log_size', '*')}"},
     )
+
+
+async def _log_mismatch(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LogMismatch)
+    # The stored size in the body and as the Range the server holds, for the runner to resend
+    # from (Content-Range */SIZE as RFC 9110 has a 416 say it).
+    headers = {"Content-Range": f"bytes */{exc.size}"}
+    if exc.size:
+        headers["Range"] = f"bytes=0-{exc.size - 1}"
+    return JSONResponse({"detail": str(exc), "size": exc.size}, status_code=416, headers=headers)
+
+
+async def _final_size_mismatch(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FinalSizeMismatch)
+    return JSONResponse({"detail": str(exc), "size": exc.size}, status_code=409)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -41,19 +41,23 @@ class BodyLimit:
     than ``max_bytes`` into memory.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, log_bytes: int = MAX_BODY_BYTES
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # PATCH /api/runs/{id}/log: a remote runner's output (TRAINLOG_INGEST_MAX_BODY_BYTES).
+        self.log_bytes = log_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        too_large = JSONResponse(
-            {"detail": f"request body over {self.max_bytes} bytes"}, status_code=413
-        )
+        is_log = scope["method"] == "PATCH" and scope["path"].endswith("/log")
+        limit = self.log_bytes if is_log else self.max_bytes
+        too_large = JSONResponse({"detail": f"request body over {limit} bytes"}, status_code=413)
         declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declared.isdigit() and int(declared) > limit:
             await too_large(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -64,7 +68,7 @@ class BodyLimit:
                 break
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
+            if size > limit:
                 await too_large(scope, receive, send)
                 return
             if not message.get("more_body", False):

@@ -56,6 +56,11 @@ class RunOut(BaseModel):
     user: str | None
     cwd: str | None
     git: GitOut | None = Field(description="null outside a git work tree, or without git")
+    clock_skew: float | None = Field(
+        default=None,
+        description="a remote runner's clock minus the server's in seconds, when 2 s or more "
+        "off: the run's line times are the runner's clock",
+    )
 
     @classmethod
     def from_view(cls, view: RunView) -> RunOut:
@@ -82,6 +87,7 @@ class RunOut(BaseModel):
             user=run.user,
             cwd=run.cwd,
             git=GitOut.model_validate(run.git) if run.git is not None else None,
+            clock_skew=run.clock_skew,
         )
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
+import uuid
+from typing import TYPE_CHECKING, Any
 
 from trainlog.cli.common import EXIT_NOT_STARTED, EXIT_USAGE, CliError, connect, tag
 
 if TYPE_CHECKING:
     from trainlog.cli.common import Subparsers
+    from trainlog.runner.service import Runner
     from trainlog.settings import Settings
 
 
@@ -45,6 +47,16 @@ def add_parser(commands: Subparsers) -> None:
         action="store_true",
         help="extract only the --metric patterns (and TRAINLOG_METRIC_PATTERNS)",
     )
+    run.add_argument(
+        "--server",
+        help="send the run to this trainlog server over HTTP instead of writing the database "
+        "(default: TRAINLOG_SERVER)",
+    )
+    run.add_argument(
+        "--token",
+        help="with --server: its API or ingest token (default: TRAINLOG_INGEST_TOKEN, then "
+        "TRAINLOG_API_TOKEN; prefer those: arguments are visible to every user of the machine)",
+    )
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     run.set_defaults(handler=handle)
 
@@ -52,8 +64,8 @@ def add_parser(commands: Subparsers) -> None:
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     from trainlog import provenance, runs
     from trainlog.models import RunSource
-    from trainlog.reaper import RUN_ID_ENV
     from trainlog.runner.service import Runner
+    from trainlog.runner.sink import DatabaseSink
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
@@ -68,6 +80,9 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         metric_rules = settings.metric_rules(args.metric)
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+    server = args.server or settings.server
+    if server:
+        return _run_remote(server, args, command, settings)
     db = connect(settings, wait=True)
     origin = provenance.gather()
     with db.write() as session:
@@ -80,13 +95,54 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             tags=dict(args.tag),
             provenance=origin,
         )
-    print(f"trainlog: run {run.id}", file=sys.stderr, flush=True)
-    # Inherited by the child and its descendants: how a server finds them if this process dies.
-    os.environ[RUN_ID_ENV] = str(run.id)
-    runner = Runner(db, settings, run.id, echo=sys.stdout.buffer, metric_rules=metric_rules)
-    runner.stop_on_signals()
-    returncode = runner.execute()
+    _announce(run.id)
+    runner = Runner(
+        DatabaseSink(db, run.id), settings, echo=sys.stdout.buffer, metric_rules=metric_rules
+    )
+    returncode = _execute(runner)
     db.dispose()
+    return _exit_code(returncode)
+
+
+def _run_remote(
+    server: str, args: argparse.Namespace, command: list[str], settings: Settings
+) -> int:
+    """The run registered on ``server`` and written through it: no database here."""
+    from trainlog.runner.remote import HttpSink, RegistrationFailed, register
+    from trainlog.runner.service import Runner
+
+    token = args.token or settings.ingest_token or settings.api_token
+    # trainlog's secrets are this process's alone: the child inherits its environment.
+    for name in ("TRAINLOG_API_TOKEN", "TRAINLOG_INGEST_TOKEN", "TRAINLOG_SERVER"):
+        os.environ.pop(name, None)
+    try:
+        registration = register(server, token, command, args.config)
+    except RegistrationFailed as exc:
+        raise CliError(str(exc)) from None
+    _announce(registration.run_id)
+    if registration.max_log_bytes < settings.max_log_bytes:
+        settings = settings.model_copy(update={"max_log_bytes": registration.max_log_bytes})
+    sink = HttpSink(server, registration, command)
+    try:
+        return _exit_code(_execute(Runner(sink, settings, echo=sys.stdout.buffer)))
+    finally:
+        sink.close()
+
+
+def _announce(run_id: uuid.UUID) -> None:
+    from trainlog.reaper import RUN_ID_ENV
+
+    print(f"trainlog: run {run_id}", file=sys.stderr, flush=True)
+    # Inherited by the child and its descendants: how a server finds them if this process dies.
+    os.environ[RUN_ID_ENV] = str(run_id)
+
+
+def _execute(runner: Runner[Any]) -> int | None:
+    runner.stop_on_signals()
+    return runner.execute()
+
+
+def _exit_code(returncode: int | None) -> int:
     if returncode is None:
         return EXIT_NOT_STARTED
     return 128 - returncode if returncode < 0 else returncode

@@ -8,6 +8,7 @@ import uuid
 
 from trainlog.db import Database
 from trainlog.runner.service import Runner
+from trainlog.runner.sink import DatabaseSink
 from trainlog.settings import get_settings
 
 
@@ -19,7 +20,7 @@ def main(argv: list[str]) -> int:
     settings = get_settings()
     db = Database.connect(settings.database_url)
     try:
-        runner = Runner(db, settings, uuid.UUID(argv[0]))
+        runner = Runner(DatabaseSink(db, uuid.UUID(argv[0])), settings)
         runner.stop_on_signals()
         runner.execute()
     finally:

@@ -1,7 +1,8 @@
 """LogCapture: drain a child's output into the log store, never slowing the child.
 
 Two threads meet at a SpillBuffer. The reader only reads the pipe (and echoes, for
-``trainlog run``), so the child's writes never wait on the database. The writer appends
+``trainlog run``), so the child's writes never wait on the database (or the server: the
+writes go to a LogSink, which is either). The writer appends
 whatever has accumulated: right away when output is quiet, in larger batches when it floods.
 While a flood's append commits, an encoder thread gathers and compresses the next one, so a
 flood costs the slower of the two, not their sum; a quiet line never changes threads.
@@ -11,7 +12,7 @@ one notice saying so (counted in the limit) and the run is flagged ``log_truncat
 
 While the database's disk is full, appends are retried like any failed append (the buffer
 holds the output meanwhile) and the run's ``error`` says why its log has stopped growing,
-until an append goes through again.
+until an append goes through again (see DatabaseSink).
 """
 
 from __future__ import annotations
@@ -21,19 +22,15 @@ import os
 import select
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import BinaryIO
+from typing import BinaryIO, Generic
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from trainlog import runs, store
-from trainlog.db import Database, is_disk_full
 from trainlog.offsets import MAX_CHUNK_BYTES
 from trainlog.runner.buffer import SpillBuffer
 from trainlog.runner.retry import until_done
+from trainlog.runner.sink import LogSink, Prepared
 
 READ_SIZE = 64 * 1024
 READ_BATCH_BYTES = 1024 * 1024
@@ -55,31 +52,25 @@ def limit_notice(max_log_bytes: int) -> bytes:
     ).encode()
 
 
-def disk_full_note(held: int) -> str:
-    return f"the database's disk is full; the runner is holding {held} bytes of output and retrying"
-
-
 @dataclass(frozen=True)
-class _Batch:
-    encoded: store.EncodedAppend
+class _Batch(Generic[Prepared]):
+    prepared: Prepared
     # Taken from a flood: more is coming, so the next append is prepared meanwhile.
     flood: bool
     # Carries the log-limit notice: the run is marked truncated in the same transaction.
     ends_log: bool
 
 
-class LogCapture:
+class LogCapture(Generic[Prepared]):
     def __init__(
         self,
-        db: Database,
-        run_id: uuid.UUID,
+        sink: LogSink[Prepared],
         read_fd: int,
         buffer: SpillBuffer,
         max_log_bytes: int,
         echo: BinaryIO | None = None,
     ) -> None:
-        self._db = db
-        self._run_id = run_id
+        self._sink = sink
         self._read_fd = read_fd
         self._buffer = buffer
         self._echo = echo
@@ -92,9 +83,7 @@ class LogCapture:
         # Prepares a flood's next append while the writer commits one: never more than one
         # ahead, so memory stays bounded.
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture-encoder")
-        # What the run's error goes back to when a disk-full note is withdrawn.
-        self._loss_note: str | None = None
-        self._disk_full_noted = False
+        self._loss_noted = False
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read_loop, name="capture-reader", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="capture-writer", daemon=True)
@@ -186,7 +175,7 @@ class LogCapture:
         finally:
             self._encoder.shutdown(wait=False)
 
-    def _next_batch(self, gather: bool) -> _Batch | None:
+    def _next_batch(self, gather: bool) -> _Batch[Prepared] | None:
         """The next append, cut and compressed; None once the output has ended and all of it
         is taken."""
         while True:
@@ -204,70 +193,37 @@ class LogCapture:
                 return self._encode(data, marks, flood=len(data) >= FLOOD_BYTES)
             # Past the limit: drained and dropped, the notice is in the log already.
 
-    def _encode(self, data: bytes, marks: list[tuple[int, float]], flood: bool) -> _Batch:
+    def _encode(self, data: bytes, marks: list[tuple[int, float]], flood: bool) -> _Batch[Prepared]:
         room = self._max_log_bytes - len(self._limit_notice) - self._planned
         if len(data) > room:
             data = data[: max(room, 0)] + self._limit_notice
             self._truncated = True
         # The limit notice gets the time of the bytes it follows.
-        encoded = store.encode_append(self._run_id, self._planned, data, marks)
-        # Bytes held are in `_planned - _stored` or in the buffer (see _note_disk_full).
+        prepared = self._sink.prepare(self._planned, data, marks)
+        # Bytes held are in `_planned - _stored` or in the buffer (see _append_failed).
         self._planned += len(data)
-        return _Batch(encoded, flood, self._truncated)
+        return _Batch(prepared, flood, self._truncated)
 
-    def _store(self, batch: _Batch) -> None:
+    def _store(self, batch: _Batch[Prepared]) -> None:
         # Appends are idempotent by offset, so retrying one whose commit answer was lost
         # cannot store its bytes twice.
         self._stored = until_done(
-            partial(self._append, batch), "append", on_error=self._note_disk_full
+            partial(self._sink.append, batch.prepared, batch.ends_log),
+            "append",
+            on_error=self._append_failed,
         )
-        self._disk_full_noted = False
 
-    def _append(self, batch: _Batch) -> int:
-        if not (batch.ends_log or self._disk_full_noted):
-            size = store.append_at_once(self._db, batch.encoded)
-            if size is not None:
-                return size
-        with self._db.write() as session:
-            size = store.append_encoded(session, batch.encoded)
-            if batch.ends_log:
-                # With the notice, so no reader sees one without the other.
-                runs.mark_truncated(session, self._run_id)
-            if self._disk_full_noted:
-                # With the bytes, so no reader sees them stored and the run still saying they
-                # are held; the error goes back to what it was (a loss, if there was one).
-                runs.note_error(session, self._run_id, self._loss_note)
-            return size
-
-    def _note_disk_full(self, exc: SQLAlchemyError) -> None:
-        """Tell the run why its log stopped growing, when the database's disk is full.
-
-        One try per failed append: a small update often fits where the append did not, and if
-        it does not, the next failure tries again. The child never waits on it: the reader
-        goes on filling the buffer.
-        """
-        if not is_disk_full(exc):
-            return
-        # Before the try: a note whose commit answer was lost must be withdrawn too.
-        self._disk_full_noted = True
-        held = self._planned - self._stored + self._buffer.pending
-        try:
-            with self._db.write() as session:
-                runs.note_error(session, self._run_id, disk_full_note(held))
-        except SQLAlchemyError as note_exc:
-            log.warning("could not note the full disk on the run: %s", type(note_exc).__name__)
+    def _append_failed(self, exc: Exception) -> None:
+        self._sink.append_failed(exc, self._planned - self._stored + self._buffer.pending)
 
     def _note_loss(self) -> None:
-        if self._loss_note is not None:
+        if self._loss_noted:
             return  # said once; no need to ask the buffer (and take its lock) again
         loss = self._buffer.first_loss
         if loss is None:
             return
-        message = f"output was lost: {loss}; see the log"
-
-        def note() -> None:
-            with self._db.write() as session:
-                runs.note_error(session, self._run_id, message)
-
-        until_done(note, "note lost output")
-        self._loss_note = message
+        until_done(
+            partial(self._sink.note_loss, f"output was lost: {loss}; see the log"),
+            "note lost output",
+        )
+        self._loss_noted = True

@@ -42,20 +42,25 @@ class Compactor:
         """Stop the periodic pass and compact everything, tail included."""
         self._stop.set()
         self._thread.join()
-        self._pass(self._stored(), final=True)
-        try:
-            self._db.release_free_space()
-        except SQLAlchemyError as exc:
-            log.warning("could not release free space: %s", type(exc).__name__)
+        compact_ended(self._db, self._run_id, self._settled, self._stored())
 
     def _loop(self) -> None:
         while not self._stop.wait(COMPACT_EVERY_SECONDS):
-            self._pass(self._stored() - LIVE_WINDOW_BYTES, final=False)
+            self._pass(self._stored() - LIVE_WINDOW_BYTES)
 
-    def _pass(self, upto: int, final: bool) -> None:
+    def _pass(self, upto: int) -> None:
         if upto <= 0:
             return
         try:
-            self._settled = compact(self._db, self._run_id, self._settled, upto, final=final)
+            self._settled = compact(self._db, self._run_id, self._settled, upto)
         except SQLAlchemyError as exc:
             log.warning("compaction skipped: %s", type(exc).__name__)
+
+
+def compact_ended(db: Database, run_id: uuid.UUID, start: int, size: int) -> None:
+    """Compact an ended run's log from ``start`` to its end and give freed space back."""
+    try:
+        compact(db, run_id, start, size, final=True)
+        db.release_free_space()
+    except SQLAlchemyError as exc:
+        log.warning("compaction skipped: %s", type(exc).__name__)

@@ -1,4 +1,4 @@
-"""Retrying database writes through an outage, with backoff."""
+"""Retrying the runner's writes through an outage (the database's or the server's), with backoff."""
 
 from __future__ import annotations
 
@@ -16,13 +16,21 @@ T = TypeVar("T")
 RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
+class Unavailable(Exception):
+    """A write the trainlog server could not take now (down, restarting, unreachable)."""
+
+
+# What a failed write raises when trying again later may succeed.
+RETRIED = (SQLAlchemyError, Unavailable)
+
+
 def until_done(
     action: Callable[[], T],
     what: str,
-    on_error: Callable[[SQLAlchemyError], None] | None = None,
+    on_error: Callable[[Exception], None] | None = None,
     give_up_after: float | None = None,
 ) -> T:
-    """Call action until it stops raising database errors; the runner never drops a write.
+    """Call action until it stops raising RETRIED errors; the runner never drops a write.
 
     Only safe for idempotent actions: a commit whose answer was lost will be done again.
     ``on_error`` sees each failure before the wait (to tell someone why); it must not raise.
@@ -34,7 +42,7 @@ def until_done(
     while True:
         try:
             return action()
-        except SQLAlchemyError as exc:
+        except RETRIED as exc:
             if on_error is not None:
                 on_error(exc)
             delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
@@ -42,6 +50,11 @@ def until_done(
                 if time.monotonic() >= deadline:
                     raise
                 delay = min(delay, deadline - time.monotonic())
-            log.warning("%s failed (%s); retrying in %.1fs", what, type(exc).__name__, delay)
+            log.warning("%s failed (%s); retrying in %.1fs", what, _why(exc), delay)
             attempt += 1
             time.sleep(delay)
+
+
+def _why(exc: Exception) -> str:
+    # A database error's text may hold its URL; the server's answer is ours to show.
+    return str(exc) if isinstance(exc, Unavailable) else type(exc).__name__

@@ -1,7 +1,9 @@
 """The runner: one process per run that starts the child, captures it and records the end.
 
 The same code serves runs started by the server (``python -m trainlog.runner RUN_ID``, its own
-process so a server restart never touches the run) and ``trainlog run -- CMD`` in a shell.
+process so a server restart never touches the run) and ``trainlog run -- CMD`` in a shell,
+writing the database directly or, with ``--server``, a trainlog server over HTTP: its writes
+go through a LogSink (runner/sink.py), every guarantee stays here.
 """
 
 from __future__ import annotations
@@ -14,27 +16,19 @@ import signal
 import socket
 import subprocess
 import threading
-import uuid
-from collections.abc import Callable
+from functools import partial
 from types import FrameType
-from typing import BinaryIO
+from typing import BinaryIO, Generic
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
-
-from trainlog import runs, store
-from trainlog.db import Database
-from trainlog.metrics.follower import start_follower
 from trainlog.metrics.patterns import Rules
-from trainlog.metrics.store import open_cursor
 from trainlog.models import RunStatus
 from trainlog.reaper import end_run_processes
 from trainlog.runner.buffer import SpillBuffer
 from trainlog.runner.capture import LogCapture
-from trainlog.runner.compactor import Compactor
 from trainlog.runner.process import child_env, signal_group, spawn, terminate_group
 from trainlog.runner.pump import start_pump
-from trainlog.runner.retry import until_done
+from trainlog.runner.retry import RETRIED, until_done
+from trainlog.runner.sink import LogSink, Prepared
 from trainlog.runner.terminal import TerminalSize, open_terminal
 from trainlog.settings import Settings
 
@@ -55,18 +49,17 @@ def outcome_status(returncode: int, cancelled: bool) -> RunStatus:
     return RunStatus.SUCCEEDED if returncode == 0 else RunStatus.FAILED
 
 
-class Runner:
+class Runner(Generic[Prepared]):
     def __init__(
         self,
-        db: Database,
+        sink: LogSink[Prepared],
         settings: Settings,
-        run_id: uuid.UUID,
         echo: BinaryIO | None = None,
         metric_rules: Rules | None = None,
     ) -> None:
-        self._db = db
+        self._sink = sink
         self._settings = settings
-        self.run_id = run_id
+        self.run_id = sink.run_id
         self._echo = echo
         self._metric_rules = metric_rules or settings.metric_rules()
         self._child: subprocess.Popen[bytes] | None = None
@@ -97,8 +90,7 @@ class Runner:
 
     def execute(self) -> int | None:
         """Run the child to the end; return its exit code (negative: killed by that signal)."""
-        with self._db.read() as session:
-            argv = list(runs.get(session, self.run_id).command)
+        argv = self._sink.command()
         read_fd, write_fd, terminal = self._open_output()
         try:
             return self._capture(argv, read_fd, write_fd, terminal)
@@ -109,13 +101,12 @@ class Runner:
         self, argv: list[str], read_fd: int, write_fd: int, terminal: TerminalSize | None
     ) -> int | None:
         host, pid = socket.gethostname(), os.getpid()
-
-        def mark_running(session: Session) -> None:
-            runs.mark_running(session, self.run_id, host, pid, terminal)
-            if self._settings.metrics:
-                open_cursor(session, self.run_id, self._metric_rules)
-
-        self._write(mark_running, "mark running")
+        until_done(partial(self._sink.mark_running, host, pid, terminal), "mark running")
+        if self._settings.metrics:
+            until_done(
+                partial(self._sink.follow_metrics, self._settings, self._metric_rules),
+                "start metric extraction",
+            )
         try:
             env = child_env(os.environ, terminal)
             self._child = spawn(argv, write_fd, env, terminal=terminal is not None)
@@ -129,32 +120,30 @@ class Runner:
             os.close(write_fd)
         settings = self._settings
         capture = LogCapture(
-            self._db,
-            self.run_id,
+            self._sink,
             read_fd,
             SpillBuffer(settings.buffer_bytes, settings.spill_dir),
             settings.max_log_bytes,
             self._echo,
         )
         capture.start()
-        compactor = Compactor(self._db, self.run_id, lambda: capture.stored)
-        compactor.start()
-        if settings.metrics:
-            # Ends on its own once the run has ended and everything is extracted.
-            start_follower(settings, self.run_id)
+        compactor = self._sink.compactor(lambda: capture.stored)
+        if compactor is not None:
+            compactor.start()
         returncode = self._supervise(self._child)
         if self._cancelled.is_set():
             # Descendants that left the child's process group (setsid) are not reached by the
             # group's signal; they are found by the run id they inherited.
             end_run_processes(self.run_id, self._settings.cancel_grace)
         output_ended = self._drain(capture, self._child.pid)
-        capture.wait_stored()
+        size = capture.wait_stored()
         status = outcome_status(returncode, self._cancelled.is_set())
         # A pump still copying (a descendant holds the pty) has not failed; it is stopped later.
         error = self._pump_failure() if output_ended else None
-        self._write(lambda s: runs.finish(s, self.run_id, status, returncode, error), "finish")
+        until_done(partial(self._sink.finish, status, returncode, error, size), "finish")
         # After the end is recorded, so viewers get `done` without waiting for it.
-        compactor.finish()
+        if compactor is not None:
+            compactor.finish()
         return returncode
 
     def _open_output(self) -> tuple[int, int, TerminalSize | None]:
@@ -218,13 +207,13 @@ class Runner:
             self._pump.wait()
 
     def _supervise(self, child: subprocess.Popen[bytes]) -> int:
-        """Heartbeat until the child exits; act on a cancel asked for through the database."""
+        """Heartbeat until the child exits; act on a cancel asked for through the database
+        (or the server)."""
         exited = _exit_event(child)
         while True:
             try:
-                with self._db.write() as session:
-                    cancel_requested = runs.heartbeat(session, self.run_id)
-            except SQLAlchemyError as exc:
+                cancel_requested = self._sink.heartbeat()
+            except RETRIED as exc:
                 log.warning("heartbeat failed: %s", type(exc).__name__)
                 cancel_requested = False
             if cancel_requested and not self._cancelled.is_set():
@@ -239,7 +228,7 @@ class Runner:
                 assert child.returncode is not None
                 return child.returncode
 
-    def _drain(self, capture: LogCapture, pgid: int) -> bool:
+    def _drain(self, capture: LogCapture[Prepared], pgid: int) -> bool:
         """Wait for the output to end; whether it did (False: given up on a descendant)."""
         if capture.wait_for_eof(DRAIN_SECONDS):
             return True
@@ -252,20 +241,14 @@ class Runner:
     def _fail_to_start(self, argv: list[str], exc: OSError) -> None:
         message = f"could not start {argv[0]!r}: {exc.strerror or exc}"
         notice = f"[trainlog] {message}\r\n".encode()
-        self._write(lambda s: store.append(s, self.run_id, 0, notice), "append")
-        self._write(
-            lambda s: runs.finish(s, self.run_id, RunStatus.FAILED, None, error=message), "finish"
+        prepared = self._sink.prepare(0, notice, None)
+        until_done(partial(self._sink.append, prepared, False), "append")
+        until_done(
+            partial(self._sink.finish, RunStatus.FAILED, None, message, len(notice)), "finish"
         )
         if self._echo is not None:
             self._echo.write(notice)
             self._echo.flush()
-
-    def _write(self, action: Callable[[Session], object], what: str) -> None:
-        def transaction() -> None:
-            with self._db.write() as session:
-                action(session)
-
-        until_done(transaction, what)
 
 
 def _how_ended(returncode: int) -> str:

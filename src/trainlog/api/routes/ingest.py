@@ -1,0 +1,249 @@
+"""HTTP ingest: remote runners register a run, then append, report and end it with its token.
+
+See ``trainlog.ingest`` for the rules, and docs/ingest.md for the protocol.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import threading
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainlog import ingest, runs
+from trainlog.api.deps import DbDep, SettingsDep
+from trainlog.api.schemas import ErrorOut, RunOut
+from trainlog.models import RunStatus, utcnow
+from trainlog.runner.compactor import compact_ended
+
+router = APIRouter(prefix="/runs", tags=["ingest"])
+
+
+def _bearer(authorization: Annotated[str | None, Header()] = None) -> str:
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a token is required: Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return credentials.strip()
+
+
+Bearer = Annotated[str, Depends(_bearer)]
+
+
+class IngestCreate(BaseModel):
+    """A run started elsewhere. Metadata fields are accepted for ``trainlog run``'s gathering
+    (issue 16) and not stored yet; ``clock`` is the runner's time when it sent this."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: list[Annotated[str, Field(max_length=65536)]] = Field(min_length=1, max_length=4096)
+    config: str | None = Field(default=None, max_length=255)
+    name: str | None = Field(default=None, max_length=255)
+    tags: (
+        dict[Annotated[str, Field(max_length=255)], Annotated[str, Field(max_length=255)]] | None
+    ) = Field(default=None, max_length=256)
+    host: str | None = Field(default=None, max_length=255)
+    user: str | None = Field(default=None, max_length=255)
+    cwd: str | None = Field(default=None, max_length=4096)
+    git: dict[str, Any] | None = None
+    clock: datetime | None = None
+
+
+class IngestOut(BaseModel):
+    run: RunOut
+    token: str = Field(description="the run token: appends to, reports on and ends this run only")
+    max_log_bytes: int = Field(description="the server's log limit: bytes past it answer 413")
+    max_body_bytes: int = Field(description="the largest PATCH body the server takes")
+
+
+class Started(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(max_length=255)
+    pid: int = Field(ge=0)
+    term_cols: int | None = Field(default=None, ge=1, le=10000)
+    term_rows: int | None = Field(default=None, ge=1, le=10000)
+
+
+class Heartbeat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    error: str | None = Field(
+        default=None, max_length=4096, description="set (or, as null, withdraw) the run's note"
+    )
+
+
+class HeartbeatOut(BaseModel):
+    cancel_requested: bool
+
+
+class Finish(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["succeeded", "failed", "cancelled"]
+    exit_code: int | None
+    error: str | None = Field(default=None, max_length=4096)
+    size: int = Field(ge=0, description="the log's final size: the server must hold exactly it")
+
+
+class Appended(BaseModel):
+    size: int
+
+
+class Mismatch(BaseModel):
+    detail: str
+    size: int = Field(description="bytes stored: resend from this offset")
+
+
+def _may_register(request: Request, token: str | None, api: str | None, only: str | None) -> bool:
+    if api is None and only is None:
+        # No token configured: a local-only server, so only this machine may send runs.
+        host = request.client.host if request.client else ""
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+    return token is not None and any(
+        hmac.compare_digest(token.encode(), allowed.encode())
+        for allowed in (api, only)
+        if allowed is not None
+    )
+
+
+@router.post(
+    "/ingest",
+    status_code=status.HTTP_201_CREATED,
+    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+def register_run(
+    body: IngestCreate,
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> IngestOut:
+    """Register a run started elsewhere (API token or TRAINLOG_INGEST_TOKEN; without either
+    configured, loopback only); answers the run and its run token."""
+    token = _bearer(authorization) if authorization else None
+    if not _may_register(request, token, settings.api_token, settings.ingest_token):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "registering a run needs the API token or TRAINLOG_INGEST_TOKEN "
+            "(a server with neither takes runs from its own machine only)",
+        )
+    skew = ingest.clock_skew(body.clock, utcnow())
+    with db.write() as session:
+        run, run_token = ingest.register(session, body.command, body.config, skew)
+    with db.read() as session:
+        view = runs.view(session, run.id)
+    return IngestOut(
+        run=RunOut.from_view(view),
+        token=run_token,
+        max_log_bytes=settings.max_log_bytes,
+        max_body_bytes=settings.ingest_max_body_bytes,
+    )
+
+
+@router.patch(
+    "/{run_id}/log",
+    responses={
+        400: {"model": ErrorOut},
+        401: {"model": ErrorOut},
+        403: {"model": ErrorOut},
+        413: {"model": ErrorOut},
+        416: {"model": Mismatch},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def append_log(
+    run_id: uuid.UUID,
+    request: Request,
+    token: Bearer,
+    db: DbDep,
+    settings: SettingsDep,
+    content_range: Annotated[str | None, Header()] = None,
+    content_encoding: Annotated[str | None, Header()] = None,
+    trainlog_capture_times: Annotated[str | None, Header()] = None,
+    trainlog_ends_log: Annotated[str | None, Header()] = None,
+) -> Appended:
+    """Store the body at ``Content-Range: bytes START-END/*`` (run token). Bytes already
+    stored are accepted once more without being stored twice; a gap, or an overlap that
+    differs, answers 416 with the stored size, from which the runner resends."""
+    span = ingest.parse_content_range(content_range)
+    data = ingest.decode_body(
+        await request.body(), content_encoding, settings.ingest_max_body_bytes
+    )
+    if len(data) != span.length:
+        raise ingest.BadIngestRequest(
+            f"Content-Range says {span.length} bytes, the body has {len(data)}"
+        )
+    # The runner's capture times, for the line index; without them, the time of receipt.
+    times = ingest.parse_capture_times(trainlog_capture_times, span) or None
+
+    def store() -> int:
+        with db.read() as session:
+            ingest.authorize(session, run_id, token)
+        return ingest.append(
+            db, run_id, span.start, data, times, trainlog_ends_log == "1", settings.max_log_bytes
+        )
+
+    return Appended(size=await to_thread.run_sync(store))
+
+
+@router.post(
+    "/{run_id}/started",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
+)
+def report_started(run_id: uuid.UUID, body: Started, token: Bearer, db: DbDep) -> None:
+    """The runner has started the child (run token): where, and the terminal it has."""
+    terminal = (
+        (body.term_cols, body.term_rows)
+        if body.term_cols is not None and body.term_rows is not None
+        else None
+    )
+    with db.write() as session:
+        ingest.authorize(session, run_id, token)
+        runs.mark_running(session, run_id, body.host, body.pid, terminal)
+
+
+@router.post("/{run_id}/heartbeat", responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+def report_heartbeat(run_id: uuid.UUID, body: Heartbeat, token: Bearer, db: DbDep) -> HeartbeatOut:
+    """The runner is alive (run token); answers whether a cancel was asked for."""
+    with db.write() as session:
+        ingest.authorize(session, run_id, token)
+        if "error" in body.model_fields_set:
+            runs.note_error(session, run_id, body.error)
+        return HeartbeatOut(cancel_requested=runs.heartbeat(session, run_id))
+
+
+@router.post(
+    "/{run_id}/finish",
+    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 409: {"model": Mismatch}},
+)
+def finish_run(run_id: uuid.UUID, body: Finish, token: Bearer, db: DbDep) -> RunOut:
+    """Record the end (run token), once the log holds exactly ``size`` bytes (409 with the
+    stored size otherwise). After it the token no longer works."""
+    with db.write() as session:
+        run = ingest.authorize(session, run_id, token, allow_ended=True)
+        ingest.finish(session, run, RunStatus(body.status), body.exit_code, body.error, body.size)
+    # As a local runner does after the end; a thread, so the answer does not wait for it.
+    threading.Thread(
+        target=compact_ended, args=(db, run_id, 0, body.size), name="compact", daemon=True
+    ).start()
+    with db.read() as session:
+        return RunOut.from_view(runs.view(session, run_id))

@@ -1,0 +1,275 @@
+"""HTTP ingest: runs registered and written by remote runners with a token of their own.
+
+A remote ``trainlog run --server`` registers its run (``POST /api/runs/ingest``) and gets a
+run token that can append to that run, report on it and end it, and nothing else. Appends
+name their offset (``Content-Range``), so a resend is harmless: bytes already stored are
+compared and skipped; a gap, or an overlap that disagrees with the log, is refused with the
+stored size and the runner resends from there.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import hmac
+import io
+import secrets
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import zstandard
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trainlog import runs, store
+from trainlog.db import Database
+from trainlog.lineindex import Times
+from trainlog.models import (
+    ACTIVE_STATUSES,
+    ExperimentRun,
+    RunSource,
+    RunStatus,
+    RunToken,
+    TrainingLog,
+)
+from trainlog.offsets import MAX_OFFSET
+
+# 256 bits from the OS's generator; URL-safe text so it fits an Authorization header.
+TOKEN_BYTES = 32
+# A remote clock this far off the server's is noted on the run: its line times are its own.
+CLOCK_SKEW_NOTE_SECONDS = 2.0
+CAPTURE_TIMES_HEADER = "Trainlog-Capture-Times"
+ENDS_LOG_HEADER = "Trainlog-Ends-Log"
+# Runs a run token may still write. ``lost`` is the server's guess that the runner died: one
+# that was only cut off (a network split longer than TRAINLOG_RUNNER_LOST_AFTER) sends the
+# rest and records the real end, as a local runner does after a database outage.
+WRITABLE = ACTIVE_STATUSES | {RunStatus.LOST}
+
+
+class IngestRefused(Exception):
+    """A request the run token does not allow (403)."""
+
+
+class LogMismatch(Exception):
+    """An append that leaves a gap or disagrees with the stored bytes (416)."""
+
+    def __init__(self, size: int, why: str) -> None:
+        super().__init__(f"{why}; the log holds {size} bytes: resend from offset {size}")
+        self.size = size
+
+
+class FinalSizeMismatch(Exception):
+    """A finish whose final size is not what is stored (409): the runner resends first."""
+
+    def __init__(self, size: int, final: int) -> None:
+        super().__init__(
+            f"the log holds {size} bytes, not the {final} reported: send the rest, then finish"
+        )
+        self.size = size
+
+
+class OverLogLimit(Exception):
+    """An append past TRAINLOG_MAX_LOG_BYTES (413)."""
+
+
+class BadIngestRequest(ValueError):
+    """A malformed header or body (400)."""
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_hash(token: str) -> str:
+    # A run token is random and long, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def clock_skew(runner_clock: datetime | None, now: datetime) -> float | None:
+    """The runner's clock minus the server's, when far enough off to note on the run."""
+    if runner_clock is None:
+        return None
+    if runner_clock.tzinfo is None:
+        raise BadIngestRequest("clock must carry a time zone (UTC)")
+    skew = (runner_clock - now).total_seconds()
+    return round(skew, 3) if abs(skew) >= CLOCK_SKEW_NOTE_SECONDS else None
+
+
+def register(
+    session: Session, command: list[str], config: str | None, skew: float | None
+) -> tuple[ExperimentRun, str]:
+    """A queued remote run and its run token (returned once; only its hash is kept)."""
+    run = runs.create(session, command, config, RunSource.REMOTE)
+    run.clock_skew = skew
+    token = new_token()
+    session.add(RunToken(run_id=run.id, token_hash=token_hash(token)))
+    return run, token
+
+
+def authorize(
+    session: Session, run_id: uuid.UUID, token: str, allow_ended: bool = False
+) -> ExperimentRun:
+    """The run, if ``token`` is its run token and the run may be written (or ``allow_ended``)."""
+    row = session.execute(
+        select(ExperimentRun, RunToken.token_hash)
+        .join(RunToken, RunToken.run_id == ExperimentRun.id)
+        .where(ExperimentRun.id == run_id)
+    ).one_or_none()
+    # Constant time, and the same answer for an unknown run as for a wrong token: a token
+    # tells nothing about runs it cannot write.
+    if row is None or not hmac.compare_digest(row.token_hash, token_hash(token)):
+        raise IngestRefused(f"this token cannot write run {run_id}")
+    run: ExperimentRun = row.ExperimentRun
+    if not allow_ended and run.status not in WRITABLE:
+        raise IngestRefused(f"run {run_id} has ended ({run.status}); its token no longer works")
+    return run
+
+
+@dataclass(frozen=True)
+class ContentRange:
+    start: int
+    end: int  # exclusive
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+def parse_content_range(header: str | None) -> ContentRange:
+    """``bytes START-END/*`` (END inclusive, as HTTP has it; a total instead of * is ignored)."""
+    if header is None:
+        raise BadIngestRequest("Content-Range is required: bytes START-END/*")
+    unit, _, rest = header.strip().partition(" ")
+    span, slash, _total = rest.partition("/")
+    first, dash, last = span.partition("-")
+    if not (unit == "bytes" and slash and dash and first.isdigit() and last.isdigit()):
+        raise BadIngestRequest(f"Content-Range {header!r} not understood: bytes START-END/*")
+    start, end = int(first), int(last) + 1
+    if end <= start or end > MAX_OFFSET:
+        raise BadIngestRequest(f"Content-Range {header!r} is empty or out of range")
+    return ContentRange(start, end)
+
+
+def parse_capture_times(header: str | None, span: ContentRange) -> list[tuple[int, float]]:
+    """``OFFSET=UNIX_SECONDS,...``: when the runner read the bytes from each offset on.
+
+    Offsets rise and lie inside the PATCH's range; times are the runner's clock. Returned as
+    the store's times (offsets within the PATCH's bytes); none given: the time of receipt.
+    """
+    if not header:
+        return []
+    marks: list[tuple[int, float]] = []
+    for item in header.split(","):
+        offset_text, eq, time_text = item.strip().partition("=")
+        try:
+            offset, seconds = int(offset_text), float(time_text)
+            datetime.fromtimestamp(seconds, UTC)  # a time a clock could show
+        except (ValueError, OverflowError, OSError):
+            raise BadIngestRequest(f"{CAPTURE_TIMES_HEADER} item {item!r} not understood") from None
+        in_order = not marks or offset - span.start > marks[-1][0]
+        if not (eq and span.start <= offset < span.end and in_order):
+            raise BadIngestRequest(
+                f"{CAPTURE_TIMES_HEADER}: offsets must rise within {span.start}-{span.end - 1}"
+            )
+        marks.append((offset - span.start, seconds))
+    return marks
+
+
+def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body with its Content-Encoding undone, refused past ``limit`` bytes decoded."""
+    name = (encoding or "identity").strip().lower()
+    if name == "identity":
+        return body
+    try:
+        if name == "gzip":
+            data = gzip.GzipFile(fileobj=io.BytesIO(body)).read(limit + 1)
+        elif name == "zstd":
+            reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(body))
+            data = reader.read(limit + 1)
+        else:
+            raise BadIngestRequest(f"Content-Encoding {encoding!r} not supported: gzip, zstd")
+    except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
+        raise BadIngestRequest(f"the {name} body could not be decoded: {exc}") from None
+    if len(data) > limit:
+        raise OverLogLimit(f"request body over {limit} bytes once decoded")
+    return data
+
+
+def append(
+    db: Database,
+    run_id: uuid.UUID,
+    offset: int,
+    data: bytes,
+    times: Times,
+    ends_log: bool,
+    max_log_bytes: int,
+) -> int:
+    """Store ``data`` at ``offset``, read at ``times``, unless it is there already; the log's
+    new size."""
+    if offset + len(data) > max_log_bytes:
+        raise OverLogLimit(
+            f"bytes up to {offset + len(data)} would pass the log limit of {max_log_bytes}"
+        )
+    if not ends_log:
+        # PostgreSQL, the log as long as expected: one statement, as a local runner's append.
+        size = store.append_at_once(db, store.encode_append(run_id, offset, data, times))
+        if size is not None:
+            return size
+    with db.write() as session:
+        size = _locked_size(session, run_id)
+        if offset > size:
+            raise LogMismatch(size, f"an append at {offset} would leave a gap")
+        overlap_end = min(size, offset + len(data))
+        if _stored(session, run_id, offset, overlap_end) != data[: overlap_end - offset]:
+            raise LogMismatch(size, f"bytes {offset}-{overlap_end - 1} differ from the stored ones")
+        if offset + len(data) > size:
+            size = store.append(session, run_id, offset, data, times)
+        if ends_log:
+            # With the limit's notice, so no reader sees one without the other.
+            runs.mark_truncated(session, run_id)
+        return size
+
+
+def finish(
+    session: Session,
+    run: ExperimentRun,
+    status: RunStatus,
+    exit_code: int | None,
+    error: str | None,
+    final_size: int,
+) -> None:
+    """Record the end, only once the log holds exactly ``final_size`` bytes.
+
+    A resent finish (its answer was lost) that says the same again is accepted unchanged.
+    """
+    size = _locked_size(session, run.id)
+    if size != final_size:
+        raise FinalSizeMismatch(size, final_size)
+    if run.status not in WRITABLE:
+        if (run.status, run.exit_code) != (status, exit_code):
+            raise IngestRefused(f"run {run.id} has ended ({run.status}); its token no longer works")
+        return
+    runs.finish(session, run.id, status, exit_code, error)
+
+
+def _locked_size(session: Session, run_id: uuid.UUID) -> int:
+    size = session.scalar(
+        select(TrainingLog.size).where(TrainingLog.run_id == run_id).with_for_update()
+    )
+    if size is None:
+        raise store.UnknownLog(run_id)
+    return size
+
+
+def _stored(session: Session, run_id: uuid.UUID, start: int, end: int) -> bytes:
+    parts: list[bytes] = []
+    position = start
+    while position < end:
+        page = store.read(session, run_id, position, end)
+        if not page:
+            break
+        parts.append(page)
+        position += len(page)
+    return b"".join(parts)

@@ -1,0 +1,204 @@
+"""HttpSink: a runner that writes its run through a trainlog server (``trainlog run --server``).
+
+The node needs no database access: the run is registered with the API or ingest token, and
+everything after that uses the run token the server answered, which can write this run and
+nothing else. It is kept in this process's memory only: never in an environment variable,
+an argument or a log line, so the child cannot see it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from trainlog.ingest import CAPTURE_TIMES_HEADER, ENDS_LOG_HEADER
+from trainlog.lineindex import Mark, Times, append_marks, slice_marks
+from trainlog.models import RunStatus
+from trainlog.runner.compactor import Compactor
+from trainlog.runner.retry import Unavailable
+from trainlog.runner.terminal import TerminalSize
+
+if TYPE_CHECKING:
+    from trainlog.metrics.patterns import Rules
+    from trainlog.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# A request that has not connected in this long is retried (the server is down or cut off);
+# one that has may take longer to answer while a big batch is stored.
+TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+class RegistrationFailed(Exception):
+    """The server refused to register the run, or could not be reached."""
+
+
+@dataclass(frozen=True)
+class Patch:
+    """An append to send: the bytes from ``offset`` and when they were read."""
+
+    offset: int
+    data: bytes
+    marks: list[Mark]  # relative to offset, beginning at 0
+
+
+def capture_times_header(marks: list[Mark], start: int, end: int, offset: int) -> str:
+    """The marks of bytes [start, end) of an append at ``offset``, as Trainlog-Capture-Times
+    (absolute offsets, Unix seconds)."""
+    return ",".join(
+        f"{offset + start + at}={ms / 1000:.3f}" for at, ms in slice_marks(marks, start, end)
+    )
+
+
+@dataclass(frozen=True)
+class Registration:
+    run_id: uuid.UUID
+    token: str
+    max_log_bytes: int
+    max_body_bytes: int
+
+
+def register(
+    server: str, token: str | None, command: list[str], config: str | None, **metadata: Any
+) -> Registration:
+    """Register a run started here on ``server``; its id, run token and the server's limits."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = {"command": command, "config": config, "clock": datetime.now(UTC).isoformat()}
+    try:
+        response = httpx.post(
+            f"{server.rstrip('/')}/api/runs/ingest",
+            json={**body, **metadata},
+            headers=headers,
+            timeout=TIMEOUT,
+        )
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise RegistrationFailed(f"cannot reach {server}: {exc}") from None
+    if response.status_code != 201:
+        raise RegistrationFailed(f"{server} refused the run: {_detail(response)}")
+    answer = response.json()
+    return Registration(
+        uuid.UUID(answer["run"]["id"]),
+        answer["token"],
+        int(answer["max_log_bytes"]),
+        int(answer["max_body_bytes"]),
+    )
+
+
+class HttpSink:
+    """The run's writes as requests to the server (see docs/ingest.md for the protocol)."""
+
+    def __init__(self, server: str, registration: Registration, command: list[str]) -> None:
+        self.run_id = registration.run_id
+        self._command = command
+        self._max_body_bytes = registration.max_body_bytes
+        self._client = httpx.Client(
+            base_url=f"{server.rstrip('/')}/api/runs/{self.run_id}",
+            headers={"Authorization": f"Bearer {registration.token}"},
+            timeout=TIMEOUT,
+            # A PATCH's headers and body go out as two writes: with Nagle's algorithm the
+            # body waits for the server's delayed ACK of the headers (40 ms on Linux), which
+            # was most of a quiet line's way from the child to a viewer.
+            transport=httpx.HTTPTransport(socket_options=NO_DELAY),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def command(self) -> list[str]:
+        return self._command
+
+    def mark_running(self, host: str, pid: int, terminal: TerminalSize | None) -> None:
+        cols, rows = terminal if terminal is not None else (None, None)
+        body = {"host": host, "pid": pid, "term_cols": cols, "term_rows": rows}
+        self._request("POST", "/started", json=body)
+
+    def prepare(self, offset: int, data: bytes, times: Times) -> Patch:
+        return Patch(offset, data, append_marks(len(data), times))
+
+    def append(self, prepared: Patch, ends_log: bool) -> int:
+        end = prepared.offset + len(prepared.data)
+        offset = prepared.offset
+        while True:
+            # In pieces the server takes (a runner's batch is 4 MiB at most, the server's
+            # default limit 8 MiB).
+            start = offset - prepared.offset
+            piece = prepared.data[start : start + self._max_body_bytes]
+            times = capture_times_header(prepared.marks, start, start + len(piece), prepared.offset)
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"bytes {offset}-{offset + len(piece) - 1}/*",
+                CAPTURE_TIMES_HEADER: times,
+            }
+            if ends_log:
+                headers[ENDS_LOG_HEADER] = "1"
+            response = self._send("PATCH", "/log", content=piece, headers=headers)
+            # 416: the server holds a different size; if part of this append is stored
+            # already (a replica took it, its answer lost), the rest is sent from there.
+            answer = response.json() if response.status_code == 416 else _answer(response)
+            stored: int = answer["size"]
+            if not offset <= stored <= end:
+                # The server holds less than it acknowledged, or disagrees: nothing this
+                # runner still has can mend it. Retried (with a warning), never dropped.
+                raise Unavailable(f"the server's log ({stored} bytes) does not meet {offset}")
+            if stored == end:
+                return stored
+            offset = stored
+
+    def append_failed(self, exc: Exception, held: int) -> None:
+        pass  # the server notes nothing it has not been told; the runner's log says why
+
+    def note_loss(self, message: str) -> None:
+        self._request("POST", "/heartbeat", json={"error": message})
+
+    def heartbeat(self) -> bool:
+        cancel_requested: bool = self._request("POST", "/heartbeat", json={})["cancel_requested"]
+        return cancel_requested
+
+    def finish(
+        self, status: RunStatus, exit_code: int | None, error: str | None, size: int
+    ) -> None:
+        body = {"status": str(status), "exit_code": exit_code, "error": error, "size": size}
+        self._request("POST", "/finish", json=body)
+
+    def compactor(self, stored: Callable[[], int]) -> Compactor | None:
+        return None  # the server compacts the log once the run has ended
+
+    def follow_metrics(self, settings: Settings, rules: Rules) -> None:
+        # The server extracts a remote run's metrics on first use once it has ended.
+        return None
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return _answer(self._send(method, path, **kwargs))
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"{method} {path}: {type(exc).__name__}") from None
+
+
+def _answer(response: httpx.Response) -> Any:
+    """The JSON answer of a request that succeeded. Any other answer is retried: the
+    runner never drops output, and a server that refuses it now (restarting behind a proxy,
+    a database outage) may take it later; the runner's log says why meanwhile."""
+    if response.is_success:
+        return response.json() if response.content else None
+    raise Unavailable(
+        f"{response.request.method} {response.request.url.path}: "
+        f"{response.status_code} {_detail(response)}"
+    )
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["detail"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]

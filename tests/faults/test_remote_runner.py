@@ -1,0 +1,167 @@
+"""``trainlog run --server``: a real remote runner (no database access) writing through a real
+server, which is killed and restarted under it, cancels it, or loses it."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.faults.conftest import StartServer, fault_env
+from tests.helpers import PROGRAMS, Server, wait_for, wait_until_ended
+from tests.programs.emit import expected_output
+
+# Waits are generous: this machine is shared, and a loaded one starts processes slowly.
+# Counting lines for about 14 s: long enough to outlive a server that is down for 10 s.
+COUNT_LINES = (
+    "import sys, time\n"
+    "for i in range(700):\n"
+    "    sys.stdout.write(f'step {i:04d} loss {1 / (i + 1):.6f}\\n'); sys.stdout.flush()\n"
+    "    time.sleep(0.02)\n"
+)
+COUNTED = b"".join(f"step {i:04d} loss {1 / (i + 1):.6f}\n".encode() for i in range(700))
+
+
+def remote_run(
+    server: Server, *command: str, token: str | None = None, **env: str
+) -> subprocess.Popen[bytes]:
+    """``trainlog run --server`` as a user on a GPU node starts it: no database URL at all."""
+    full_env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TRAINLOG_") and key != "TRAINLOG_DATABASE_URL"
+    }
+    full_env.update(
+        TRAINLOG_SERVER=server.url,
+        TRAINLOG_RUNNER_HEARTBEAT_INTERVAL="0.5",
+        TRAINLOG_CANCEL_GRACE="1",
+        # Nowhere a database could be: anything that tried to use one would fail.
+        TRAINLOG_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none",
+        **env,
+    )
+    if token is not None:
+        full_env["TRAINLOG_INGEST_TOKEN"] = token
+    return subprocess.Popen(
+        [sys.executable, "-m", "trainlog", "run", "--no-pty", "--", *command],
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def run_id_of(runner: subprocess.Popen[bytes]) -> str:
+    assert runner.stderr is not None
+    line = runner.stderr.readline().decode()
+    assert line.startswith("trainlog: run "), line
+    return line.removeprefix("trainlog: run ").strip()
+
+
+def test_bytes_exact_end_to_end_and_no_secret_reaches_the_child(
+    servers: StartServer, database_url: str, config_dir: Path, tmp_path: Path
+) -> None:
+    server = servers(fault_env(database_url, config_dir) | {"TRAINLOG_INGEST_TOKEN": "s3cret"})
+    config = tmp_path / "c.json"
+    config.write_text('{"exit_code": 5}')
+    runner = remote_run(
+        server, sys.executable, str(PROGRAMS / "emit.py"), str(config), token="s3cret"
+    )
+    run_id = run_id_of(runner)
+    stdout, _ = runner.communicate(timeout=60)
+    assert runner.returncode == 5
+    assert stdout == expected_output()  # echoed to the user's terminal unchanged
+    with server.client() as client:
+        run = wait_until_ended(client, run_id)
+        assert (run["status"], run["exit_code"]) == ("failed", 5)
+        assert run["log_size"] == len(expected_output())
+        assert client.get(f"/api/runs/{run_id}/logs/raw").content == expected_output()
+
+    show_env = "import os; print(sorted(os.environ.items()))"
+    runner = remote_run(server, sys.executable, "-c", show_env, token="s3cret")
+    stdout, _ = runner.communicate(timeout=60)
+    assert runner.returncode == 0 and b"TRAINLOG_RUN_ID" in stdout
+    # Neither the ingest token, nor the run token (whatever its name), nor the server.
+    for secret in (b"s3cret", b"TRAINLOG_INGEST_TOKEN", b"TRAINLOG_SERVER", b"Bearer"):
+        assert secret not in stdout
+
+
+def test_server_killed_and_restarted_10s_later_the_log_is_the_childs_output(
+    servers: StartServer, database_url: str, config_dir: Path
+) -> None:
+    env = fault_env(database_url, config_dir)
+    server = servers(env)
+    runner = remote_run(server, sys.executable, "-c", COUNT_LINES)
+    run_id = run_id_of(runner)
+    with server.client() as client:
+        wait_for(lambda: client.get(f"/api/runs/{run_id}").json()["log_size"] > 1000, 60)
+    server.process.kill()
+    server.process.wait()
+    time.sleep(10)  # the scenario itself: the server is away this long
+    restarted = servers(env, port=server.port)
+    stdout, _ = runner.communicate(timeout=90)
+    assert runner.returncode == 0 and stdout == COUNTED
+    with restarted.client() as client:
+        run = wait_until_ended(client, run_id)
+        assert (run["status"], run["exit_code"]) == ("succeeded", 0)
+        assert client.get(f"/api/runs/{run_id}/logs/raw").content == COUNTED
+        # Each line's time is when the runner read it, not when the server got it 10 s on:
+        # the lines written while the server was away are as evenly spaced as the rest.
+        lines = client.get(f"/api/runs/{run_id}/logs/lines", params={"count": 1000}).json()
+        times = lines["times"]
+        assert len(times) == 700 and None not in times
+        assert max(b - a for a, b in itertools.pairwise(times)) < 2
+
+
+def test_cancel_on_the_server_reaches_the_remote_child(
+    servers: StartServer, database_url: str, config_dir: Path
+) -> None:
+    server = servers(fault_env(database_url, config_dir))
+    trap = (
+        "import signal, sys, time\n"
+        "def stop(*_):\n"
+        "    print('stopping cleanly', flush=True); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "print('training', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    runner = remote_run(server, sys.executable, "-c", trap)
+    run_id = run_id_of(runner)
+    with server.client() as client:
+        wait_for(lambda: client.get(f"/api/runs/{run_id}").json()["log_size"] > 0, 60)
+        assert client.post(f"/api/runs/{run_id}/cancel").status_code == 202
+        stdout, _ = runner.communicate(timeout=30)
+        run = wait_until_ended(client, run_id)
+        assert run["status"] == "cancelled"
+        assert client.get(f"/api/runs/{run_id}/logs/raw").content == stdout
+        assert stdout == b"training\nstopping cleanly\n"
+
+
+def test_a_remote_runner_killed_leaves_its_run_lost(
+    servers: StartServer, database_url: str, config_dir: Path
+) -> None:
+    server = servers(fault_env(database_url, config_dir) | {"TRAINLOG_RUNNER_LOST_AFTER": "2"})
+    runner = remote_run(server, sys.executable, "-c", "import time; time.sleep(120)")
+    run_id = run_id_of(runner)
+    with server.client() as client:
+        wait_for(lambda: client.get(f"/api/runs/{run_id}").json()["status"] == "running", 60)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait()
+        run = wait_until_ended(client, run_id)
+        assert run["status"] == "lost"
+
+
+def test_no_server_to_register_with_is_one_line_and_exit_1() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINLOG_")}
+    for server in ("http://127.0.0.1:1", "localhost:8000", "http://[bad"):
+        result = subprocess.run(
+            [sys.executable, "-m", "trainlog", "run", "--server", server, "--", "true"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"trainlog: cannot reach {server}".encode())
+        assert b"Traceback" not in result.stderr and result.stderr.count(b"\n") == 1
