@@ -412,7 +412,7 @@ export function TrainingLogViewer({
           {view?.error ?? jumpError ?? search.errorNotice}
         </div>
       )}
-      <div className="tlv-body">
+      <div className={`tlv-body${overflow.left ? ' tlv-more-left' : ''}${overflow.right ? ' tlv-more-right' : ''}`}>
         <LineGutter
           view={view}
           cellHeight={cellHeight}
@@ -420,7 +420,7 @@ export function TrainingLogViewer({
           runStart={startedAt ? Date.parse(startedAt) / 1000 : null}
           nav={navRef.current}
         />
-        <div className={`tlv-main${overflow.left ? ' tlv-more-left' : ''}${overflow.right ? ' tlv-more-right' : ''}`}>
+        <div className="tlv-main">
           {/* A run recorded at a fixed width keeps it: a narrower box scrolls sideways. */}
           <div
             className={`tlv-scroll${stream.termCols ? ' tlv-fixed-cols' : ''}`}
