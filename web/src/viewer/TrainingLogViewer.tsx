@@ -327,11 +327,10 @@ export function TrainingLogViewer({
           </span>
         )}
         <span className="tlv-spacer" />
-        {view && view.total > 0 && (
-          <span className="tlv-where tlv-muted" data-testid="viewer-where">
-            {describeView(view.from, view.to, view.total)}
-          </span>
-        )}
+        {/* Always there (empty at first), so the toolbar does not reflow when it fills. */}
+        <span className="tlv-where tlv-muted" data-testid="viewer-where">
+          {view && view.total > 0 ? describeView(view.from, view.to, view.total) : ''}
+        </span>
         {view?.loading && <span className="tlv-spinner tlv-muted" aria-label="Loading lines" />}
         <div className="tlv-jumpto">
           <input
