@@ -327,11 +327,10 @@ export function TrainingLogViewer({
           </span>
         )}
         <span className="tlv-spacer" />
-        {view && view.total > 0 && (
-          <span className="tlv-where tlv-muted" data-testid="viewer-where">
-            {describeView(view.from, view.to, view.total)}
-          </span>
-        )}
+        {/* Always there (empty at first), so the toolbar does not reflow when it fills. */}
+        <span className="tlv-where tlv-muted" data-testid="viewer-where">
+          {view && view.total > 0 ? describeView(view.from, view.to, view.total) : ''}
+        </span>
         {view?.loading && <span className="tlv-spinner tlv-muted" aria-label="Loading lines" />}
         <div className="tlv-jumpto">
           <input
@@ -412,7 +411,7 @@ export function TrainingLogViewer({
           {view?.error ?? jumpError ?? search.errorNotice}
         </div>
       )}
-      <div className="tlv-body">
+      <div className={`tlv-body${overflow.left ? ' tlv-more-left' : ''}${overflow.right ? ' tlv-more-right' : ''}`}>
         <LineGutter
           view={view}
           cellHeight={cellHeight}
@@ -420,7 +419,7 @@ export function TrainingLogViewer({
           runStart={startedAt ? Date.parse(startedAt) / 1000 : null}
           nav={navRef.current}
         />
-        <div className={`tlv-main${overflow.left ? ' tlv-more-left' : ''}${overflow.right ? ' tlv-more-right' : ''}`}>
+        <div className="tlv-main">
           {/* A run recorded at a fixed width keeps it: a narrower box scrolls sideways. */}
           <div
             className={`tlv-scroll${stream.termCols ? ' tlv-fixed-cols' : ''}`}

@@ -265,12 +265,12 @@ export class LogNavigator {
     const added = counted.lines - (nextLine(this.held) - 1);
     // A reader looking at earlier lines gets the ones after them by scrolling, window by
     // window; only a short way from the end are they joined onto the stream.
-    if (!this.following && added > WINDOW_LINES) return;
+    if (!this.following && lineCount(this.held) + added > HELD_LINES + WINDOW_LINES) return;
     this.live = counted;
     this.attached = true;
     if (rest.length) {
       this.held = appendLive(this.held, rest);
-      if (lineCount(this.held) > HELD_LINES) {
+      if (this.following && lineCount(this.held) > HELD_LINES) {
         this.held = slice(this.held, nextLine(this.held) - HELD_LINES, nextLine(this.held));
         void this.render('bottom');
       } else void this.queue.push(rest);
@@ -416,6 +416,7 @@ export class LogNavigator {
   }
 
   loadEarlier(): Promise<void> {
+    this.following = false; // reading earlier lines: the live end must not pull the view back
     return this.load(async (gen) => {
       const w = windowBefore(this.held.first);
       const page = await this.fetchLines(w);
