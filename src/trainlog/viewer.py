@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from starlette.concurrency import iterate_in_threadpool
 
-from trainlog import sse, store
+from trainlog import logread, sse
 from trainlog.offsets import news_in_page
 from trainlog.stream import (
     deleted_event,
@@ -37,7 +37,7 @@ class _Viewer:
             self.offset += len(remembered)
         if self.offset >= end:
             return
-        pages = store.iter_bytes(self.hub.db, self.run_id, self.offset, end, CATCH_UP_BYTES)
+        pages = logread.iter_bytes(self.hub.db, self.run_id, self.offset, end, CATCH_UP_BYTES)
         async for data in iterate_in_threadpool(pages):
             for frame in log_frames(self.offset, data):
                 yield frame

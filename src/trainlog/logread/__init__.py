@@ -69,9 +69,11 @@ class LineWindow:
     times: list[float | None]  # per line in data: epoch seconds, None if unknown
 
 
-def iter_bytes(db: Database, run_id: uuid.UUID, start: int, end: int) -> Iterator[bytes]:
+def iter_bytes(
+    db: Database, run_id: uuid.UUID, start: int, end: int, page_bytes: int = store.READ_PAGE_BYTES
+) -> Iterator[bytes]:
     """Bytes [start, end) in pages, each its own short read (see store.iter_bytes)."""
-    return store.iter_bytes(db, run_id, start, end)
+    return store.iter_bytes(db, run_id, start, end, page_bytes)
 
 
 def follow_bytes(

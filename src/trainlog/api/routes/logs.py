@@ -56,7 +56,7 @@ def get_logs(
     size, updated_at = _log_state(db, run_id)
     end = size if limit is None else min(size, offset + limit)
     fields = {"run_id": str(run_id), "offset": offset, "size": size, "updated_at": updated_at}
-    body = json_with_base64_data(fields, store.iter_bytes(db, run_id, offset, end))
+    body = json_with_base64_data(fields, logread.iter_bytes(db, run_id, offset, end))
     return StreamingResponse(body, media_type="application/json")
 
 
@@ -159,7 +159,7 @@ def get_raw_log(
     if byte_range is not None:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     return StreamingResponse(
-        store.iter_bytes(db, run_id, start, end),
+        logread.iter_bytes(db, run_id, start, end),
         status_code=206 if byte_range is not None else 200,
         media_type="application/octet-stream",
         headers=headers,
