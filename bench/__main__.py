@@ -15,7 +15,7 @@ import traceback
 
 from bench.harness import Config, Row, pg_available, raise_fd_limit, table, write_json
 
-BENCHMARKS = ("capture", "growth", "latency", "fanout", "hugelog", "storage")
+BENCHMARKS = ("capture", "growth", "latency", "fanout", "hugelog", "storage", "cli")
 
 
 def main(argv: list[str] | None = None) -> int:
