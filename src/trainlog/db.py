@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
@@ -20,6 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same in every trainlog process.
 _MIGRATION_LOCK_KEY = 7_341_002
+# The newest migration's revision (tests/test_db.py holds it to migrations/versions/): a
+# process that finds the schema there skips Alembic, whose import takes longer than what a
+# user asked for (`trainlog ls`).
+SCHEMA_HEAD = "0001"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # SQLite's primary result code for a full disk (the low byte of its extended codes).
 SQLITE_FULL = 13
@@ -183,8 +185,22 @@ class Database:
         self.engine.dispose()
 
 
+def schema_is_current(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version"))
+            return version.scalar() == SCHEMA_HEAD
+    except DBAPIError:
+        return False  # no schema yet (or no database: migrate says why)
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the latest revision; safe when several processes start at once."""
+    if schema_is_current(engine):
+        return
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.connect() as connection:
