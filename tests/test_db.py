@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 import trainlog.db
-from trainlog.db import MIGRATIONS_DIR, SCHEMA_HEAD, Database, is_disk_full, make_engine
+from trainlog.db import MIGRATIONS_DIR, Database, is_disk_full, make_engine, schema_head
 
 
 def _error_of(engine: sqlalchemy.Engine, *statements: str) -> SQLAlchemyError:
@@ -68,8 +68,8 @@ def test_a_postgresql_connection_that_died_while_idle_is_replaced_unnoticed(
 
 
 def test_schema_head_is_the_newest_migration() -> None:
-    # A start that finds SCHEMA_HEAD in alembic_version skips the migrations: it must be the
+    # A start that finds schema_head() in alembic_version skips the migrations: it must be the
     # head Alembic would upgrade to, or a new migration would never run.
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    assert ScriptDirectory.from_config(config).get_heads() == [SCHEMA_HEAD]
+    assert ScriptDirectory.from_config(config).get_heads() == [schema_head()]

@@ -18,10 +18,6 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same in every trainlog process.
 _MIGRATION_LOCK_KEY = 7_341_002
-# The newest migration's revision (tests/test_db.py holds it to migrations/versions/): a
-# process that finds the schema there skips Alembic, whose import takes longer than what a
-# user asked for (`trainlog ls`).
-SCHEMA_HEAD = "0001"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # SQLite's primary result code for a full disk (the low byte of its extended codes).
 SQLITE_FULL = 13
@@ -185,11 +181,20 @@ class Database:
         self.engine.dispose()
 
 
+def schema_head() -> str:
+    """The newest migration's revision, read off the file names (``NNNN_what.py`` holds
+    revision NNNN; tests/test_db.py holds this to the head Alembic finds)."""
+    versions = (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py")
+    return max(path.name.split("_", 1)[0] for path in versions)
+
+
 def schema_is_current(engine: Engine) -> bool:
+    """Whether the schema is at its head already: then a start skips Alembic, whose import
+    takes longer than what a user asked for (`trainlog ls`)."""
     try:
         with engine.connect() as connection:
             version = connection.execute(text("SELECT version_num FROM alembic_version"))
-            return version.scalar() == SCHEMA_HEAD
+            return version.scalar() == schema_head()
     except DBAPIError:
         return False  # no schema yet (or no database: migrate says why)
 
