@@ -15,7 +15,17 @@ import traceback
 
 from bench.harness import Config, Row, pg_available, raise_fd_limit, table, write_json
 
-BENCHMARKS = ("capture", "growth", "latency", "fanout", "hugelog", "storage", "cli")
+BENCHMARKS = (
+    "capture",
+    "growth",
+    "latency",
+    "fanout",
+    "hugelog",
+    "storage",
+    "navigation",
+    "runs",
+    "cli",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,8 +66,8 @@ def test_run_echoes_captures_and_exits_with_the_childs_code(
     assert run_id in listing.stdout.decode() and "failed" in listing.stdout.decode()
 
 
-def test_tail_follow_writes_until_the_run_ends(database_url: str) -> None:
-    script = "import time\nfor i in range(5):\n    print(f'line {i}', flush=True); time.sleep(0.2)"
+def start_cli_run(database_url: str, script: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``trainlog run`` of a Python script, and its run id once it has one."""
     env = {**os.environ, "TRAINLOG_DATABASE_URL": database_url}
     run = subprocess.Popen(
         [sys.executable, "-m", "trainlog", "run", "--no-pty", "--", sys.executable, "-c", script],
@@ -76,7 +76,12 @@ def test_tail_follow_writes_until_the_run_ends(database_url: str) -> None:
         stderr=subprocess.PIPE,
     )
     assert run.stderr is not None
-    run_id = run.stderr.readline().decode().strip().removeprefix("trainlog: run ")
+    return run, run.stderr.readline().decode().strip().removeprefix("trainlog: run ")
+
+
+def test_tail_follow_writes_until_the_run_ends(database_url: str) -> None:
+    script = "import time\nfor i in range(5):\n    print(f'line {i}', flush=True); time.sleep(0.2)"
+    run, run_id = start_cli_run(database_url, script)
     follow = trainlog(database_url, "tail", "--follow", run_id)
     assert run.wait(30) == 0
     assert follow.stdout == b"".join(f"line {i}\n".encode() for i in range(5))
@@ -115,7 +120,7 @@ def test_a_sweeps_first_starts_all_run(database_url: str, tmp_path: Path) -> Non
         for i, (run, (out, err)) in enumerate(zip(sweep, results, strict=True)):
             assert run.returncode == 0 and out == f"run {i}\n".encode(), err.decode()
         with server.client() as client:
-            stored = client.get("/api/runs").json()
+            stored = client.get("/api/runs").json()["runs"]
         assert sorted(run["command"][-1] for run in stored) == [f"run {i}" for i in range(8)]
     finally:
         stop_server(server)
@@ -203,3 +208,29 @@ def test_the_default_database_is_the_users_own_wherever_trainlog_runs(tmp_path: 
     assert run_id in trainlog_in(there, "ls").stdout.decode()
     assert (tmp_path / "data" / "trainlog" / "trainlog.db").is_file()
     assert list(here.iterdir()) == [] and list(there.iterdir()) == []
+
+
+def test_tail_follow_is_woken_by_new_bytes_not_a_poll(database_url: str, tmp_path: Path) -> None:
+    # The child writes a line, then another once told to; with a poll every 10 minutes, the
+    # follower can only see the second line (and the end) in time by being woken.
+    go = tmp_path / "go"
+    script = (
+        "import os, time\n"
+        "print('first', flush=True)\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
+        "print('second', flush=True)\n"
+    )
+    run, run_id = start_cli_run(database_url, script)
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "trainlog", "tail", "--follow", run_id],
+        env={**os.environ, "TRAINLOG_DATABASE_URL": database_url, "TRAINLOG_POLL_INTERVAL": "600"},
+        stdout=subprocess.PIPE,
+    )
+    assert follow.stdout is not None
+    assert follow.stdout.readline() == b"first\n"
+    go.touch()
+    try:
+        rest, _ = follow.communicate(timeout=60)
+    finally:
+        follow.kill()
+    assert rest == b"second\n" and follow.returncode == 0 and run.wait(30) == 0

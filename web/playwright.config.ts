@@ -1,11 +1,12 @@
 import { defineConfig } from '@playwright/test';
-import { CHROMIUM, CHROMIUM_ARGS, e2eAuthPort, e2ePort, e2eToken } from './e2e/env';
+import { CHROMIUM, CHROMIUM_ARGS, e2eAuthPort, e2ePort, e2eTabsPort, e2eToken } from './e2e/env';
 
 // The ports (and the second server's token) are fixed here, in the main process, so the
 // workers (which inherit the environment) and the global setup (which starts the servers)
 // agree on them.
 const port = e2ePort();
 e2eAuthPort();
+e2eTabsPort();
 e2eToken();
 
 export default defineConfig({

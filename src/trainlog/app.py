@@ -14,9 +14,10 @@ from fastapi import APIRouter, FastAPI
 from trainlog.api import errors
 from trainlog.api.auth import TokenAuth
 from trainlog.api.middleware import BodyLimit, NoStoreForApi
-from trainlog.api.routes import configs, health, logs, runs
+from trainlog.api.routes import configs, health, logs, runs, streams
 from trainlog.db import Database, migrate
 from trainlog.notify import Listener, make_listener
+from trainlog.retention import RETENTION_INTERVAL_SECONDS, apply_retention, parse_duration
 from trainlog.settings import Settings, get_settings
 from trainlog.tailer import LogHub
 from trainlog.watchdog import watch_runners
@@ -80,12 +81,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.cancel_grace,
             )
         )
+        background = [watch]
+        if settings.retention is not None:
+            keep = parse_duration(settings.retention)
+            log.info("retention: finished runs older than %s are deleted", settings.retention)
+            background.append(
+                asyncio.create_task(apply_retention(db, keep, RETENTION_INTERVAL_SECONDS))
+            )
         try:
             yield
         finally:
-            watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watch
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if listener is not None:
                 listener.stop()
             await hub.close()
@@ -93,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="trainlog", version="0.1.0", lifespan=lifespan)
     api = APIRouter(prefix="/api")
-    for module in (runs, logs, configs, health):
+    for module in (runs, logs, streams, configs, health):
         api.include_router(module.router)
     app.include_router(api)
     errors.install(app)

@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select
 
 from trainlog.codec import THOROUGH, decode, encode
 from trainlog.db import Database
+from trainlog.lineindex import Mark, coalesce, decode_marks, encode_marks, shift_marks
 from trainlog.models import ChunkCodec, LogChunk
 from trainlog.offsets import MAX_CHUNK_BYTES
 from trainlog.store import COMPRESS_ON_WRITE_BYTES
@@ -137,7 +138,15 @@ def _rewrite(db: Database, run_id: uuid.UUID, group: Group) -> None:
     )
     with db.read() as session:
         rows = session.execute(
-            select(LogChunk.codec, LogChunk.data).where(*in_group).order_by(LogChunk.start_offset)
+            select(
+                LogChunk.start_offset,
+                LogChunk.codec,
+                LogChunk.data,
+                LogChunk.newlines_before,
+                LogChunk.times,
+            )
+            .where(*in_group)
+            .order_by(LogChunk.start_offset)
         ).all()
     data = b"".join(decode(row.codec, row.data) for row in rows)
     if len(data) != group.end - group.start:
@@ -149,6 +158,23 @@ def _rewrite(db: Database, run_id: uuid.UUID, group: Group) -> None:
         session.execute(delete(LogChunk).where(*in_group))
         session.execute(
             insert(LogChunk).values(
-                run_id=run_id, start_offset=group.start, length=len(data), codec=codec, data=stored
+                run_id=run_id,
+                start_offset=group.start,
+                length=len(data),
+                codec=codec,
+                data=stored,
+                newlines_before=rows[0].newlines_before,
+                times=_merged_times([(row.start_offset - group.start, row.times) for row in rows]),
             )
         )
+
+
+def _merged_times(parts: list[tuple[int, bytes | None]]) -> bytes | None:
+    """One chunk's time marks out of its parts' (offset in the chunk, marks); None if any
+    part has none (stored before lines had times)."""
+    marks: list[Mark] = []
+    for offset, times in parts:
+        if times is None:
+            return None
+        marks.extend(shift_marks(decode_marks(times), offset))
+    return encode_marks(coalesce(marks))

@@ -26,6 +26,8 @@ PG_DISK_FULL = "53100"
 # A pooled PostgreSQL connection idle longer than this is checked before use (see
 # _ping_if_idle).
 IDLE_PING_SECONDS = 1.0
+# PRAGMA auto_vacuum's value for INCREMENTAL.
+_INCREMENTAL = 2
 
 
 def normalize_url(database_url: str) -> URL:
@@ -166,16 +168,23 @@ class Database:
             with self.read() as session:
                 yield session.connection()
 
-    def release_free_space(self) -> None:
-        """Return SQLite's free pages to the file system; PostgreSQL's autovacuum does its own."""
+    def release_free_space(self, max_pages: int | None = None) -> int:
+        """Return SQLite's free pages to the file system (all, or ``max_pages`` of them, a
+        shorter hold of the write lock); PostgreSQL's autovacuum does its own. The number of
+        free pages that could still be returned (0 when none can: auto-vacuum is off)."""
         if self.engine.dialect.name != "sqlite":
-            return
+            return 0
         with self.engine.connect() as connection:
             # pysqlite steps a statement once, which frees one page; executescript runs it to
             # the end.
             driver = connection.connection.driver_connection
             assert driver is not None
-            driver.executescript("PRAGMA incremental_vacuum;")
+            count = "" if max_pages is None else f"({int(max_pages)})"
+            driver.executescript(f"PRAGMA incremental_vacuum{count};")
+            if driver.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+                return 0
+            left: int = driver.execute("PRAGMA freelist_count").fetchone()[0]
+            return left
 
     def dispose(self) -> None:
         self.engine.dispose()

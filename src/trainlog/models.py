@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     SmallInteger,
@@ -94,6 +95,26 @@ class ExperimentRun(Base):
     term_rows: Mapped[int | None] = mapped_column(Integer)
     # Output went past TRAINLOG_MAX_LOG_BYTES; the rest was drained, not stored.
     log_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where the run came from (null for runs recorded before trainlog kept it): a label, tags
+    # (also in run_tags, where filters find them), and what the runner saw when it started.
+    name: Mapped[str | None] = mapped_column(String(255))
+    tags: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    host: Mapped[str | None] = mapped_column(String(255))
+    user: Mapped[str | None] = mapped_column(String(255))
+    cwd: Mapped[str | None] = mapped_column(Text)
+    git: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    # Name, config and command, lowercased: what ``q`` searches, in one column.
+    search_text: Mapped[str | None] = mapped_column(Text)
+    # Set when a delete begins: the run is gone to every reader from then on, while its log's
+    # rows are removed in batches (a delete cut short is finished by the next gc).
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # Keyset paging, newest first, with or without one of the common filters.
+        Index("ix_experiment_runs_created_id", "created_at", "id"),
+        Index("ix_experiment_runs_status_created_id", "status", "created_at", "id"),
+        Index("ix_experiment_runs_config_created_id", "config", "created_at", "id"),
+    )
 
     def __repr__(self) -> str:
         return f"ExperimentRun(id={self.id}, status={self.status})"
@@ -109,6 +130,30 @@ class TrainingLog(Base):
     )
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The line index's totals, kept in step with ``size`` by the same statement: the number
+    # of "\n" stored and the offset after the last one (where the last line starts). NULL: a
+    # log stored before the index existed, not indexed yet (see store.build_line_index).
+    newlines: Mapped[int | None] = mapped_column(BigInteger, default=0)
+    last_line_start: Mapped[int | None] = mapped_column(BigInteger, default=0)
+
+
+class RunTag(Base):
+    """One tag of a run, a row each so a tag filter is an index range on both databases."""
+
+    __tablename__ = "run_tags"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("experiment_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    # The run's created_at, copied: a page of runs with a tag is read off this index in the
+    # list's order, however common or rare the tag.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_run_tags_key_value_created", "key", "value", "created_at", "run_id"),
+    )
 
 
 class ChunkCodec(enum.IntEnum):
@@ -132,3 +177,10 @@ class LogChunk(Base):
     length: Mapped[int] = mapped_column(Integer)
     codec: Mapped[int] = mapped_column(SmallInteger, default=ChunkCodec.RAW)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    # The line index beside the bytes: how many "\n" the log has before this chunk (so the
+    # chunk holding line N is one index seek away), and when its bytes were read, as time
+    # marks (see lineindex.encode_marks). NULL: stored before the index existed.
+    newlines_before: Mapped[int | None] = mapped_column(BigInteger)
+    times: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("ix_log_chunks_lines", "run_id", "newlines_before", "start_offset"),)

@@ -131,3 +131,29 @@ def make_listener(
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return SqliteListener(url.database, on_change, is_wanted)
     return None
+
+
+class RunWaker:
+    """Waits for news of one run in a process that follows it alone (``trainlog tail -f``):
+    woken by the same signals as the server's streams, with polling as the fallback."""
+
+    def __init__(self, database_url: str, run_id: uuid.UUID) -> None:
+        self._run_id = run_id
+        self._news = threading.Event()
+        self._listener = make_listener(database_url, self._on_change, lambda: True)
+        if self._listener is not None:
+            self._listener.start()
+
+    def _on_change(self, run_id: uuid.UUID | None) -> None:
+        if run_id is None or run_id == self._run_id:
+            self._news.set()
+
+    def wait(self, timeout: float) -> None:
+        """Until there may be news (or timeout). What was committed before it returns is
+        seen by the next read: the flag is cleared only after the wait."""
+        self._news.wait(timeout)
+        self._news.clear()
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()

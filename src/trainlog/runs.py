@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import shlex
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, exists, func, select, text, tuple_, update
+from sqlalchemy.orm import Session, aliased
 
 from trainlog import store
+from trainlog.lineindex import line_count
 from trainlog.models import (
     ACTIVE_STATUSES,
     ExperimentRun,
     RunSource,
     RunStatus,
+    RunTag,
     TrainingLog,
     utcnow,
 )
 from trainlog.notify import announce
+from trainlog.provenance import Provenance
 
 # Serializes "count active runs, then insert" across server replicas on PostgreSQL.
 _ADMISSION_LOCK_KEY = 7_341_001
@@ -41,34 +47,130 @@ class RunNotActive(Exception):
         super().__init__(f"run {run.id} is not active (status {run.status})")
 
 
+class RunIsActive(Exception):
+    def __init__(self, run: ExperimentRun) -> None:
+        super().__init__(f"run {run.id} is {run.status}: cancel it first, then delete it")
+
+
+class BadCursor(ValueError):
+    pass
+
+
 @dataclass(frozen=True)
 class RunView:
     """A run with the size of its log, as the API and CLI show it."""
 
     run: ExperimentRun
     log_size: int
+    line_count: int | None = None  # None: a log stored before the line index, not indexed yet
 
 
 def get(session: Session, run_id: uuid.UUID) -> ExperimentRun:
+    """The run, unless there is none or it is being deleted."""
     run = session.get(ExperimentRun, run_id)
-    if run is None:
+    if run is None or run.deleted_at is not None:
         raise RunNotFound(f"run {run_id} not found")
     return run
 
 
 def view(session: Session, run_id: uuid.UUID) -> RunView:
     run = get(session, run_id)
-    return RunView(run, store.log_size(session, run_id))
+    return RunView(run, *store.log_size_and_lines(session, run_id))
 
 
-def list_views(session: Session, limit: int = 200) -> list[RunView]:
-    rows = session.execute(
-        select(ExperimentRun, TrainingLog.size)
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs a list shows; every given condition must hold (statuses: any of them)."""
+
+    statuses: tuple[RunStatus, ...] = ()
+    config: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    # A case-insensitive substring of the name, config or command.
+    q: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        runs = ExperimentRun
+        found: list[ColumnElement[bool]] = [runs.deleted_at.is_(None)]
+        if self.statuses:
+            found.append(runs.status.in_([str(s) for s in self.statuses]))
+        if self.config is not None:
+            found.append(runs.config == self.config)
+        # The first tag is joined by page(), which reads the runs off its index.
+        for key, value in self.tags[1:]:
+            tag = aliased(RunTag)  # apart from the joined one
+            found.append(exists().where(tag.run_id == runs.id, tag.key == key, tag.value == value))
+        if self.q:
+            found.append(runs.search_text.contains(self.q.lower(), autoescape=True))
+        if self.since is not None:
+            found.append(runs.created_at >= self.since)
+        if self.until is not None:
+            found.append(runs.created_at < self.until)
+        return found
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of runs (newest first) ends: the last run's creation time and id."""
+
+    created_at: datetime
+    run_id: uuid.UUID
+
+    def encode(self) -> str:
+        text = f"{self.created_at.isoformat()}|{self.run_id}"
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        try:
+            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            moment, run_id = text.split("|")
+            created_at = datetime.fromisoformat(moment)
+            if created_at.tzinfo is None:
+                raise ValueError("naive")
+            return cls(created_at, uuid.UUID(run_id))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise BadCursor(f"cursor {token!r} is not one this server gave out") from None
+
+
+@dataclass(frozen=True)
+class RunPage:
+    views: list[RunView]
+    next_cursor: Cursor | None = field(default=None)
+
+
+def page(session: Session, filters: RunFilter, limit: int, after: Cursor | None = None) -> RunPage:
+    """Up to ``limit`` runs matching ``filters``, newest first, after ``after``.
+
+    The order is (created_at, id), both unchanging, so following next_cursor returns every
+    run once: runs created meanwhile are newer than the first page and never shift the rest.
+    """
+    # The order's columns: the run's own, or with a tag filter the first tag's copies of them,
+    # so the page is read off that tag's index in order (a common tag stops after a page, a
+    # rare one touches only its own rows).
+    created_at, run_id = ExperimentRun.created_at, ExperimentRun.id
+    query: Select[ExperimentRun, int, int | None, int | None] = (
+        select(ExperimentRun, TrainingLog.size, TrainingLog.newlines, TrainingLog.last_line_start)
         .join(TrainingLog, TrainingLog.run_id == ExperimentRun.id)
-        .order_by(ExperimentRun.created_at.desc())
-        .limit(limit)
+        .where(*filters.conditions())
     )
-    return [RunView(run, size) for run, size in rows]
+    if filters.tags:
+        key, value = filters.tags[0]
+        query = query.join(RunTag, RunTag.run_id == ExperimentRun.id).where(
+            RunTag.key == key, RunTag.value == value
+        )
+        created_at, run_id = RunTag.created_at, RunTag.run_id
+    query = query.order_by(created_at.desc(), run_id.desc()).limit(limit + 1)
+    if after is not None:
+        query = query.where(tuple_(created_at, run_id) < (after.created_at, after.run_id))
+    views = [
+        RunView(run, size, line_count(size, *lines)) for run, size, *lines in session.execute(query)
+    ]
+    if len(views) <= limit:
+        return RunPage(views)
+    last = views[limit - 1].run
+    return RunPage(views[:limit], Cursor(last.created_at, last.id))
 
 
 def active(session: Session, source: RunSource | None = None) -> list[ExperimentRun]:
@@ -84,8 +186,11 @@ def create(
     config: str | None,
     source: RunSource,
     max_active: int | None = None,
+    name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    provenance: Provenance | None = None,
 ) -> ExperimentRun:
-    """Insert a queued run and its empty log.
+    """Insert a queued run and its empty log, with where it came from.
 
     With ``max_active``, refuse when that many runs of the same source are already active
     (the limit protects the server's machine; ``trainlog run`` elsewhere does not count).
@@ -107,11 +212,36 @@ def create(
         cancel_requested=False,
         pty=False,
         log_truncated=False,
+        name=name,
+        tags=dict(tags) if tags else None,
+        search_text=search_text(name, config, command),
     )
+    if provenance is not None:
+        run.host, run.user, run.cwd = provenance.host, provenance.user, provenance.cwd
+        run.git = dict(provenance.git) if provenance.git is not None else None
     session.add(run)
     session.flush()
+    session.add_all(
+        RunTag(run_id=run.id, key=k, value=v, created_at=now) for k, v in (tags or {}).items()
+    )
     store.create_log(session, run.id)
     return run
+
+
+def search_text(name: str | None, config: str | None, command: list[str]) -> str:
+    return "\n".join([name or "", config or "", shlex.join(command)]).lower()
+
+
+def begin_delete(session: Session, run_id: uuid.UUID) -> None:
+    """Take a finished run away from every reader; its rows go afterwards (see retention).
+
+    Open streams of it are woken, so they end with ``deleted`` instead of waiting for a poll.
+    """
+    run = get(session, run_id)
+    if RunStatus(run.status).is_active:
+        raise RunIsActive(run)
+    run.deleted_at = utcnow()
+    announce(session, run_id)
 
 
 def mark_running(

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # When set, every /api route needs it (Authorization: Bearer, or the cookie set by /?token=).
     api_token: str | None = None
     web_dist: Path = REPO_ROOT / "web" / "dist"
+    # Finished runs older than this (a duration: 30d, 12h) are deleted by the server, checked
+    # hourly; unset keeps every run.
+    retention: str | None = None
 
     @field_validator("train_command")
     @classmethod
@@ -67,6 +70,15 @@ class Settings(BaseSettings):
         argv = shlex.split(value)
         if not argv:
             raise ValueError("TRAINLOG_TRAIN_COMMAND is empty")
+        return value
+
+    @field_validator("retention")
+    @classmethod
+    def _retention_must_parse(cls, value: str | None) -> str | None:
+        from trainlog.retention import parse_duration
+
+        if value is not None:
+            parse_duration(value)
         return value
 
     def runner_env(self) -> dict[str, str]:

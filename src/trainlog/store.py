@@ -20,6 +20,14 @@ from sqlalchemy.orm import Session
 
 from trainlog.codec import FAST, decode, encode
 from trainlog.db import Database
+from trainlog.lineindex import (
+    Mark,
+    Times,
+    append_marks,
+    encode_marks,
+    line_count,
+    slice_marks,
+)
 from trainlog.models import ChunkCodec, LogChunk, TrainingLog, utcnow
 from trainlog.notify import announce, notice
 from trainlog.offsets import MAX_CHUNK_BYTES, slice_chunks, split_chunks, unseen_part
@@ -36,27 +44,38 @@ READ_PAGE_BYTES = 4 * MAX_CHUNK_BYTES
 # than running it (a tailer read took about 1 ms of SQLAlchemy for 0.05 ms of SQLite).
 _LOCK_SIZE = select(_LOGS.c.size).where(_LOGS.c.run_id == bindparam("run_id")).with_for_update()
 _INSERT_CHUNKS = insert(_CHUNKS)
+# The line index's totals grow in the same compare-and-set as the size (NULL, a log not
+# indexed yet, stays NULL until build_line_index).
 _GROW = (
     update(_LOGS)
     .where(_LOGS.c.run_id == bindparam("log_id"), _LOGS.c.size == bindparam("expected"))
-    .values(size=bindparam("new_size"), updated_at=bindparam("now"))
-    .returning(_LOGS.c.size)
+    .values(
+        size=bindparam("new_size"),
+        updated_at=bindparam("now"),
+        newlines=_LOGS.c.newlines + bindparam("added_newlines"),
+        last_line_start=func.coalesce(
+            bindparam("new_line_start", type_=_LOGS.c.last_line_start.type),
+            _LOGS.c.last_line_start,
+        ),
+    )
+    .returning(_LOGS.c.size, _LOGS.c.newlines)
 )
 # PostgreSQL: the usual append (one chunk, the log exactly as long as expected) as one
 # statement: grow the size, insert the chunk and wake viewers, all or nothing. Sent in
 # autocommit, it is one round trip instead of five (BEGIN, three statements, COMMIT), which
 # is most of what a quiet run's line waits for between the child and its viewers.
 _GROWN = _GROW.cte("grown")
-_CHUNK_COLUMNS = ("run_id", "start_offset", "length", "codec", "data")
+_CHUNK_COLUMNS = ("run_id", "start_offset", "length", "codec", "data", "times")
 _APPEND_AT_ONCE = (
     select(func.pg_notify(bindparam("channel"), bindparam("run")))
     .select_from(_GROWN)
     .add_cte(
         insert(_CHUNKS)
         .from_select(
-            _CHUNK_COLUMNS,
+            (*_CHUNK_COLUMNS, "newlines_before"),
             select(
-                *(bindparam(f"chunk_{name}", type_=_CHUNKS.c[name].type) for name in _CHUNK_COLUMNS)
+                *(bindparam(f"chunk_{n}", type_=_CHUNKS.c[n].type) for n in _CHUNK_COLUMNS),
+                _GROWN.c.newlines - bindparam("added_newlines"),
             ).select_from(_GROWN),
         )
         .cte("stored")
@@ -72,6 +91,10 @@ _FIRST_CHUNK_START = (
         _CHUNKS.c.start_offset > bindparam("floor"),
     )
     .scalar_subquery()
+)
+# The chunk holding byte ``start``, given run_id, start and floor (see range_params).
+CHUNK_HOLDING = and_(
+    _CHUNKS.c.run_id == bindparam("run_id"), _CHUNKS.c.start_offset == _FIRST_CHUNK_START
 )
 # The chunks overlapping [start, end), given run_id, start, floor (see range_params) and end.
 CHUNKS_IN_RANGE = and_(
@@ -96,7 +119,9 @@ class UnknownLog(LookupError):
 
 
 def create_log(session: Session, run_id: uuid.UUID) -> None:
-    session.add(TrainingLog(run_id=run_id, size=0, updated_at=utcnow()))
+    session.add(
+        TrainingLog(run_id=run_id, size=0, updated_at=utcnow(), newlines=0, last_line_start=0)
+    )
 
 
 def log_size(session: Session, run_id: uuid.UUID) -> int:
@@ -104,6 +129,18 @@ def log_size(session: Session, run_id: uuid.UUID) -> int:
     if size is None:
         raise UnknownLog(run_id)
     return size
+
+
+def log_size_and_lines(session: Session, run_id: uuid.UUID) -> tuple[int, int | None]:
+    """The log's size and its line count (None: stored before the line index, not indexed)."""
+    row = session.execute(
+        select(TrainingLog.size, TrainingLog.newlines, TrainingLog.last_line_start).where(
+            TrainingLog.run_id == run_id
+        )
+    ).one_or_none()
+    if row is None:
+        raise UnknownLog(run_id)
+    return row.size, line_count(*row)
 
 
 def log_state(session: Session, run_id: uuid.UUID) -> tuple[int, datetime]:
@@ -122,16 +159,23 @@ class EncodedAppend:
     run_id: uuid.UUID
     offset: int
     data: bytes
+    marks: list[Mark]
+    # Each row's newlines_before counts only the newlines of ``data`` before it: the log's
+    # own count is added in the transaction (see _stored_rows).
     rows: list[dict[str, object]]
 
 
-def encode_append(run_id: uuid.UUID, offset: int, data: bytes) -> EncodedAppend:
+def encode_append(
+    run_id: uuid.UUID, offset: int, data: bytes, times: Times = None
+) -> EncodedAppend:
     """Cut and compress ``data`` for an append at ``offset``, before any transaction.
 
     Compressing a flood's batch takes milliseconds; done first, it never holds the write
-    lock (SQLite's is the whole database's) or the log's row lock meanwhile.
+    lock (SQLite's is the whole database's) or the log's row lock meanwhile. ``times`` says
+    when the bytes were read (see lineindex.Times; None: now).
     """
-    return EncodedAppend(run_id, offset, data, _chunk_rows(run_id, offset, data))
+    marks = append_marks(len(data), times)
+    return EncodedAppend(run_id, offset, data, marks, _chunk_rows(run_id, offset, data, marks))
 
 
 def append_at_once(db: Database, encoded: EncodedAppend) -> int | None:
@@ -144,8 +188,8 @@ def append_at_once(db: Database, encoded: EncodedAppend) -> int | None:
     params = {
         # Named apart from the columns: an UPDATE takes a parameter named like one of its
         # table's columns as a value to set.
-        **{f"chunk_{name}": value for name, value in encoded.rows[0].items()},
-        **_grow_params(encoded.run_id, encoded.offset, len(encoded.data)),
+        **{f"chunk_{name}": encoded.rows[0][name] for name in _CHUNK_COLUMNS},
+        **_grow_params(encoded.run_id, encoded.offset, encoded.data),
         **notice(encoded.run_id),
     }
     with db.autocommit() as connection:
@@ -153,9 +197,12 @@ def append_at_once(db: Database, encoded: EncodedAppend) -> int | None:
     return new_size if grown else None
 
 
-def append(session: Session, run_id: uuid.UUID, offset: int, data: bytes) -> int:
-    """Store ``data`` as the log's bytes from ``offset``; return the log's new size."""
-    return append_encoded(session, encode_append(run_id, offset, data))
+def append(
+    session: Session, run_id: uuid.UUID, offset: int, data: bytes, times: Times = None
+) -> int:
+    """Store ``data`` as the log's bytes from ``offset``, read at ``times`` (see
+    lineindex.Times; None: now); return the log's new size."""
+    return append_encoded(session, encode_append(run_id, offset, data, times))
 
 
 def append_encoded(session: Session, encoded: EncodedAppend) -> int:
@@ -171,41 +218,83 @@ def append_encoded(session: Session, encoded: EncodedAppend) -> int:
     run_id, offset, data, rows = encoded.run_id, encoded.offset, encoded.data, encoded.rows
     # The usual case, in one round trip: the log is exactly ``offset`` long, and growing it
     # takes its row lock.
-    if not (data and _grow(connection, run_id, offset, len(data))):
+    grown = _grow(connection, run_id, offset, data) if data else None
+    if grown is None:
         # A retry after a commit whose answer was lost (or nothing to store): see what is
         # stored, under the lock, and store only the rest.
         stored: int | None = connection.scalar(_LOCK_SIZE, {"run_id": run_id})
         if stored is None:
             raise UnknownLog(run_id)
-        data = unseen_part(stored, offset, data)
+        seen = len(data) - len(unseen_part(stored, offset, data))
+        data = data[seen:]
         if not data:
             return stored
         offset = stored
-        _grow(connection, run_id, offset, len(data))
-        rows = _chunk_rows(run_id, offset, data)
-    connection.execute(_INSERT_CHUNKS, rows)
+        # Under the lock the size is what was just read, so this grows it.
+        grown = _grow(connection, run_id, offset, data)
+        assert grown is not None
+        rows = _chunk_rows(run_id, offset, data, slice_marks(encoded.marks, seen, seen + len(data)))
+    connection.execute(_INSERT_CHUNKS, _stored_rows(rows, grown, data))
     announce(session, run_id)
     return offset + len(data)
 
 
-def _grow(connection: Connection, run_id: uuid.UUID, size: int, added: int) -> bool:
-    """Add ``added`` to the log's size if it is ``size``; whether it was."""
-    return connection.execute(_GROW, _grow_params(run_id, size, added)).first() is not None
+def _grow(connection: Connection, run_id: uuid.UUID, size: int, data: bytes) -> Row[Any] | None:
+    """Add ``data`` to the log's size and line totals if its size is ``size``; the new
+    (size, newlines), or None if it was not that size."""
+    return connection.execute(_GROW, _grow_params(run_id, size, data)).first()
 
 
-def _grow_params(run_id: uuid.UUID, size: int, added: int) -> dict[str, object]:
-    return {"log_id": run_id, "expected": size, "new_size": size + added, "now": utcnow()}
+def _grow_params(run_id: uuid.UUID, size: int, data: bytes) -> dict[str, object]:
+    last_newline = data.rfind(b"\n")
+    return {
+        "log_id": run_id,
+        "expected": size,
+        "new_size": size + len(data),
+        "now": utcnow(),
+        "added_newlines": data.count(b"\n"),
+        "new_line_start": size + last_newline + 1 if last_newline >= 0 else None,
+    }
 
 
-def _chunk_rows(run_id: uuid.UUID, start: int, data: bytes) -> list[dict[str, object]]:
+_BEFORE = "newlines_before"
+
+
+def _stored_rows(
+    rows: list[dict[str, object]], grown: Row[Any], data: bytes
+) -> list[dict[str, object]]:
+    """The rows with each one's newlines before it in the whole log (None: not indexed)."""
+    newlines: int | None = grown.newlines
+    base = None if newlines is None else newlines - data.count(b"\n")
+    return [
+        {**row, "newlines_before": None if base is None else base + cast(int, row[_BEFORE])}
+        for row in rows
+    ]
+
+
+def _chunk_rows(
+    run_id: uuid.UUID, start: int, data: bytes, marks: list[Mark]
+) -> list[dict[str, object]]:
     pieces = list(split_chunks(start, data))
     if len(pieces) == 1:
-        return [_chunk_row(run_id, *pieces[0])]
-    starts, datas = zip(*pieces, strict=True)
-    return list(_COMPRESSORS.map(partial(_chunk_row, run_id), starts, datas))
+        return [_chunk_row(run_id, start, data, marks, 0)]
+    starts = [piece_start for piece_start, _ in pieces]
+    # Newlines in data before each piece.
+    before = [data.count(b"\n", 0, piece_start - start) for piece_start in starts]
+    piece_marks = [
+        slice_marks(marks, piece_start - start, piece_start - start + len(piece))
+        for piece_start, piece in pieces
+    ]
+    return list(
+        _COMPRESSORS.map(
+            partial(_chunk_row, run_id), starts, [piece for _, piece in pieces], piece_marks, before
+        )
+    )
 
 
-def _chunk_row(run_id: uuid.UUID, start: int, piece: bytes) -> dict[str, object]:
+def _chunk_row(
+    run_id: uuid.UUID, start: int, piece: bytes, marks: list[Mark], newlines_before: int
+) -> dict[str, object]:
     # A big piece means output is flooding: compressing it now (fast, and it never needs
     # compacting) writes several times fewer bytes. Small appends are compacted later.
     codec, data = (
@@ -217,6 +306,8 @@ def _chunk_row(run_id: uuid.UUID, start: int, piece: bytes) -> dict[str, object]
         "length": len(piece),
         "codec": codec,
         "data": data,
+        "times": encode_marks(marks),
+        "newlines_before": newlines_before,
     }
 
 
@@ -262,3 +353,51 @@ def iter_bytes(
             return
         position += len(page)
         yield page
+
+
+# Chunks indexed per transaction when an old log gets its line index: bounded memory.
+_INDEX_BATCH = 16
+
+
+def build_line_index(db: Database, run_id: uuid.UUID) -> None:
+    """Give a log stored before the line index existed its index (its lines get no times).
+
+    One pass over its chunks in one write transaction, under the log's row lock, so appends
+    wait for it and then grow the index like any other; a log indexed meanwhile is left be.
+    """
+    with db.write() as session:
+        connection = session.connection()
+        row = connection.execute(
+            select(_LOGS.c.newlines).where(_LOGS.c.run_id == run_id).with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise UnknownLog(run_id)
+        if row.newlines is not None:
+            return
+        newlines = last_line_start = position = 0
+        while True:
+            rows = connection.execute(
+                select(*CHUNK_COLUMNS)
+                .where(_CHUNKS.c.run_id == run_id, _CHUNKS.c.start_offset >= position)
+                .order_by(_CHUNKS.c.start_offset)
+                .limit(_INDEX_BATCH)
+            ).all()
+            if not rows:
+                break
+            for chunk in rows:
+                connection.execute(
+                    update(_CHUNKS)
+                    .where(_CHUNKS.c.run_id == run_id, _CHUNKS.c.start_offset == chunk.start_offset)
+                    .values(newlines_before=newlines)
+                )
+                data = decode(chunk.codec, chunk.data)
+                found = data.count(b"\n")
+                if found:
+                    newlines += found
+                    last_line_start = chunk.start_offset + data.rfind(b"\n") + 1
+                position = chunk.start_offset + 1
+        connection.execute(
+            update(_LOGS)
+            .where(_LOGS.c.run_id == run_id)
+            .values(newlines=newlines, last_line_start=last_line_start)
+        )

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, and_, bindparam, select
-from sqlalchemy.exc import NoResultFound
 
 from trainlog import sse, store
 from trainlog.db import Database
@@ -86,6 +85,11 @@ def done_event(exit_code: int | None, final_size: int) -> bytes:
     return sse.frame("done", {"exit_code": exit_code, "final_size": final_size})
 
 
+def deleted_event() -> bytes:
+    """The run was deleted while streaming: nothing more will come; then the response ends."""
+    return sse.frame("deleted", {})
+
+
 @dataclass(frozen=True)
 class LogSnapshot:
     """A run's log size and state, read together: if the run has ended, the size is final
@@ -94,6 +98,11 @@ class LogSnapshot:
     size: int
     ended: bool
     exit_code: int | None
+    # The run is being deleted, or is gone: its log is going away, so nothing more is read.
+    deleted: bool = False
+
+
+GONE = LogSnapshot(0, ended=True, exit_code=None, deleted=True)
 
 
 def read_snapshot(db: Database, run_id: uuid.UUID) -> LogSnapshot:
@@ -102,18 +111,21 @@ def read_snapshot(db: Database, run_id: uuid.UUID) -> LogSnapshot:
 
 
 _SNAPSHOT = (
-    select(_LOGS.c.size, _RUNS.c.status, _RUNS.c.exit_code)
+    select(_LOGS.c.size, _RUNS.c.status, _RUNS.c.exit_code, _RUNS.c.deleted_at)
     .join(_RUNS, _RUNS.c.id == _LOGS.c.run_id)
     .where(_LOGS.c.run_id == bindparam("run_id"))
 )
 
 
 def _snapshot(connection: Connection, run_id: uuid.UUID) -> LogSnapshot:
-    return _snapshot_of(connection.execute(_SNAPSHOT, {"run_id": run_id}).one())
+    row = connection.execute(_SNAPSHOT, {"run_id": run_id}).one_or_none()
+    return GONE if row is None else _snapshot_of(row)
 
 
 def _snapshot_of(row: Row[*tuple[Any, ...]]) -> LogSnapshot:
-    """From a row with the size, status and exit_code columns of _SNAPSHOT."""
+    """From a row with the size, status, exit_code and deleted_at columns of _SNAPSHOT."""
+    if row.deleted_at is not None:
+        return GONE
     return LogSnapshot(row.size, not RunStatus(row.status).is_active, row.exit_code)
 
 
@@ -137,7 +149,9 @@ def next_step(offset: int, snapshot: LogSnapshot) -> Step:
 # The chunk holding ``start`` is left out once it has been read whole, so a look that finds
 # nothing new reads no chunk.
 _NEWS = (
-    select(_LOGS.c.size, _RUNS.c.status, _RUNS.c.exit_code, *store.CHUNK_COLUMNS)
+    select(
+        _LOGS.c.size, _RUNS.c.status, _RUNS.c.exit_code, _RUNS.c.deleted_at, *store.CHUNK_COLUMNS
+    )
     .select_from(
         _LOGS.join(_RUNS, _RUNS.c.id == _LOGS.c.run_id).outerjoin(
             _CHUNKS,
@@ -158,13 +172,13 @@ def read_news(
 ) -> tuple[LogSnapshot, int, bytes]:
     """The run's snapshot and the bytes stored since ``position`` (up to READ_PAGE_BYTES),
     with the offset they begin at; a first look (position None) gets the last ``tail_bytes``
-    instead."""
+    instead. A run deleted meanwhile gives GONE and no bytes."""
     with db.statement_reads() as connection:
         if position is None:
             position = max(0, _snapshot(connection, run_id).size - tail_bytes)
         end = position + store.READ_PAGE_BYTES
         rows = connection.execute(_NEWS, store.range_params(run_id, position, end)).all()
-    if not rows:
-        raise NoResultFound(f"no log for run {run_id}")
-    snapshot = _snapshot_of(rows[0])
+    snapshot = _snapshot_of(rows[0]) if rows else GONE
+    if snapshot.deleted:
+        return snapshot, position, b""
     return snapshot, position, store.bytes_of(rows, position, min(end, snapshot.size))

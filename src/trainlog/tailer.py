@@ -48,6 +48,8 @@ class Page:
 class Ended:
     final_size: int
     exit_code: int | None
+    # The run was deleted: its log is going away, so viewers stop where they are.
+    deleted: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,9 @@ class RunTailer:
                 # With many viewers, let a few appends gather before the next fan-out: each
                 # page costs one event per viewer, and a busy server falls behind on them all.
                 await asyncio.sleep(fan_out_pause(len(self.subscribers)))
+            if snapshot.deleted:
+                self._publish(Ended(snapshot.size, snapshot.exit_code, deleted=True))
+                return
             if snapshot.ended and self.position >= snapshot.size:
                 self._publish(Ended(snapshot.size, snapshot.exit_code))
                 return
@@ -252,8 +257,8 @@ class LogHub:
         """Raise RunNotFound unless the run exists.
 
         A crowd opening one run at once (a server restart: every browser reconnects) shares
-        one look at the database, and a run this process follows needs none: runs are never
-        deleted.
+        one look at the database, and a run this process follows needs none (a deleted one's
+        tailer ends its viewers' streams).
         """
         if run_id in self._tailers:
             return

@@ -10,6 +10,7 @@ from starlette.concurrency import iterate_in_threadpool
 from trainlog import sse, store
 from trainlog.offsets import news_in_page
 from trainlog.stream import (
+    deleted_event,
     done_event,
     heartbeat_event,
     log_frames,
@@ -110,6 +111,9 @@ async def log_events(hub: LogHub, run_id: uuid.UUID, offset: int) -> AsyncIterat
                 continue
             async for frame in viewer.catch_up(item.final_size):
                 yield frame
+            if item.deleted or viewer.offset < item.final_size:  # its bytes went meanwhile
+                yield deleted_event()
+                return
             yield done_event(item.exit_code, item.final_size)
             return
     finally:

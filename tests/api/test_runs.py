@@ -19,7 +19,7 @@ def test_start_a_run_and_see_it_finish(server: Server, config_dir: Path) -> None
         ended = wait_until_ended(client, run["id"])
         assert ended["status"] == "succeeded" and ended["exit_code"] == 0
         assert ended["log_size"] > 1024 * 1024
-        listed = client.get("/api/runs").json()
+        listed = client.get("/api/runs").json()["runs"]
         assert [r["id"] for r in listed] == [run["id"]]
         for moment in ("created_at", "started_at", "finished_at"):
             assert ended[moment].endswith("Z") or ended[moment].endswith("+00:00")
@@ -32,7 +32,7 @@ def test_a_second_run_is_refused_while_one_is_active(server: Server, config_dir:
         response = client.post("/api/runs", json={"config": slow})
         assert response.status_code == 409
         assert first["id"] in response.json()["detail"]
-        assert len(client.get("/api/runs").json()) == 1
+        assert len(client.get("/api/runs").json()["runs"]) == 1
         cancelled = client.post(f"/api/runs/{first['id']}/cancel")
         assert cancelled.status_code == 202
         ended = wait_until_ended(client, first["id"])
@@ -71,7 +71,7 @@ def test_bad_run_requests_change_nothing(
         assert response.status_code == status
         if message:
             assert message in response.json()["detail"]
-        assert client.get("/api/runs").json() == []
+        assert client.get("/api/runs").json() == {"runs": [], "next_cursor": None}
 
 
 def test_unknown_and_malformed_ids(server: Server) -> None:

@@ -32,6 +32,6 @@ def test_a_run_started_through_one_replica_streams_live_through_another(
             assert live.done == {"exit_code": 5, "final_size": len(expected)}
             assert bytes(live.data) == expected
             assert len(live.ids) > 3  # it arrived in pieces, as it was written
-            assert [run["id"] for run in second.get("/api/runs").json()] == [run_id]
+            assert [run["id"] for run in second.get("/api/runs").json()["runs"]] == [run_id]
     finally:
         stop_server(replica)

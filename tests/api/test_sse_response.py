@@ -12,7 +12,7 @@ import anyio
 import pytest
 from starlette.types import Message
 
-from trainlog.api.sse_response import EventStreamResponse
+from trainlog.api.sse_response import EventStreamResponse, resumable
 
 LOG_EVENT = b"event: log\nid: 5\ndata: {}\n\n"
 
@@ -35,7 +35,7 @@ async def test_a_send_that_fails_ends_the_stream_without_an_error(failing_send: 
         await anyio.sleep_forever()
         raise AssertionError("unreachable")
 
-    response = EventStreamResponse(one_event, 0, send_timeout=30)
+    response = EventStreamResponse(resumable(one_event, 0), send_timeout=30)
     with anyio.fail_after(5):
         await response({"type": "http"}, receive, send)  # returns: no exception reaches uvicorn
     assert len(sent) == failing_send

@@ -31,3 +31,7 @@ def test_output_past_the_cap_is_drained_not_stored_with_one_notice(
         assert log == expected_output(repeat=3)[: CAP - len(notice)] + notice
         assert b"[trainlog] log limit of 100000 bytes reached" in notice
         assert stream.data == log and stream.done == {"exit_code": 4, "final_size": CAP}
+        # The notice is indexed like any append: its two lines end the count.
+        assert run["line_count"] == log.count(b"\n")
+        last = client.get(f"/api/runs/{run_id}/logs/lines", params={"start": run["line_count"]})
+        assert base64.b64decode(last.json()["data"]) == notice.split(b"\r\n")[1] + b"\r\n"

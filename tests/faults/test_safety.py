@@ -34,7 +34,12 @@ def test_every_api_route_needs_the_token(
     config = write_config(config_dir, "ok.json")
     with server.client() as anonymous:
         assert anonymous.get("/api/health").status_code == 200  # open for load balancers
-        for method, path in [("GET", "/api/runs"), ("POST", "/api/runs"), ("GET", "/api/configs")]:
+        for method, path in [
+            ("GET", "/api/runs"),
+            ("POST", "/api/runs"),
+            ("GET", "/api/configs"),
+            ("DELETE", "/api/runs/00000000-0000-0000-0000-000000000000"),
+        ]:
             response = anonymous.request(method, path, json={"config": config})
             assert response.status_code == 401, path
             assert response.headers["www-authenticate"] == "Bearer"
@@ -99,7 +104,7 @@ def test_crafted_config_names_cannot_escape_or_run_anything(
         ]:
             response = client.post("/api/runs", json={"config": name})
             assert response.status_code == 422, (name, response.text)
-        assert client.get("/api/runs").json() == []
+        assert client.get("/api/runs").json() == {"runs": [], "next_cursor": None}
         run = start_run(client, shellish)
         assert run["command"][-1] == str((config_dir / shellish).resolve())
         assert wait_until_ended(client, run["id"])["status"] == "succeeded"

@@ -89,3 +89,14 @@ def test_a_full_spill_disk_drops_new_bytes_and_says_so_in_order(tmp_path: object
     buffer.close()
     assert drain(buffer) == b"kept!"
     assert buffer.exhausted
+
+
+def test_bytes_come_out_with_the_times_they_were_put() -> None:
+    buffer = SpillBuffer(memory_limit=8)
+    buffer.put(b"a\n", [(0, 1.0)])
+    buffer.put(b"b\n", [(0, 2.0)])
+    buffer.put(b"spilled to disk\n", [(0, 3.0), (8, 4.0)])
+    assert buffer.take_timed(3) == (b"a\nb", [(0, 1.0), (2, 2.0)])
+    # The rest of a put keeps its time, wherever a take cut it.
+    assert buffer.take_timed(100) == (b"\n", [(0, 2.0)])
+    assert buffer.take_timed(100) == (b"spilled to disk\n", [(0, 3.0), (8, 4.0)])

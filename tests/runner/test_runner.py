@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.helpers import PROGRAMS, wait_for
 from tests.programs.emit import expected_output
-from trainlog import runs, store
+from trainlog import logread, runs, store
 from trainlog.db import Database
 from trainlog.models import ChunkCodec, LogChunk, RunSource
 from trainlog.runner.service import Runner
@@ -155,3 +155,27 @@ def test_heartbeats_are_recorded(db: Database, tmp_path: Path) -> None:
     finally:
         release.touch()
         runner.join(30)
+
+
+def test_each_lines_time_is_when_the_runner_read_it(db: Database) -> None:
+    # The child stamps each line with its own clock as it writes it, quiet lines then a
+    # burst; the runner's reader stamps them as they arrive.
+    script = (
+        "import sys, time\n"
+        "for i in range(30):\n"
+        "    sys.stdout.write(f'{time.time():.6f} quiet {i}\\n'); sys.stdout.flush()\n"
+        "    time.sleep(0.02)\n"
+        "for i in range(3000):\n"
+        "    sys.stdout.write(f'{time.time():.6f} burst {i}\\n')\n"
+    )
+    run_id = create_run(db, [sys.executable, "-c", script])
+    Runner(db, SETTINGS, run_id).execute()
+    window = logread.lines_window(db, run_id, 1, None, 10_000)
+    lines = window.data.splitlines()
+    assert len(lines) == len(window.times) == 3030 == window.totals.lines
+    times = [t for t in window.times if t is not None]
+    assert len(times) == 3030 and times == sorted(times)
+    for line, read_at in zip(lines, times, strict=True):
+        written = float(line.split()[0])
+        # Read after it was written (to the ms kept), and before the run was over.
+        assert written - 0.001 <= read_at <= window.times[-1]

@@ -5,7 +5,8 @@ It prints ANSI-coloured lines, a tqdm-style progress bar redrawn in place with a
 a multi-byte character split across two flushed writes with a pause between (so the server
 stores and streams the halves separately), and exits with the code the config asks for.
 The config is "key: value" lines: exit_code, epochs, steps, step_delay,
-preamble_lines; with "program: tqdm" it runs tqdm_train.py (real tqdm bars) instead.
+preamble_lines, traceback_at (a Python traceback after that preamble line); with
+"program: tqdm" it runs tqdm_train.py (real tqdm bars) instead.
 """
 
 import argparse
@@ -37,12 +38,20 @@ def main() -> int:
     steps = int(cfg.get("steps", "20"))
     delay = float(cfg.get("step_delay", "0.15"))
     preamble = int(cfg.get("preamble_lines", "0"))
+    traceback_at = int(cfg.get("traceback_at", "-1"))
 
     write(b"\x1b[1;36mtrainlog e2e emitter\x1b[0m config=" + args.config.encode() + b"\n")
     write(b"\x1b[33mwarning:\x1b[0m this is a \x1b[32mgreen\x1b[0m and \x1b[31mred\x1b[0m test\n")
     # "loss → ok" with the arrow (e2 86 92) split across two writes.
     if preamble:
-        write(b"".join(f"\x1b[2mwarmup {i:04d}\x1b[0m data shard {i % 7} ok\n".encode() for i in range(preamble)))
+        lines = [f"\x1b[2mwarmup {i:04d}\x1b[0m data shard {i % 7} ok\n".encode() for i in range(preamble)]
+        if 0 <= traceback_at < preamble:
+            lines[traceback_at] += (
+                b"Traceback (most recent call last):\n"
+                b'  File "train.py", line 7, in <module>\n'
+                b"ValueError: e2e: a shard failed and was retried\n"
+            )
+        write(b"".join(lines))
     # A pause first, so a viewer opened right after the start is streaming by then.
     arrow = "→".encode()
     time.sleep(1.5)

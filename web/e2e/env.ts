@@ -37,6 +37,14 @@ export function e2eAuthPort(): number {
   return Number(process.env.TRAINLOG_E2E_AUTH_PORT);
 }
 
+/** The third server's port: it runs ten runs at once (tabs.spec.ts). */
+export function e2eTabsPort(): number {
+  if (!process.env.TRAINLOG_E2E_TABS_PORT) {
+    process.env.TRAINLOG_E2E_TABS_PORT = String(e2ePort() + 2);
+  }
+  return Number(process.env.TRAINLOG_E2E_TABS_PORT);
+}
+
 /** The second server's API token, chosen once per e2e run. */
 export function e2eToken(): string {
   if (!process.env.TRAINLOG_E2E_TOKEN) {

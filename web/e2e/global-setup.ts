@@ -4,13 +4,14 @@
  * web/dist:
  * - the main one (trainlog.spec.ts): children under a pseudo-terminal (the default), and a
  *   runner counted lost 4 s after its last heartbeat;
- * - the token one (auth.spec.ts): TRAINLOG_API_TOKEN set, children under a pipe.
+ * - the token one (auth.spec.ts): TRAINLOG_API_TOKEN set, children under a pipe;
+ * - the tabs one (tabs.spec.ts): ten runs at once.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { HAVE_CHROMIUM, SKIP_MESSAGE, TRAINLOG_BIN, WEB_DIR, e2eAuthPort, e2ePort, e2eToken } from './env';
+import { HAVE_CHROMIUM, SKIP_MESSAGE, TRAINLOG_BIN, WEB_DIR, e2eAuthPort, e2ePort, e2eTabsPort, e2eToken } from './env';
 
 /** Newest mtime under a directory (files only). */
 function newest(path: string): number {
@@ -119,8 +120,8 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
         // A failing run long enough to navigate around mid-run, a quick passing one, a slow one to cancel.
         'e2e-fail.yaml': 'exit_code: 3\nepochs: 2\nsteps: 20\nstep_delay: 0.2\n',
         'e2e-ok.yaml': 'exit_code: 0\nepochs: 1\nsteps: 8\nstep_delay: 0.05\n',
-        // Over the viewer's 5 MiB threshold: it loads only the tail.
-        'e2e-big.yaml': 'exit_code: 0\nepochs: 1\nsteps: 2\nstep_delay: 0.05\npreamble_lines: 160000\n',
+        // Over 5 MiB and 160,000 lines, with one traceback in the middle: whole-log navigation.
+        'e2e-big.yaml': 'exit_code: 0\nepochs: 1\nsteps: 2\nstep_delay: 0.05\npreamble_lines: 160000\ntraceback_at: 120000\n',
         'e2e-slow.yaml': 'exit_code: 0\nepochs: 50\nsteps: 50\nstep_delay: 0.2\npreamble_lines: 150\n',
         // Real tqdm bars, 119 columns wide in the run's 120-column terminal.
         'e2e-tqdm.yaml': 'program: tqdm\nepochs: 2\nsteps: 40\nstep_delay: 0.02\n',
@@ -133,6 +134,17 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
       e2eAuthPort(),
       { 'e2e-auth.yaml': 'exit_code: 0\nepochs: 1\nsteps: 12\nstep_delay: 0.1\n' },
       { TRAINLOG_API_TOKEN: e2eToken(), TRAINLOG_PTY: '0' },
+    ),
+    startServer(
+      'tabs',
+      e2eTabsPort(),
+      {
+        // Redraws its bar every 0.2 s for 5 minutes (the test cancels it).
+        'e2e-tabs.yaml': 'exit_code: 0\nepochs: 30\nsteps: 50\nstep_delay: 0.2\n',
+        'e2e-quick.yaml': 'exit_code: 0\nepochs: 1\nsteps: 3\nstep_delay: 0.01\n',
+      },
+      // Ten runners starting at once on a busy machine may take a while to report.
+      { TRAINLOG_MAX_ACTIVE_RUNS: '11', TRAINLOG_RUNNER_LOST_AFTER: '60' },
     ),
   ]);
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));

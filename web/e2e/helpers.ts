@@ -4,11 +4,14 @@ import type { Page } from '@playwright/test';
 /**
  * Before the app loads: have the viewer expose its terminal, and record the SSE `log` events'
  * ids and the EventSources, to prove chunk boundaries and streams the tests care about.
+ * Those are the page's own: unless `sharedWorker` is set, the page goes without SharedWorker,
+ * so its live streams share a connection of the page's instead of the browser's worker.
  */
-export async function instrument(page: Page): Promise<void> {
-  await page.addInitScript(() => {
+export async function instrument(page: Page, { sharedWorker = false } = {}): Promise<void> {
+  await page.addInitScript((keepWorker) => {
     const w = window as unknown as Record<string, unknown>;
     w.__TRAINLOG_EXPOSE_TERM__ = true;
+    if (!keepWorker) Object.defineProperty(window, 'SharedWorker', { value: undefined });
     const Native = window.EventSource;
     const seen: number[] = [];
     const sources: EventSource[] = [];
@@ -22,7 +25,7 @@ export async function instrument(page: Page): Promise<void> {
       }
     }
     window.EventSource = Recording;
-  });
+  }, sharedWorker);
 }
 
 export const viewer = (page: Page) => page.getByTestId('training-log-viewer');

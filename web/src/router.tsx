@@ -9,19 +9,26 @@ export function navigate(to: string, opts: { replace?: boolean } = {}): void {
   listeners.forEach((l) => l());
 }
 
-export function usePathname(): string {
-  const [path, setPath] = useState(() => window.location.pathname);
+/** A part of the address, kept current through navigate() and back/forward. */
+function useLocationPart(read: () => string): string {
+  const [value, setValue] = useState(read);
   useEffect(() => {
-    const update = () => setPath(window.location.pathname);
+    const update = () => setValue(read());
     listeners.add(update);
     window.addEventListener('popstate', update);
     return () => {
       listeners.delete(update);
       window.removeEventListener('popstate', update);
     };
+    // `read` picks a fixed part of window.location: subscribing once is enough.
   }, []);
-  return path;
+  return value;
 }
+
+export const usePathname = (): string => useLocationPart(() => window.location.pathname);
+
+/** The address's query string (`?...`). */
+export const useSearch = (): string => useLocationPart(() => window.location.search);
 
 export function Link({ href, onClick, ...rest }: AnchorHTMLAttributes<HTMLAnchorElement> & { href: string }) {
   const handle = (e: MouseEvent<HTMLAnchorElement>) => {

@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from trainlog.configs import ConfigRejected
 from trainlog.offsets import RangeNotSatisfiable
-from trainlog.runs import RunNotActive, RunNotFound, TooManyActiveRuns
+from trainlog.runs import BadCursor, RunIsActive, RunNotActive, RunNotFound, TooManyActiveRuns
 from trainlog.stream import BadResumePoint
 
 log = logging.getLogger(__name__)
@@ -20,6 +20,8 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     RunNotFound: 404,
     TooManyActiveRuns: 409,
     RunNotActive: 409,
+    RunIsActive: 409,
+    BadCursor: 422,
     ConfigRejected: 422,
     BadResumePoint: 422,
 }

@@ -11,6 +11,9 @@
   it sent; when the store answers again the events simply continue (no gap, no duplicate).
 - **Graceful shutdown.** When the server is told to stop, open streams end cleanly (with a
   ``retry`` hint) instead of being cut; browsers reconnect with Last-Event-ID on their own.
+- **Several runs on one stream.** ``together`` sends several runs' events on one response
+  (browsers allow six connections per host), each run resumed and retried on its own; the
+  limits above hold for the response as a whole.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
+from typing import Any
 
 import anyio
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,12 +32,25 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from trainlog import sse
+from trainlog.api.schemas import ErrorOut
 from trainlog.stream import reconnect_delay, reconnecting_event
 
 log = logging.getLogger(__name__)
 
 OpenEvents = Callable[[int], AsyncIterator[bytes]]
+# Sends one frame to the client (waiting while the client's buffer is full).
+Body = Callable[[bytes], Awaitable[None]]
+# Sends a stream's events through ``body`` until the stream has nothing more to say.
+Pump = Callable[[Body], Awaitable[None]]
 
+# Every SSE response's headers: no proxy buffering, and the connection kept open.
+STREAM_HEADERS = {"X-Accel-Buffering": "no", "Connection": "keep-alive"}
+# A stream route's answers, for the OpenAPI document.
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}},
+    404: {"model": ErrorOut},
+    422: {"model": ErrorOut},
+}
 # How soon a browser should come back after a shutdown closed its stream.
 RETRY_AFTER_SHUTDOWN_MS = 1000
 # How many times per send timeout a stream's watch looks at the send in progress.
@@ -86,8 +103,7 @@ class EventStreamResponse(Response):
 
     def __init__(
         self,
-        open_events: OpenEvents,
-        start: int,
+        pump: Pump,
         send_timeout: float,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -95,8 +111,7 @@ class EventStreamResponse(Response):
         self.status_code = 200
         self.background = None
         self.init_headers(headers)
-        self._open_events = open_events
-        self._offset = start
+        self._pump = pump
         self._send_timeout = send_timeout
         # When the event being sent began to be sent (None: no send in progress).
         self._sending_since: float | None = None
@@ -149,10 +164,22 @@ class EventStreamResponse(Response):
                 scope.cancel()
                 return
 
-    async def _pump(self, body: Callable[[bytes], Awaitable[None]]) -> None:
+    @staticmethod
+    async def _until_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        scope.cancel()
+
+
+def resumable(open_events: OpenEvents, start: int) -> Pump:
+    """One run's events from ``start``, resumed from the last offset sent whenever reading the
+    store fails (after one ``reconnecting`` event, with backoff)."""
+
+    async def pump(body: Body) -> None:
+        offset = start
         failures = 0
         while True:
-            events = self._open_events(self._offset)
+            events = open_events(offset)
             # The last log event sent: where to resume from if the database goes away. Its id
             # is read only then, not on every event.
             last_log: bytes | None = None
@@ -165,10 +192,10 @@ class EventStreamResponse(Response):
                 return  # the events end once everything (and ``done``) is sent
             except SQLAlchemyError as exc:
                 if last_log is not None:
-                    self._offset = event_offset(last_log)
+                    offset = event_offset(last_log)
                 if failures == 0:
                     log.warning("stream lost the database (%s); retrying", type(exc).__name__)
-                    await body(reconnecting_event(self._offset))
+                    await body(reconnecting_event(offset))
                 delay = reconnect_delay(failures)
                 failures += 1
                 # A comment keeps proxies and the browser from timing the stream out meanwhile.
@@ -178,8 +205,29 @@ class EventStreamResponse(Response):
                 if isinstance(events, AsyncGenerator):
                     await events.aclose()
 
-    @staticmethod
-    async def _until_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        scope.cancel()
+    return pump
+
+
+def together(pumps: Sequence[tuple[Pump, Callable[[bytes], bytes]]]) -> Pump:
+    """Several streams on one response, each frame passed through its stream's ``tag``; ends
+    once every stream has ended.
+
+    Frames are sent one at a time (so the send watch sees one send, and no frame is cut into
+    another); each stream waits for its turn with at most one frame in hand.
+    """
+
+    async def pump(body: Body) -> None:
+        turn = anyio.Lock()
+
+        async def run(one: Pump, tag: Callable[[bytes], bytes]) -> None:
+            async def tagged(frame: bytes) -> None:
+                async with turn:
+                    await body(tag(frame))
+
+            await one(tagged)
+
+        async with anyio.create_task_group() as group:
+            for one, tag in pumps:
+                group.start_soon(run, one, tag)
+
+    return pump

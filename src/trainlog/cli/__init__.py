@@ -12,10 +12,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from trainlog.cli import ls, run, serve, tail
+from trainlog.cli import gc, ls, rm, run, serve, tail
 from trainlog.cli.common import EXIT_SIGNAL_BASE, EXIT_USAGE, CliError
 
-COMMANDS = (serve, run, tail, ls)
+COMMANDS = (serve, run, tail, ls, rm, gc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

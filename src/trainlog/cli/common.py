@@ -80,3 +80,12 @@ def database_error(settings: Settings, exc: Exception, note: str = "") -> CliErr
     cause = exc.orig if isinstance(exc, DBAPIError) else exc
     reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
     return CliError(f"cannot use the database at {where}{note}: {reason}")
+
+
+def tag(text: str) -> tuple[str, str]:
+    from trainlog.tags import parse_tag
+
+    try:
+        return parse_tag(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -7,7 +7,7 @@ import shlex
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from trainlog.cli.common import connect, positive_int
+from trainlog.cli.common import connect, positive_int, tag
 
 if TYPE_CHECKING:
     from trainlog.cli.common import Subparsers
@@ -17,18 +17,46 @@ if TYPE_CHECKING:
 def add_parser(commands: Subparsers) -> None:
     ls = commands.add_parser("ls", help="list runs, newest first")
     ls.add_argument("-n", "--limit", type=positive_int, default=50)
+    ls.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        choices=["queued", "running", "succeeded", "failed", "cancelled", "lost"],
+        help="only runs with this status (repeatable: any of them)",
+    )
+    ls.add_argument("--config", help="only runs of this config")
+    ls.add_argument(
+        "--tag", type=tag, action="append", default=[], metavar="KEY=VALUE", help="repeatable"
+    )
+    ls.add_argument("-q", "--query", help="text in the name, config or command (any case)")
+    ls.add_argument("--all", action="store_true", help="every match, not only the first --limit")
     ls.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     from trainlog import runs
+    from trainlog.models import RunStatus
 
+    filters = runs.RunFilter(
+        statuses=tuple(RunStatus(s) for s in args.status),
+        config=args.config,
+        tags=tuple(args.tag),
+        q=args.query,
+    )
     db = connect(settings)
-    with db.read() as session:
-        views = runs.list_views(session, limit=args.limit)
+    views: list[runs.RunView] = []
+    after: runs.Cursor | None = None
+    # With --all, page by page (500 at a time), so a long history never sits in one query.
+    while True:
+        with db.read() as session:
+            page = runs.page(session, filters, 500 if args.all else args.limit, after)
+        views += page.views
+        after = page.next_cursor
+        if not args.all or after is None:
+            break
     # Times in the user's own zone, named in the header.
     started = f"STARTED ({datetime.now().astimezone().tzname()})"
-    rows = [("ID", "STATUS", "EXIT", "SIZE", started, "DURATION", "CONFIG/COMMAND")]
+    rows = [("ID", "STATUS", "EXIT", "SIZE", started, "DURATION", "NAME", "CONFIG/COMMAND")]
     for view in views:
         run = view.run
         rows.append(
@@ -39,6 +67,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
                 _human_size(view.log_size),
                 _short_time(run.started_at),
                 _duration(run.started_at, run.finished_at),
+                (run.name or "").replace("\n", "\\n")[:40],
                 run.config or shlex.join(run.command).replace("\n", "\\n"),
             )
         )

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import time
-import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from trainlog.cli.common import EXIT_USAGE, CliError, connect, run_id
 
 if TYPE_CHECKING:
     from trainlog.cli.common import Subparsers
-    from trainlog.db import Database
     from trainlog.settings import Settings
 
 
@@ -31,8 +27,13 @@ def add_parser(commands: Subparsers) -> None:
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     import sys
+    import time
+    from collections.abc import Callable
+    from functools import partial
 
     from trainlog import runs
+    from trainlog.logread import follow_bytes
+    from trainlog.notify import RunWaker
     from trainlog.plaintext import plain_text
 
     if args.offset < 0:
@@ -45,28 +46,22 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(str(exc)) from None
         rows = run.term_rows or settings.term_rows
     out = sys.stdout.buffer
-    pages = _log_bytes(db, args.run_id, args.offset, args.follow, settings.poll_interval)
-    # Plain, a line is written once it has left the run's screen, when nothing can change it.
-    for data in plain_text(pages, rows) if args.plain else pages:
-        out.write(data)
-        out.flush()
+    # Woken as the server's streams are (see notify); polling stays as the fallback.
+    follow = args.follow
+    waker = RunWaker(settings.database_url, args.run_id) if follow and settings.wakeups else None
+    wait: Callable[[], None] | None = None
+    if waker is not None:
+        wait = partial(waker.wait, settings.poll_interval)
+    elif follow:
+        wait = partial(time.sleep, settings.poll_interval)
+    try:
+        pages = follow_bytes(db, args.run_id, args.offset, wait)
+        # Plain, a line is written once it has left the run's screen, when nothing can
+        # change it.
+        for data in plain_text(pages, rows) if args.plain else pages:
+            out.write(data)
+            out.flush()
+    finally:
+        if waker is not None:
+            waker.close()
     return 0
-
-
-def _log_bytes(
-    db: Database, run_id: uuid.UUID, offset: int, follow: bool, poll_interval: float
-) -> Iterator[bytes]:
-    from trainlog import store
-    from trainlog.stream import Step, next_step, read_snapshot
-
-    while True:
-        snapshot = read_snapshot(db, run_id)
-        step = next_step(offset, snapshot)
-        if step is Step.READ:
-            for data in store.iter_bytes(db, run_id, offset, snapshot.size):
-                offset += len(data)
-                yield data
-        elif step is Step.DONE or not follow:
-            return
-        else:
-            time.sleep(poll_interval)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,6 +27,9 @@ class SpillBuffer:
     If the spill file cannot be written (disk full), new bytes are dropped, never the producer
     blocked, until everything held has been taken; then a notice saying how many bytes were
     lost, and why, takes their place in the stream, and buffering resumes.
+
+    Each put's time is kept beside its bytes (one mark per put, not per byte): take_timed
+    hands them out with the bytes, so a line's time is when it was read, not stored.
     """
 
     def __init__(self, memory_limit: int, spill_dir: str | Path | None = None) -> None:
@@ -40,6 +45,12 @@ class SpillBuffer:
         self._dropped = 0
         self._drop_reason: str | None = None
         self._first_loss: str | None = None
+        # (position in the stream of bytes put, epoch seconds): bytes from there on were put
+        # at that time. Only the last one at or before the next byte to take is kept of those
+        # already taken.
+        self._marks: deque[tuple[int, float]] = deque()
+        self._put_total = 0
+        self._taken_total = 0
         self._ready = threading.Condition()
 
     @property
@@ -59,11 +70,15 @@ class SpillBuffer:
         with self._ready:
             return self._first_loss
 
-    def put(self, data: bytes) -> None:
+    def put(self, data: bytes, marks: Sequence[tuple[int, float]] | None = None) -> None:
+        """Add bytes read at the times ``marks`` say: (offset in data, epoch seconds) pairs,
+        the first at 0 (None: all now)."""
         with self._ready:
             if self._drop_reason is not None and not self._resume():
                 self._dropped += len(data)
                 return
+            for offset, at in marks or [(0, time.time())]:
+                self._mark(self._put_total + offset, at)
             # Once anything waits on disk, newer bytes must queue behind it there too.
             if self._spill_written > self._spill_read or (
                 self._memory_bytes + len(data) > self._memory_limit
@@ -81,6 +96,13 @@ class SpillBuffer:
 
     def take(self, max_bytes: int, timeout: float | None = None) -> bytes:
         """Up to max_bytes of the oldest bytes; waits for some unless closed or timed out."""
+        return self.take_timed(max_bytes, timeout)[0]
+
+    def take_timed(
+        self, max_bytes: int, timeout: float | None = None
+    ) -> tuple[bytes, list[tuple[int, float]]]:
+        """As take, with when they were put: (offset in the bytes, epoch seconds) marks, the
+        first at 0."""
         with self._ready:
             self._ready.wait_for(
                 lambda: self._closed or self._has_data() or self._drop_reason is not None,
@@ -88,10 +110,27 @@ class SpillBuffer:
             )
             self._resume()
             if self._memory:
-                return self._take_memory(max_bytes)
-            if self._spill_written > self._spill_read:
-                return self._read_spill(max_bytes)
-            return b""
+                data = self._take_memory(max_bytes)
+            elif self._spill_written > self._spill_read:
+                data = self._read_spill(max_bytes)
+            else:
+                return b"", []
+            return data, self._taken_marks(len(data))
+
+    def _mark(self, position: int, at: float) -> None:
+        # Reads within a millisecond of each other share a mark: times are kept to the ms.
+        if not self._marks or at - self._marks[-1][1] >= 0.001:
+            self._marks.append((position, at))
+
+    def _taken_marks(self, length: int) -> list[tuple[int, float]]:
+        start, end = self._taken_total, self._taken_total + length
+        self._taken_total = end
+        while len(self._marks) > 1 and self._marks[1][0] <= start:
+            self._marks.popleft()
+        marks = [(max(position - start, 0), at) for position, at in self._marks if position < end]
+        while len(self._marks) > 1 and self._marks[1][0] <= end:
+            self._marks.popleft()
+        return marks
 
     def wait_for(self, min_bytes: int, timeout: float) -> None:
         """Wait until at least min_bytes are held or input has ended, for timeout at most."""
@@ -106,6 +145,7 @@ class SpillBuffer:
     def _hold(self, data: bytes) -> None:
         self._memory.append(data)
         self._memory_bytes += len(data)
+        self._put_total += len(data)
 
     def _take_memory(self, max_bytes: int) -> bytes:
         parts = []
@@ -130,6 +170,7 @@ class SpillBuffer:
         """After a loss, once all that was held is taken: the notice, then normal service."""
         if self._drop_reason is None or self._has_data():
             return False
+        self._mark(self._put_total, time.time())
         self._hold(loss_notice(self._dropped, self._drop_reason))
         self._dropped, self._drop_reason = 0, None
         return True
@@ -146,6 +187,7 @@ class SpillBuffer:
             while view:
                 written = os.pwrite(self._spill.fileno(), view, self._spill_written)
                 self._spill_written += written
+                self._put_total += written
                 view = view[written:]
         except OSError as exc:
             reason = f"the runner could not spill them to disk ({exc.strerror or exc})"

@@ -20,6 +20,7 @@ import logging
 import os
 import select
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -142,6 +143,7 @@ class LogCapture:
         READ_BATCH_BYTES, so the per-read cost is not paid again downstream.
         """
         parts: list[bytes] = []
+        marks: list[tuple[int, float]] = []  # when each part was read
         total = 0
         ended = False
         while total < READ_BATCH_BYTES:
@@ -153,12 +155,13 @@ class LogCapture:
                 ended = True
                 break
             parts.append(data)
+            marks.append((total, time.time()))
             total += len(data)
             if len(data) < READ_SIZE:
                 break  # the pipe is drained: asking again would only say so
         if parts:
             batch = b"".join(parts)
-            self._buffer.put(batch)
+            self._buffer.put(batch, marks)
             self._echo_out(batch)
         return ended
 
@@ -192,21 +195,22 @@ class LogCapture:
                 # and is compressed as it is written, where chasing the stream would make
                 # many small raw appends. Viewers see a flood GATHER_SECONDS late at most.
                 self._buffer.wait_for(GATHER_BYTES, GATHER_SECONDS)
-            data = self._buffer.take(WRITE_BATCH_BYTES)
+            data, marks = self._buffer.take_timed(WRITE_BATCH_BYTES)
             if not data:
                 if self._buffer.exhausted:
                     return None
                 continue
             if not self._truncated:
-                return self._encode(data, flood=len(data) >= FLOOD_BYTES)
+                return self._encode(data, marks, flood=len(data) >= FLOOD_BYTES)
             # Past the limit: drained and dropped, the notice is in the log already.
 
-    def _encode(self, data: bytes, flood: bool) -> _Batch:
+    def _encode(self, data: bytes, marks: list[tuple[int, float]], flood: bool) -> _Batch:
         room = self._max_log_bytes - len(self._limit_notice) - self._planned
         if len(data) > room:
             data = data[: max(room, 0)] + self._limit_notice
             self._truncated = True
-        encoded = store.encode_append(self._run_id, self._planned, data)
+        # The limit notice gets the time of the bytes it follows.
+        encoded = store.encode_append(self._run_id, self._planned, data, marks)
         # Bytes held are in `_planned - _stored` or in the buffer (see _note_disk_full).
         self._planned += len(data)
         return _Batch(encoded, flood, self._truncated)

@@ -35,6 +35,7 @@ import {
   tailSkip,
 } from './protocol';
 import { HttpError, fetchJson } from './http';
+import { type StreamOpener, sharedStreams } from './shared';
 
 export type LogStreamPhase = 'loading' | 'live' | 'reconnecting' | 'done' | 'error';
 
@@ -96,6 +97,9 @@ export interface LogStreamOptions {
   /** No event (not even a heartbeat) for this long means the stream is dead. */
   watchdogMs?: number;
   fetch?: typeof fetch;
+  /** Opens the stream: by default on the browser's one shared connection (shared.ts). */
+  connect?: StreamOpener;
+  /** Or a stream of its own per run, made by this factory (`/runs/{id}/logs/stream`). */
   eventSource?: EventSourceFactory;
 }
 
@@ -124,11 +128,11 @@ const EVENT_SOURCE_CLOSED = 2;
 
 export class LogStreamController {
   private readonly opts: Required<
-    Omit<LogStreamOptions, 'onState' | 'onTermCols' | 'fetch' | 'eventSource' | 'maxTailLines'>
+    Omit<LogStreamOptions, 'onState' | 'onTermCols' | 'fetch' | 'connect' | 'eventSource' | 'maxTailLines'>
   > &
     Pick<LogStreamOptions, 'onState' | 'onTermCols' | 'maxTailLines'>;
   private readonly fetchFn: typeof fetch;
-  private readonly makeEs: EventSourceFactory;
+  private readonly connect: StreamOpener;
   private state: LogStreamState = INITIAL_LOG_STREAM_STATE;
   private es: EventSourceLike | null = null;
   private watchdog: ReturnType<typeof setTimeout> | null = null;
@@ -157,7 +161,11 @@ export class LogStreamController {
       ...options,
     };
     this.fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
-    this.makeEs = options.eventSource ?? ((url) => new EventSource(url));
+    const { eventSource } = options;
+    const { apiBase } = this.opts;
+    this.connect =
+      options.connect ??
+      (eventSource ? (runId, offset) => eventSource(streamUrl(apiBase, runId, offset)) : sharedStreams(apiBase));
   }
 
   getState(): LogStreamState {
@@ -311,7 +319,7 @@ export class LogStreamController {
     if (this.disposed || this.state.phase === 'done') return;
     this.closeStream();
     const gen = ++this.generation;
-    const es = this.makeEs(streamUrl(this.opts.apiBase, this.opts.runId, this.state.offset));
+    const es = this.connect(this.opts.runId, this.state.offset);
     this.es = es;
     const live = (fn: (ev: MessageEvent<string>) => void) => (ev: MessageEvent<string>) => {
       if (gen !== this.generation || this.disposed) return;

@@ -1,4 +1,6 @@
 export * from './protocol';
 export * from './controller';
 export * from './http';
+export * from './mux';
+export * from './shared';
 export * from './useLogStream';

@@ -7,18 +7,21 @@ import { DownloadMenu } from '../viewer/DownloadMenu';
 import { Banner, ExitCode, StatusBadge } from '../components';
 import { formatBytes, formatTimestamp, runDuration, shortId } from '../format';
 import { usePolling, useNow } from '../hooks';
-import { Link } from '../router';
+import { Link, navigate } from '../router';
+import { shortCommit } from '../runList';
 import { TrainingLogViewer } from '../viewer/TrainingLogViewer';
 
 /** A run that is over: its status will not change again, so there is nothing left to poll. */
 const isFinished = (r: Run | null) => r != null && !isActive(r.status);
 
 export function RunPage({ id }: { id: string }) {
-  const run = usePolling(`run:${id}`, (s) => api.getRun(id, s), (r) => (isFinished(r) ? null : 1000));
+  // A finished run is still looked at now and then: someone may delete it meanwhile.
+  const run = usePolling(`run:${id}`, (s) => api.getRun(id, s), (r) => (isFinished(r) ? 5000 : 1000));
   const finished = isFinished(run.data);
   const active = run.data ? isActive(run.data.status) : false;
   const now = useNow(1000, active);
   const [cancelling, setCancelling] = useState(false);
+  const [deleting, setDeleting] = useState(false);
   const [actionError, setActionError] = useState<string | null>(null);
 
   useEffect(() => {
@@ -38,7 +41,33 @@ export function RunPage({ id }: { id: string }) {
     }
   };
 
+  const remove = async () => {
+    if (!window.confirm(`Delete run ${shortId(id)} and its whole log? This cannot be undone.`)) return;
+    setDeleting(true);
+    setActionError(null);
+    try {
+      await api.deleteRun(id);
+      navigate('/');
+    } catch (e) {
+      setActionError(`Could not delete: ${e instanceof Error ? e.message : String(e)}`);
+      setDeleting(false);
+    }
+  };
+
   const notFound = run.error instanceof HttpError && (run.error.status === 404 || run.error.status === 422);
+  if (notFound && run.data) {
+    // It was here a moment ago: deleted (here or elsewhere) while the page was open.
+    return (
+      <RunPageFrame className="page">
+        <div className="empty" data-testid="run-deleted">
+          <div className="empty-title">Run deleted</div>
+          <div className="muted">
+            Run <span className="mono">{shortId(id)}</span> and its log were deleted.
+          </div>
+        </div>
+      </RunPageFrame>
+    );
+  }
   if (notFound) {
     return (
       <RunPageFrame className="page">
@@ -62,6 +91,7 @@ export function RunPage({ id }: { id: string }) {
           </h1>
           {r && <StatusBadge status={r.status} />}
           {r?.config && <span className="chip mono">{r.config}</span>}
+          {r?.name && <span className="run-name">{r.name}</span>}
         </div>
         <div className="run-actions">
           {r && active && (
@@ -70,6 +100,11 @@ export function RunPage({ id }: { id: string }) {
             </button>
           )}
           <DownloadMenu runId={id} buttonClassName="btn" label="Download log" />
+          {r && !active && (
+            <button type="button" className="btn btn-danger" onClick={() => void remove()} disabled={deleting}>
+              {deleting ? 'Deleting…' : 'Delete run'}
+            </button>
+          )}
         </div>
       </div>
       {r && (
@@ -92,6 +127,33 @@ export function RunPage({ id }: { id: string }) {
               <ExitCode code={r.exit_code} />
             </dd>
           </div>
+          {r.tags && Object.keys(r.tags).length > 0 && (
+            <div>
+              <dt>Tags</dt>
+              <dd data-testid="run-tags">
+                {Object.entries(r.tags).map(([k, v]) => (
+                  <span key={k} className="chip chip-tag mono">
+                    {k}:{v}
+                  </span>
+                ))}
+              </dd>
+            </div>
+          )}
+          {r.host && (
+            <div>
+              <dt>Host</dt>
+              <dd title={r.cwd ?? undefined}>{r.user ? `${r.user}@${r.host}` : r.host}</dd>
+            </div>
+          )}
+          {r.git && (
+            <div>
+              <dt>Git</dt>
+              <dd className="mono" title={r.git.commit ?? undefined} data-testid="run-git">
+                {shortCommit(r.git) ?? 'no commit'}
+                {r.git.branch && ` (${r.git.branch})`}
+              </dd>
+            </div>
+          )}
           <div className="facts-wide">
             <dt>Command</dt>
             <dd className="mono command" title={r.command.join(' ')}>
@@ -123,6 +185,7 @@ export function RunPage({ id }: { id: string }) {
         height="auto" /* the rest of the page: see .page-run */
         onUnauthorized={reportUnauthorized}
         onEnd={run.reload /* the header catches up at once, not at the next poll */}
+        startedAt={r?.started_at ?? null}
       />
     </RunPageFrame>
   );

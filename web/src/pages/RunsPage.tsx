@@ -1,10 +1,23 @@
-import { useEffect, useState } from 'react';
-import { activeRunIdFrom, api, isActive, isTransientError, type Run } from '../api';
+import { useEffect, useMemo, useRef, useState } from 'react';
+import {
+  activeRunIdFrom,
+  api,
+  isActive,
+  isTransientError,
+  parseRunQuery,
+  RUN_STATUSES,
+  runQueryString,
+  type Run,
+  type RunPage,
+  type RunQuery,
+  type RunStatus,
+} from '../api';
 import { HttpError } from '../logstream/http';
 import { Banner, ExitCode, StatusBadge } from '../components';
 import { formatBytes, formatRelative, formatTimestamp, runDuration, shortId } from '../format';
 import { usePolling, useNow } from '../hooks';
-import { Link, navigate } from '../router';
+import { Link, navigate, useSearch } from '../router';
+import { appendOlder, mergeNewest, shortCommit } from '../runList';
 
 function NewRun({ onStarted }: { onStarted: () => void }) {
   const configs = usePolling('configs', (s) => api.listConfigs(s), null);
@@ -84,13 +97,158 @@ function NewRun({ onStarted }: { onStarted: () => void }) {
   );
 }
 
+/** The newest page for `query`, polled every 2 s with If-None-Match (304: nothing to redraw). */
+function useNewestRuns(query: RunQuery, key: string) {
+  const last = useRef<{ key: string; etag: string | null; page: RunPage } | null>(null);
+  return usePolling(
+    `runs${key}`,
+    async (signal) => {
+      const known = last.current?.key === key ? last.current : null;
+      const answer = await api.listRunsIfChanged(query, null, known?.etag ?? null, signal);
+      if (answer === null && known) return known.page;
+      if (answer === null) throw new Error('unexpected 304');
+      last.current = { key, etag: answer.etag, page: answer.page };
+      return answer.page;
+    },
+    2000,
+  );
+}
+
+interface Shown {
+  key: string;
+  runs: Run[];
+  /** Where older runs continue (null: none left); once one is loaded, the first page no longer sets it. */
+  cursor: string | null;
+  loadedOlder: boolean;
+}
+
+function RunFilters({ query }: { query: RunQuery }) {
+  const [text, setText] = useState(query.q);
+  const [tag, setTag] = useState('');
+  const go = (next: RunQuery) => navigate(`/${runQueryString(next)}`, { replace: true });
+  useEffect(() => setText(query.q), [query.q]);
+  useEffect(() => {
+    if (text === query.q) return undefined;
+    // Typing settles before the address (and the list) follows.
+    const t = setTimeout(() => go({ ...query, q: text }), 300);
+    return () => clearTimeout(t);
+  });
+  const toggle = (s: RunStatus) =>
+    go({ ...query, statuses: query.statuses.includes(s) ? query.statuses.filter((x) => x !== s) : [...query.statuses, s] });
+  const addTag = () => {
+    const t = tag.trim().replace('=', ':');
+    if (!t.includes(':') || query.tags.includes(t)) return;
+    setTag('');
+    go({ ...query, tags: [...query.tags, t] });
+  };
+  return (
+    <div className="filters" data-testid="run-filters">
+      <div className="filter-statuses" role="group" aria-label="Status">
+        {RUN_STATUSES.map((s) => (
+          <button
+            key={s}
+            type="button"
+            className={`btn btn-small filter-status${query.statuses.includes(s) ? ' on' : ''}`}
+            aria-pressed={query.statuses.includes(s)}
+            onClick={() => toggle(s)}
+          >
+            {s}
+          </button>
+        ))}
+      </div>
+      <input
+        className="filter-text"
+        type="search"
+        aria-label="Search runs"
+        placeholder="Search name, config, command"
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+      />
+      <input
+        className="filter-tag"
+        aria-label="Add tag filter"
+        placeholder="tag key:value ⏎"
+        value={tag}
+        onChange={(e) => setTag(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') addTag();
+        }}
+      />
+      {query.tags.map((t) => (
+        <button
+          key={t}
+          type="button"
+          className="chip chip-tag"
+          title="Remove this filter"
+          onClick={() => go({ ...query, tags: query.tags.filter((x) => x !== t) })}
+        >
+          {t} ×
+        </button>
+      ))}
+    </div>
+  );
+}
+
+function Tags({ tags }: { tags: Run['tags'] }) {
+  const entries = Object.entries(tags ?? {});
+  if (entries.length === 0) return <span className="muted">—</span>;
+  return (
+    <span className="tags">
+      {entries.map(([k, v]) => (
+        <span key={k} className="chip chip-tag mono">
+          {k}:{v}
+        </span>
+      ))}
+    </span>
+  );
+}
+
 export function RunsPage() {
-  const runs = usePolling('runs', (s) => api.listRuns(s), 2000);
-  const anyActive = (runs.data ?? []).some((r) => isActive(r.status));
+  const search = useSearch();
+  const query = useMemo(() => parseRunQuery(search), [search]);
+  const key = runQueryString(query);
+  const newest = useNewestRuns(query, key);
+  const [shown, setShown] = useState<Shown | null>(null);
+  const [older, setOlder] = useState<{ loading: boolean; error: string | null }>({ loading: false, error: null });
+  const page = newest.data;
+  useEffect(() => {
+    if (!page) return;
+    setShown((prev) =>
+      prev && prev.key === key
+        ? {
+            ...prev,
+            runs: mergeNewest(prev.runs, page.runs, !prev.loadedOlder && page.next_cursor === null),
+            cursor: prev.loadedOlder ? prev.cursor : page.next_cursor,
+          }
+        : { key, runs: page.runs, cursor: page.next_cursor, loadedOlder: false },
+    );
+  }, [page, key]);
+  const current = shown?.key === key ? shown : null;
+  const list = current?.runs ?? null;
+  const anyActive = (list ?? []).some((r) => isActive(r.status));
   const now = useNow(1000, anyActive);
   useEffect(() => {
     document.title = 'Runs · trainlog';
   }, []);
+
+  const loadOlder = async () => {
+    if (!current?.cursor) return;
+    setOlder({ loading: true, error: null });
+    try {
+      const answer = await api.listRunsIfChanged(query, current.cursor, null);
+      if (answer) {
+        setShown((prev) =>
+          prev && prev.key === key
+            ? { ...prev, runs: appendOlder(prev.runs, answer.page.runs), cursor: answer.page.next_cursor, loadedOlder: true }
+            : prev,
+        );
+      }
+      setOlder({ loading: false, error: null });
+    } catch (e) {
+      setOlder({ loading: false, error: e instanceof Error ? e.message : String(e) });
+    }
+  };
+  const filtered = key !== '';
 
   return (
     <main className="page">
@@ -99,28 +257,32 @@ export function RunsPage() {
           <h1>Runs</h1>
           <p className="muted subtitle">Training runs, newest first. Logs stream live and are stored losslessly.</p>
         </div>
-        <NewRun onStarted={runs.reload} />
+        <NewRun onStarted={newest.reload} />
       </div>
 
-      {runs.error && (
-        <Banner kind={isTransientError(runs.error) ? 'warn' : 'error'}>
-          Could not load runs: {runs.error.message}{' '}
-          <button type="button" className="btn btn-small" onClick={runs.reload}>
+      <RunFilters query={query} />
+
+      {newest.error && (
+        <Banner kind={isTransientError(newest.error) ? 'warn' : 'error'}>
+          Could not load runs: {newest.error.message}{' '}
+          <button type="button" className="btn btn-small" onClick={newest.reload}>
             Retry
           </button>
         </Banner>
       )}
 
-      {runs.loading && !runs.data && <div className="empty">Loading runs…</div>}
+      {newest.loading && !list && <div className="empty">Loading runs…</div>}
 
-      {runs.data && runs.data.length === 0 && (
+      {list && list.length === 0 && (
         <div className="empty">
-          <div className="empty-title">No runs yet</div>
-          <div className="muted">Pick a config and press “Start run” to launch one.</div>
+          <div className="empty-title">{filtered ? 'No runs match these filters' : 'No runs yet'}</div>
+          <div className="muted">
+            {filtered ? 'Change or clear the filters above.' : 'Pick a config and press “Start run” to launch one.'}
+          </div>
         </div>
       )}
 
-      {runs.data && runs.data.length > 0 && (
+      {list && list.length > 0 && (
         <div className="table-wrap">
           <table className="runs" data-testid="runs-table">
             <thead>
@@ -128,6 +290,9 @@ export function RunsPage() {
                 <th>Status</th>
                 <th>Run</th>
                 <th>Config</th>
+                <th>Tags</th>
+                <th>Host</th>
+                <th>Commit</th>
                 <th>Started</th>
                 <th className="num">Duration</th>
                 <th className="num">Log</th>
@@ -135,7 +300,7 @@ export function RunsPage() {
               </tr>
             </thead>
             <tbody>
-              {runs.data.map((r: Run) => (
+              {list.map((r: Run) => (
                 <tr
                   key={r.id}
                   className="run-row"
@@ -148,12 +313,20 @@ export function RunsPage() {
                   <td title={r.error ?? undefined}>
                     <StatusBadge status={r.status} />
                   </td>
-                  <td className="mono">
-                    <Link href={`/runs/${r.id}`} className="run-link">
+                  <td>
+                    <Link href={`/runs/${r.id}`} className="run-link mono">
                       {shortId(r.id)}
                     </Link>
+                    {r.name && <span className="run-name"> {r.name}</span>}
                   </td>
                   <td>{r.config ?? <span className="muted">—</span>}</td>
+                  <td>
+                    <Tags tags={r.tags} />
+                  </td>
+                  <td className="muted">{r.host ?? '—'}</td>
+                  <td className="mono muted" title={r.git?.branch ?? undefined}>
+                    {shortCommit(r.git) ?? '—'}
+                  </td>
                   <td title={formatTimestamp(r.started_at ?? r.created_at)}>
                     {formatRelative(r.started_at ?? r.created_at, now)}
                   </td>
@@ -168,6 +341,14 @@ export function RunsPage() {
           </table>
         </div>
       )}
+      {current?.cursor && (
+        <div className="more">
+          <button type="button" className="btn" onClick={() => void loadOlder()} disabled={older.loading}>
+            {older.loading ? 'Loading…' : 'Older runs'}
+          </button>
+        </div>
+      )}
+      {older.error && <Banner kind="error">Could not load older runs: {older.error}</Banner>}
     </main>
   );
 }

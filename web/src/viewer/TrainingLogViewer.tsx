@@ -7,13 +7,15 @@
 import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { Terminal, type ITheme } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
-import { SearchAddon } from '@xterm/addon-search';
 import '@xterm/xterm/css/xterm.css';
 import './TrainingLogViewer.css';
-import { describeEnd, rawUrl, useLogStream, type EndTone } from '../logstream';
+import { describeEnd, useLogStream, type EndTone, type TailPolicy } from '../logstream';
 import { DownloadMenu } from './DownloadMenu';
-import { WriteQueue } from './writeQueue';
 import { formatBytes } from './formatBytes';
+import { LogNavigator, type NavView } from './logNavigator';
+import { LineGutter, useTimeMode } from './LineGutter';
+import { useLogSearch } from './useLogSearch';
+import { describeView, parseJump, parseLineHash } from './lineWindow';
 
 export interface TrainingLogViewerProps {
   runId: string;
@@ -25,10 +27,18 @@ export interface TrainingLogViewerProps {
   onUnauthorized?: () => void;
   /** Called once the stream says the run has ended (every byte received). */
   onEnd?: (end: { exitCode: number | null; runStatus: string | null }) => void;
+  /** When the run started (ISO 8601): the origin of relative line times. */
+  startedAt?: string | null;
 }
 
 const API_BASE = '/api';
-export const VIEWER_SCROLLBACK = 20_000;
+/**
+ * Rows, not lines: the navigator holds at most a few thousand lines (lineWindow.ts); this
+ * leaves room for them to wrap.
+ */
+export const VIEWER_SCROLLBACK = 50_000;
+/** The stream starts at the log's end: the navigator loads the lines before it by number. */
+const STREAM_FROM_END: TailPolicy = { thresholdBytes: 0, tailBytes: 0 };
 /** xterm's vertical scrollbar overlays the right edge of its element: keep it off the text. */
 const XTERM_SCROLLBAR_PX = 14;
 
@@ -59,13 +69,6 @@ const THEME: ITheme = {
   scrollbarSliderActiveBackground: 'rgba(110,118,129,0.75)',
 };
 
-const SEARCH_DECORATIONS = {
-  matchBackground: '#5a4a12',
-  matchOverviewRuler: '#f2c94c',
-  activeMatchBackground: '#b8860b',
-  activeMatchColorOverviewRuler: '#ffb000',
-};
-
 const END_TONE_CLASS: Record<EndTone, string> = { ok: 'tlv-ok', error: 'tlv-error', muted: 'tlv-neutral' };
 
 
@@ -74,6 +77,7 @@ declare global {
     /** Set by tests (before the app loads) to have the viewer expose its terminal. */
     __TRAINLOG_EXPOSE_TERM__?: boolean;
     __trainlogTerm?: Terminal;
+    __trainlogNav?: LogNavigator;
   }
 }
 
@@ -84,25 +88,24 @@ export function TrainingLogViewer({
   downloads = true,
   onUnauthorized,
   onEnd,
+  startedAt = null,
 }: TrainingLogViewerProps) {
   const boxRef = useRef<HTMLDivElement | null>(null);
   const scrollRef = useRef<HTMLDivElement | null>(null);
   const [overflow, setOverflow] = useState<{ left: boolean; right: boolean }>({ left: false, right: false });
   const termRef = useRef<Terminal | null>(null);
   const fitRef = useRef<FitAddon | null>(null);
-  const searchRef = useRef<SearchAddon | null>(null);
-  const queueRef = useRef<WriteQueue | null>(null);
+  const navRef = useRef<LogNavigator | null>(null);
   const followRef = useRef(true);
   const colsRef = useRef<number | null>(null);
   const [ready, setReady] = useState(false);
-  const [follow, setFollowState] = useState(true);
-  const [query, setQuery] = useState('');
-  const [matches, setMatches] = useState<{ index: number; count: number } | null>(null);
-
-  const setFollow = useCallback((on: boolean) => {
-    followRef.current = on;
-    setFollowState(on);
-  }, []);
+  const [view, setView] = useState<NavView | null>(null);
+  const [jumpText, setJumpText] = useState('');
+  const [jumpError, setJumpError] = useState<string | null>(null);
+  const [timeMode, cycleTimeMode] = useTimeMode();
+  const [cellHeight, setCellHeight] = useState(0);
+  const follow = view?.following ?? true;
+  followRef.current = follow;
 
   /** Whether there is more text to either side (a fixed-width run in a narrower box). */
   const updateOverflow = useCallback(() => {
@@ -128,6 +131,8 @@ export function TrainingLogViewer({
     const width = colsRef.current !== null && screen ? `${screen.offsetWidth + XTERM_SCROLLBAR_PX}px` : '';
     if (boxRef.current.style.width !== width) boxRef.current.style.width = width;
     if (followRef.current) term.scrollToBottom();
+    const screenEl = term.element?.querySelector<HTMLElement>('.xterm-screen');
+    if (screenEl && term.rows > 0) setCellHeight(screenEl.offsetHeight / term.rows);
     updateOverflow();
   }, [updateOverflow]);
 
@@ -142,45 +147,24 @@ export function TrainingLogViewer({
       cursorBlink: false,
       cursorStyle: 'bar',
       cursorInactiveStyle: 'none',
-      allowProposedApi: true, // search decorations
+      allowProposedApi: true, // line highlights (decorations)
       fontFamily: "'JetBrains Mono', 'Fira Code', 'DejaVu Sans Mono', 'Liberation Mono', Menlo, Consolas, monospace",
       fontSize: 13,
       lineHeight: 1.2,
       theme: THEME,
     });
     const fit = new FitAddon();
-    const search = new SearchAddon();
     term.loadAddon(fit);
-    term.loadAddon(search);
     term.open(box);
     termRef.current = term;
     fitRef.current = fit;
-    searchRef.current = search;
     colsRef.current = null;
-    if (window.__TRAINLOG_EXPOSE_TERM__) window.__trainlogTerm = term;
-
-    const queue = new WriteQueue((data, done) =>
-      term.write(data, () => {
-        if (followRef.current) term.scrollToBottom();
-        done();
-      }),
-    );
-    queueRef.current = queue;
-
-    const subs = [
-      term.onScroll(() => {
-        const buf = term.buffer.active;
-        const atBottom = buf.viewportY >= buf.baseY;
-        if (atBottom !== followRef.current) setFollow(atBottom);
-      }),
-      search.onDidChangeResults((r) => setMatches({ index: r.resultIndex, count: r.resultCount })),
-    ];
-
-    // Scrolling up with the wheel means "stop following" even before the viewport moves.
-    const onWheel = (ev: WheelEvent) => {
-      if (ev.deltaY < 0 && followRef.current && term.buffer.active.baseY > 0) setFollow(false);
-    };
-    box.addEventListener('wheel', onWheel, { passive: true });
+    const nav = new LogNavigator(term, API_BASE, runId, setView);
+    navRef.current = nav;
+    if (window.__TRAINLOG_EXPOSE_TERM__) {
+      window.__trainlogTerm = term;
+      window.__trainlogNav = nav;
+    }
 
     let frame = 0;
     const ro = new ResizeObserver(() => {
@@ -194,8 +178,7 @@ export function TrainingLogViewer({
     if (screen) ro.observe(screen); // the cell size changes when the font loads
     scroller?.addEventListener('scroll', updateOverflow, { passive: true });
     refit();
-    setFollow(true);
-    setMatches(null);
+    setView(null);
     setReady(true);
 
     return () => {
@@ -203,19 +186,17 @@ export function TrainingLogViewer({
       cancelAnimationFrame(frame);
       ro.disconnect();
       scroller?.removeEventListener('scroll', updateOverflow);
-      box.removeEventListener('wheel', onWheel);
-      subs.forEach((s) => s.dispose());
-      queue.close();
-      queueRef.current = null;
+      nav.dispose();
+      navRef.current = null;
       termRef.current = null;
       fitRef.current = null;
-      searchRef.current = null;
       if (window.__trainlogTerm === term) delete window.__trainlogTerm;
+      if (window.__trainlogNav === nav) delete window.__trainlogNav;
       term.dispose();
     };
-  }, [runId, refit, setFollow, updateOverflow]);
+  }, [runId, refit, updateOverflow]);
 
-  const sink = useCallback((bytes: Uint8Array) => queueRef.current?.push(bytes) ?? Promise.resolve(), []);
+  const sink = useCallback((bytes: Uint8Array) => navRef.current?.pushLive(bytes), []);
   // A run recorded at a fixed width is shown at that width instead of fitting: set before
   // any byte is written, so the bytes are laid out at the run's width from the start.
   const onTermCols = useCallback(
@@ -227,49 +208,45 @@ export function TrainingLogViewer({
   );
   const stream = useLogStream(runId, sink, ready, {
     apiBase: API_BASE,
-    maxTailLines: VIEWER_SCROLLBACK,
+    tailPolicy: STREAM_FROM_END,
     onTermCols,
   });
-
-  const runSearch = useCallback(
-    (backwards: boolean, incremental = false) => {
-      const search = searchRef.current;
-      if (!search) return;
-      if (!query) {
-        search.clearDecorations();
-        setMatches(null);
-        return;
-      }
-      const opts = { incremental, decorations: SEARCH_DECORATIONS };
-      const found = backwards ? search.findPrevious(query, opts) : search.findNext(query, opts);
-      if (!found) setMatches({ index: -1, count: 0 });
-      // Searching moves the viewport: that's the user looking around, not following.
-      const buf = termRef.current?.buffer.active;
-      if (buf && buf.viewportY < buf.baseY) setFollow(false);
-    },
-    [query, setFollow],
-  );
-
-  useEffect(() => {
-    runSearch(false, true);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [query]);
-
-  const onSearchKey = (e: KeyboardEvent<HTMLInputElement>) => {
-    if (e.key === 'Enter') {
-      e.preventDefault();
-      runSearch(e.shiftKey);
-    } else if (e.key === 'Escape') {
-      setQuery('');
-    }
-  };
-
-  const jumpToBottom = () => {
-    setFollow(true);
-    termRef.current?.scrollToBottom();
-  };
-
   const { phase, exitCode, error, errorStatus, offset, shownFrom, size, runStatus } = stream;
+
+  // Once the stream is open, its first byte's offset is known: open the view there (or at
+  // the permalink's lines).
+  const streamOpen = phase === 'live' || phase === 'done';
+  useEffect(() => {
+    if (streamOpen) navRef.current?.begin(shownFrom ?? 0, parseLineHash(window.location.hash));
+  }, [streamOpen, shownFrom]);
+  useEffect(() => {
+    const onHash = () => {
+      const range = parseLineHash(window.location.hash);
+      if (range) void navRef.current?.jumpToLine(range.from, range.to);
+    };
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+
+  const search = useLogSearch(navRef, view);
+
+  const onJumpKey = (e: KeyboardEvent<HTMLInputElement>) => {
+    if (e.key !== 'Enter') return;
+    e.preventDefault();
+    const nav = navRef.current;
+    const startSec = startedAt ? Date.parse(startedAt) / 1000 : null;
+    const target = parseJump(jumpText, startSec);
+    if (!nav || !target) {
+      setJumpError('Type a line number, a time of day (UTC) or a date and time');
+      return;
+    }
+    setJumpError(null);
+    if ('line' in target) void nav.jumpToLine(target.line);
+    else void nav.jumpToTime(target.time);
+  };
+
+  const jumpToBottom = () => void navRef.current?.jumpToEnd();
+
   const unauthorized = phase === 'error' && errorStatus === 401;
   const onUnauthorizedRef = useRef(onUnauthorized);
   onUnauthorizedRef.current = onUnauthorized;
@@ -320,7 +297,15 @@ export function TrainingLogViewer({
       data-testid="training-log-viewer"
       data-phase={phase}
       data-offset={offset}
-      data-shown-from={shownFrom ?? ''}
+      data-view-from={view?.from ?? ''}
+      data-view-to={view?.to ?? ''}
+      data-view-top={view?.top ?? ''}
+      data-total={view?.total ?? ''}
+      data-held-first={view?.heldFirst ?? ''}
+      data-held-offset={view?.heldOffset ?? ''}
+      data-held-next={view?.heldNext ?? ''}
+      data-highlight={view?.highlight ? `${view.highlight.from}-${view.highlight.to}` : ''}
+      data-loading={view?.loading ? 'yes' : 'no'}
       data-exit-code={exitCode ?? ''}
       data-run-status={runStatus ?? ''}
       data-follow={follow ? 'on' : 'off'}
@@ -342,27 +327,75 @@ export function TrainingLogViewer({
           </span>
         )}
         <span className="tlv-spacer" />
+        {view && view.total > 0 && (
+          <span className="tlv-where tlv-muted" data-testid="viewer-where">
+            {describeView(view.from, view.to, view.total)}
+          </span>
+        )}
+        {view?.loading && <span className="tlv-spinner tlv-muted" aria-label="Loading lines" />}
+        <div className="tlv-jumpto">
+          <input
+            type="text"
+            placeholder="Go to line or time"
+            aria-label="Go to line or time"
+            value={jumpText}
+            onChange={(e) => setJumpText(e.target.value)}
+            onKeyDown={onJumpKey}
+            title="A line number (48213), a UTC time of day (23:10:05) or a date and time (2026-12-06T23:10Z); Enter"
+          />
+          <button type="button" title="Go to the first line" onClick={() => void navRef.current?.jumpToStart()}>
+            ⤒
+          </button>
+        </div>
         <div className="tlv-search">
           <input
             type="search"
-            placeholder="Search log"
+            placeholder="Search whole log"
             aria-label="Search log"
-            value={query}
-            onChange={(e) => setQuery(e.target.value)}
-            onKeyDown={onSearchKey}
+            value={search.query}
+            onChange={(e) => search.setQuery(e.target.value)}
+            onKeyDown={search.onKey}
           />
-          {query && matches && (
-            <span className="tlv-muted tlv-count">
-              {matches.count === 0 ? 'no matches' : `${matches.index + 1}/${matches.count}`}
+          {(
+            [
+              ['.*', 'Regular expression (RE2)', search.regex, search.toggleRegex],
+              ['Aa', 'Match case', search.caseSensitive, search.toggleCase],
+            ] as const
+          ).map(([label, title, on, toggle]) => (
+            <button key={label} type="button" className={`tlv-toggle ${on ? 'on' : ''}`} aria-pressed={on} title={title} onClick={toggle}>
+              {label}
+            </button>
+          ))}
+          {search.query && search.status && (
+            <span className="tlv-muted tlv-count" data-testid="viewer-search-count" title={search.error ?? undefined}>
+              {search.status}
             </span>
           )}
-          <button type="button" title="Previous match (Shift+Enter)" onClick={() => runSearch(true)} disabled={!query}>
+          <button type="button" title="Previous match (Shift+Enter)" onClick={() => search.go(true)} disabled={!search.query}>
             ↑
           </button>
-          <button type="button" title="Next match (Enter)" onClick={() => runSearch(false)} disabled={!query}>
+          <button type="button" title="Next match (Enter)" onClick={() => search.go(false)} disabled={!search.query}>
             ↓
           </button>
         </div>
+        <button
+          type="button"
+          title="Next line that starts a Python traceback or has an error level (ERROR, CRITICAL, Error:), whole log"
+          onClick={search.nextError}
+          data-testid="viewer-next-error"
+        >
+          Next error
+        </button>
+        <button
+          type="button"
+          className={`tlv-toggle ${timeMode !== 'off' ? 'on' : ''}`}
+          aria-pressed={timeMode !== 'off'}
+          title="Line times: off, UTC clock, since the run started"
+          onClick={cycleTimeMode}
+          data-testid="viewer-times"
+        >
+          {timeMode === 'off' ? 'Times' : timeMode === 'absolute' ? 'Times: UTC' : 'Times: +run'}
+        </button>
         <button
           type="button"
           className={`tlv-follow ${follow ? 'on' : ''}`}
@@ -374,22 +407,28 @@ export function TrainingLogViewer({
         </button>
         {downloads && <DownloadMenu runId={runId} apiBase={API_BASE} testId="viewer-download-menu" />}
       </div>
-      {shownFrom !== null && (
-        <div className="tlv-notice" data-testid="viewer-tail-notice">
-          This log is {formatBytes(Math.max(size, offset))}: showing its last {formatBytes(Math.max(0, offset - shownFrom))}.{' '}
-          <a href={rawUrl(API_BASE, runId)} download>
-            Download the full log
-          </a>
+      {(view?.error || jumpError || search.errorNotice) && (
+        <div className="tlv-notice" role="alert" data-testid="viewer-nav-notice">
+          {view?.error ?? jumpError ?? search.errorNotice}
         </div>
       )}
-      <div className={`tlv-body${overflow.left ? ' tlv-more-left' : ''}${overflow.right ? ' tlv-more-right' : ''}`}>
-        {/* A run recorded at a fixed width keeps it: a narrower box scrolls sideways. */}
-        <div
-          className={`tlv-scroll${stream.termCols ? ' tlv-fixed-cols' : ''}`}
-          data-testid="viewer-scroll"
-          ref={scrollRef}
-        >
-          <div className="tlv-term" ref={boxRef} />
+      <div className="tlv-body">
+        <LineGutter
+          view={view}
+          cellHeight={cellHeight}
+          mode={timeMode}
+          runStart={startedAt ? Date.parse(startedAt) / 1000 : null}
+          nav={navRef.current}
+        />
+        <div className={`tlv-main${overflow.left ? ' tlv-more-left' : ''}${overflow.right ? ' tlv-more-right' : ''}`}>
+          {/* A run recorded at a fixed width keeps it: a narrower box scrolls sideways. */}
+          <div
+            className={`tlv-scroll${stream.termCols ? ' tlv-fixed-cols' : ''}`}
+            data-testid="viewer-scroll"
+            ref={scrollRef}
+          >
+            <div className="tlv-term" ref={boxRef} />
+          </div>
         </div>
         {empty && (
           <div className="tlv-empty">{phase === 'done' ? 'This run wrote no output.' : 'Waiting for output…'}</div>

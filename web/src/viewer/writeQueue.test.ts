@@ -24,23 +24,25 @@ describe('WriteQueue', () => {
     expect(q.pending).toBe(0);
   });
 
-  it('sheds the oldest queued bytes at a newline when the terminal falls far behind', () => {
+  it('never drops bytes however far the terminal falls behind; clear() forgets what is queued', async () => {
     const calls: string[] = [];
     let release: (() => void) | null = null;
     const q = new WriteQueue((data, done) => {
       calls.push(dec(data));
       release = done;
-    }, 1000);
-    const line = (i: number) => `line ${String(i).padStart(3, '0')}\n`; // 9 bytes
-    const lines = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => line(from + i)).join('');
-    void q.push(enc.encode('first\n')); // in flight until released
-    void q.push(enc.encode(lines(0, 100))); // 900 bytes queued: under the limit
-    expect(q.dropped).toBe(0);
-    void q.push(enc.encode(lines(100, 120))); // 1080 > 1000: shed down to 500, at a newline
-    // 1080 - 500 = 580 falls inside line 64 (bytes 576-584): the cut is after its newline.
-    expect(q.dropped).toBe(65 * 9);
+    }, 64);
+    void q.push(enc.encode('first\n')); // in flight
+    const big = 'x'.repeat(50) + '\n';
+    for (let i = 0; i < 1000; i++) void q.push(enc.encode(big));
+    expect(q.pending).toBe(1000 * big.length);
+    const cleared = q.push(enc.encode('last\n'));
+    q.clear();
+    await cleared; // a cleared push still resolves
+    expect(q.pending).toBe(0);
+    const after = q.push(enc.encode('rewrite\n'));
     release!();
-    const notice = `\r\n\x1b[2m[trainlog: 585 bytes skipped here to keep up; download the log for all of it]\x1b[0m\r\n`;
-    expect(calls).toEqual(['first\n', notice + lines(65, 120)]);
+    release!();
+    await after;
+    expect(calls).toEqual(['first\n', 'rewrite\n']);
   });
 });

@@ -2,9 +2,9 @@
  * Feeds bytes to a terminal one write at a time, using xterm's write callback: while a write
  * is being parsed, new chunks are queued and coalesced into the next write. So a fast stream
  * becomes few large writes instead of a flood of small ones, and xterm's internal buffer
- * never holds more than one batch. If the queue outgrows `maxQueued` (the terminal can't keep
- * up and its scrollback could not hold it anyway), the oldest queued bytes are dropped at a
- * line boundary and a visible notice is written in their place.
+ * never holds more than one batch. It never drops bytes: a reader that sees `pending` grow
+ * (the terminal cannot keep up) rewrites the terminal from what it holds and `clear()`s the
+ * queue instead (see logNavigator.ts).
  */
 export type WriteFn = (data: Uint8Array, done: () => void) => void;
 
@@ -14,11 +14,9 @@ export class WriteQueue {
   private busy = false;
   private waiters: Array<() => void> = [];
   private closed = false;
-  dropped = 0;
 
   constructor(
     private readonly writeFn: WriteFn,
-    private readonly maxQueued = 8 * 1024 * 1024,
     private readonly maxBatch = 1024 * 1024,
   ) {}
 
@@ -27,7 +25,6 @@ export class WriteQueue {
     if (this.closed || bytes.length === 0) return Promise.resolve();
     this.queue.push(bytes);
     this.queued += bytes.length;
-    if (this.queued > this.maxQueued) this.shed();
     const p = new Promise<void>((resolve) => this.waiters.push(resolve));
     this.pump();
     return p;
@@ -37,13 +34,18 @@ export class WriteQueue {
     return this.queued;
   }
 
-  close(): void {
-    this.closed = true;
+  /** Forget what is queued and not yet written (its promises resolve): the caller rewrites. */
+  clear(): void {
     this.queue = [];
     this.queued = 0;
     const w = this.waiters;
     this.waiters = [];
     w.forEach((r) => r());
+  }
+
+  close(): void {
+    this.closed = true;
+    this.clear();
   }
 
   private pump(): void {
@@ -78,32 +80,6 @@ export class WriteQueue {
       out.set(p, at);
       at += p.length;
     }
-    return out;
-  }
-
-  /** Drop the oldest queued bytes down to half the limit, cutting at a newline. */
-  private shed(): void {
-    const all = this.takeAll();
-    let cut = all.length - Math.floor(this.maxQueued / 2);
-    const nl = all.indexOf(0x0a, cut);
-    cut = nl >= 0 ? nl + 1 : cut;
-    this.dropped += cut;
-    const notice = new TextEncoder().encode(
-      `\r\n\x1b[2m[trainlog: ${cut} bytes skipped here to keep up; download the log for all of it]\x1b[0m\r\n`,
-    );
-    this.queue = [notice, all.subarray(cut)];
-    this.queued = notice.length + all.length - cut;
-  }
-
-  private takeAll(): Uint8Array {
-    const out = new Uint8Array(this.queued);
-    let at = 0;
-    for (const p of this.queue) {
-      out.set(p, at);
-      at += p.length;
-    }
-    this.queue = [];
-    this.queued = 0;
     return out;
   }
 }

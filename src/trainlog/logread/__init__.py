@@ -1,0 +1,298 @@
+"""Reading a log: its bytes by offset, its lines by number or by offset, their times.
+
+The one place the API, the CLI and the stream ask "what is in this range". Lines come from
+the line index kept beside the bytes (see lineindex and store): line N's offset is one index
+seek to the chunk holding the log's (N-1)th newline and a scan inside it; the line holding
+byte X is the chunk holding X and a count. Neither depends on the log's size.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Connection, Row, Table, bindparam, select
+
+from trainlog import store
+from trainlog.codec import decode
+from trainlog.db import Database
+from trainlog.lineindex import decode_marks, line_count, mark_at, nth_newline
+from trainlog.models import LogChunk, TrainingLog
+from trainlog.stream import Step, next_step, read_snapshot
+
+_LOGS = cast(Table, TrainingLog.__table__)
+_CHUNKS = cast(Table, LogChunk.__table__)
+
+MAX_WINDOW_LINES = 10_000
+# A window's bytes at most: whole lines up to this, or the first part of one longer line.
+WINDOW_BYTES = store.READ_PAGE_BYTES
+
+_TOTALS = select(_LOGS.c.size, _LOGS.c.newlines, _LOGS.c.last_line_start).where(
+    _LOGS.c.run_id == bindparam("run_id")
+)
+_INDEXED_CHUNK = (*store.CHUNK_COLUMNS, _CHUNKS.c.newlines_before, _CHUNKS.c.times)
+# The chunk holding the log's kth newline: the last one with fewer than k newlines before it.
+_CHUNK_OF_NEWLINE = (
+    select(*_INDEXED_CHUNK)
+    .where(_CHUNKS.c.run_id == bindparam("run_id"), _CHUNKS.c.newlines_before < bindparam("k"))
+    .order_by(_CHUNKS.c.newlines_before.desc(), _CHUNKS.c.start_offset.desc())
+    .limit(1)
+)
+_CHUNK_HOLDING = select(*_INDEXED_CHUNK).where(store.CHUNK_HOLDING)
+_CHUNKS_WITH_TIMES = (
+    select(*store.CHUNK_COLUMNS, _CHUNKS.c.times)
+    .where(store.CHUNKS_IN_RANGE)
+    .order_by(_CHUNKS.c.start_offset)
+)
+
+
+@dataclass(frozen=True)
+class LineTotals:
+    size: int
+    newlines: int
+    last_line_start: int  # the offset after the last newline
+
+    @property
+    def lines(self) -> int:
+        return cast(int, line_count(self.size, self.newlines, self.last_line_start))
+
+
+@dataclass(frozen=True)
+class LineWindow:
+    start: int  # the first line's number
+    offset: int  # where it starts
+    end_offset: int  # the offset after the last byte of data
+    totals: LineTotals
+    data: bytes
+    times: list[float | None]  # per line in data: epoch seconds, None if unknown
+
+
+def iter_bytes(db: Database, run_id: uuid.UUID, start: int, end: int) -> Iterator[bytes]:
+    """Bytes [start, end) in pages, each its own short read (see store.iter_bytes)."""
+    return store.iter_bytes(db, run_id, start, end)
+
+
+def follow_bytes(
+    db: Database, run_id: uuid.UUID, offset: int, wait: Callable[[], None] | None
+) -> Iterator[bytes]:
+    """The log's bytes from ``offset``: what is stored, then (given ``wait``, which returns
+    when there may be more) what comes, until the run has ended and all is read."""
+    while True:
+        snapshot = read_snapshot(db, run_id)
+        step = next_step(offset, snapshot)
+        if step is Step.READ:
+            for data in store.iter_bytes(db, run_id, offset, snapshot.size):
+                offset += len(data)
+                yield data
+        elif step is Step.DONE or wait is None:
+            return
+        else:
+            wait()
+
+
+def line_totals(db: Database, run_id: uuid.UUID) -> LineTotals:
+    """The log's size and line totals; a log stored before the line index gets it now.
+
+    Raises store.UnknownLog for no such log.
+    """
+    with db.statement_reads() as connection:
+        totals = _totals(connection, run_id)
+    if totals is not None:
+        return totals
+    store.build_line_index(db, run_id)
+    with db.statement_reads() as connection:
+        built = _totals(connection, run_id)
+    assert built is not None
+    return built
+
+
+def _totals(connection: Connection, run_id: uuid.UUID) -> LineTotals | None:
+    row = connection.execute(_TOTALS, {"run_id": run_id}).one_or_none()
+    if row is None:
+        raise store.UnknownLog(run_id)
+    if row.newlines is None:
+        return None
+    return LineTotals(row.size, row.newlines, row.last_line_start)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    start_offset: int
+    data: bytes  # decoded
+    newlines_before: int | None
+    times: bytes | None
+
+    @property
+    def end(self) -> int:
+        return self.start_offset + len(self.data)
+
+
+class ChunkReader:
+    """One request's index seeks on one connection; a chunk is decoded once per request (a
+    window's seek and its bytes are usually the same chunk)."""
+
+    def __init__(self, connection: Connection, run_id: uuid.UUID) -> None:
+        self._connection = connection
+        self._run_id = run_id
+        self._decoded: dict[int, Chunk] = {}
+
+    def of_newline(self, k: int) -> Chunk:
+        """The chunk holding the log's kth newline (there must be one)."""
+        for chunk in self._decoded.values():
+            before = chunk.newlines_before
+            if before is not None and before < k <= before + chunk.data.count(b"\n"):
+                return chunk
+        row = self._connection.execute(_CHUNK_OF_NEWLINE, {"run_id": self._run_id, "k": k}).one()
+        return self._keep(row)
+
+    def holding(self, offset: int) -> Chunk | None:
+        for chunk in self._decoded.values():
+            if chunk.start_offset <= offset < chunk.end:
+                return chunk
+        params = store.range_params(self._run_id, offset, offset + 1)
+        row = self._connection.execute(_CHUNK_HOLDING, params).one_or_none()
+        return None if row is None else self._keep(row)
+
+    def _keep(self, row: Row[*tuple[Any, ...]]) -> Chunk:
+        chunk = Chunk(row.start_offset, decode(row.codec, row.data), row.newlines_before, row.times)
+        self._decoded[chunk.start_offset] = chunk
+        return chunk
+
+
+def line_offset(chunks: ChunkReader, line: int, totals: LineTotals) -> int:
+    """Where line ``line`` (from 1) starts; the log's size for a line past the end."""
+    k = line - 1  # line N starts after the log's (N-1)th newline
+    if k <= 0:
+        return 0
+    if k > totals.newlines:
+        return totals.size
+    if k == totals.newlines:
+        return totals.last_line_start
+    chunk = chunks.of_newline(k)
+    return chunk.start_offset + nth_newline(chunk.data, k - cast(int, chunk.newlines_before)) + 1
+
+
+def line_at(chunks: ChunkReader, offset: int, totals: LineTotals) -> int:
+    """The number of the line holding byte ``offset``; past the end, the line after the last."""
+    if offset >= totals.size:
+        return totals.lines + 1
+    if offset >= totals.last_line_start:
+        return totals.newlines + 1
+    chunk = chunks.holding(offset)
+    assert chunk is not None  # below the size: stored
+    before = cast(int, chunk.newlines_before)
+    return before + chunk.data.count(b"\n", 0, offset - chunk.start_offset) + 1
+
+
+def line_time(chunks: ChunkReader, offset: int) -> float | None:
+    """When the byte at ``offset`` was read (epoch seconds), None if unknown."""
+    chunk = chunks.holding(offset)
+    if chunk is None or chunk.times is None:
+        return None
+    return mark_at(decode_marks(chunk.times), offset - chunk.start_offset) / 1000
+
+
+def lines_window(
+    db: Database, run_id: uuid.UUID, start: int | None, offset: int | None, count: int
+) -> LineWindow:
+    """``count`` whole lines from line ``start``, or from the line holding byte ``offset``,
+    as stored so far, with their times."""
+    totals = line_totals(db, run_id)
+    with db.statement_reads() as connection:
+        reader = ChunkReader(connection, run_id)
+        first = line_at(reader, offset, totals) if offset is not None else start or 1
+        if first > totals.lines:
+            return LineWindow(first, totals.size, totals.size, totals, b"", [])
+        begin = line_offset(reader, first, totals)
+        # The chunks from the one holding begin, as far as count lines need (usually one).
+        limit = min(totals.size, begin + WINDOW_BYTES)
+        chunks: list[Chunk] = []
+        position, newlines = begin, 0
+        while position < limit and newlines < count:
+            chunk = reader.holding(position)
+            if chunk is None:
+                break
+            chunks.append(chunk)
+            newlines += chunk.data.count(b"\n", position - chunk.start_offset)
+            position = chunk.end
+    data = b"".join(chunk.data for chunk in chunks)[begin - chunks[0].start_offset :]
+    data = data[: limit - begin]
+    data = _whole_lines(data, count, reaches_end=begin + len(data) == totals.size)
+    return LineWindow(first, begin, begin + len(data), totals, data, _times(chunks, begin, data))
+
+
+def timed_lines(
+    db: Database, run_id: uuid.UUID, end: int, page_bytes: int = WINDOW_BYTES
+) -> Iterator[tuple[bytes, float | None]]:
+    """The log's lines up to byte ``end`` with their times, read ``page_bytes`` at a time; a
+    line longer than that comes in pieces (each with the time of the byte it starts at)."""
+    position = 0
+    carry, carry_time = b"", None  # a line whose end is in a later page
+    while position < end:
+        page_end = min(end, position + page_bytes)
+        with db.statement_reads() as connection:
+            chunks = connection.execute(
+                _CHUNKS_WITH_TIMES, store.range_params(run_id, position, page_end)
+            ).all()
+        data = store.bytes_of(chunks, position, page_end)
+        if not data:
+            break
+        times = _times(chunks, position, data)
+        pieces = data.split(b"\n")
+        if carry:
+            times[0] = carry_time  # data begins inside the carried line
+        for index, piece in enumerate(pieces[:-1]):
+            yield carry + piece + b"\n", times[index]
+            carry = b""
+        carry += pieces[-1]
+        carry_time = times[len(pieces) - 1] if pieces[-1] else None
+        if len(carry) >= page_bytes:
+            yield carry, carry_time
+            carry = b""
+        position += len(data)
+    if carry:
+        yield carry, carry_time
+
+
+def _whole_lines(data: bytes, count: int, reaches_end: bool) -> bytes:
+    """The first ``count`` lines of data; fewer if data ends inside one (the log's
+    unterminated last line is whole), or the first part of a line longer than data."""
+    cut = -1
+    for _ in range(count):
+        found = data.find(b"\n", cut + 1)
+        if found == -1:
+            if reaches_end:
+                return data
+            break
+        cut = found
+    return data[: cut + 1] if cut >= 0 else data
+
+
+def _times(chunks: Sequence[Any], begin: int, data: bytes) -> list[float | None]:
+    """The time of each line in data (which begins at begin, a line start), from the marks of
+    its chunks (rows or Chunks in offset order, the first holding begin).
+
+    Counted per mark, not looked up per line: a mark's lines are those starting in its span.
+    """
+    times: list[float | None] = []
+    end = begin + len(data)
+    for index, chunk in enumerate(chunks):
+        chunk_end = chunks[index + 1].start_offset if index + 1 < len(chunks) else end
+        marks = [(0, None)] if chunk.times is None else decode_marks(chunk.times)
+        for mark, (offset, ms) in enumerate(marks):
+            span_start = max(begin, chunk.start_offset + offset)
+            following = marks[mark + 1][0] if mark + 1 < len(marks) else None
+            span_end = min(end, chunk_end if following is None else chunk.start_offset + following)
+            if span_end <= span_start:
+                continue
+            # Line starts in [span_start, span_end): begin itself, and after each newline.
+            lines = _line_starts_in(data, span_start - begin, span_end - begin)
+            times.extend([None if ms is None else ms / 1000] * lines)
+    return times
+
+
+def _line_starts_in(data: bytes, lo: int, hi: int) -> int:
+    """How many lines of data (which begins at a line start) start in [lo, hi)."""
+    return (1 if lo == 0 else 0) + data.count(b"\n", max(lo - 1, 0), min(hi - 1, len(data) - 1))

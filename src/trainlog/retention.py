@@ -1,0 +1,169 @@
+"""Deleting runs, one or by age, without stalling the runs still being captured.
+
+A delete first marks the run (one short transaction: from then on it is gone to every
+reader, and its open streams end with ``deleted``), then removes its log's chunks in bounded
+batches from the end of the log backwards, each batch its own short transaction, and last
+the run's row: ON DELETE CASCADE takes its log row, its tags and whatever else hangs off the
+run or its log. A delete cut short (a crash) leaves a marked run; the next delete, gc or
+retention sweep finishes it.
+
+Space: on SQLite the freed pages are given back to the file system a few at a time (a file
+created by trainlog uses incremental auto-vacuum); on PostgreSQL the rows are deleted and
+autovacuum makes their space reusable (the files do not shrink by themselves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from anyio import to_thread
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from trainlog import runs
+from trainlog.db import Database
+from trainlog.models import ACTIVE_STATUSES, ExperimentRun, LogChunk, RunStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+# Log bytes whose chunks one transaction removes: on SQLite the whole database waits for each
+# (its write lock), so they stay a few milliseconds long.
+DELETE_WINDOW_BYTES = 4 * 1024 * 1024
+# A breath between batches, so other runs' appends never queue behind several in a row.
+BATCH_PAUSE_SECONDS = 0.002
+# SQLite pages given back per step (4 MiB of 4 KiB pages).
+RELEASE_PAGES = 1024
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``45s``, ``2w``."""
+    match = _DURATION.match(text.strip())
+    if match is None or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a duration like 30d, 12h, 90m (a number and s/m/h/d/w)")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def delete_run(db: Database, run_id: uuid.UUID) -> None:
+    """Delete a finished run and everything stored for it; RunNotFound, RunIsActive."""
+    with db.write() as session:
+        runs.begin_delete(session, run_id)
+    purge(db, run_id)
+
+
+def purge(db: Database, run_id: uuid.UUID) -> None:
+    """Remove the rows of a run marked deleted, in bounded batches, then give space back."""
+    with db.read() as session:
+        end = session.scalar(
+            select(func.max(LogChunk.start_offset + LogChunk.length)).where(
+                LogChunk.run_id == run_id
+            )
+        )
+    # From the end backwards: a reader still inside the log meanwhile finds it shorter, never
+    # with a hole in it.
+    upper = end or 0
+    while upper > 0:
+        lower = max(0, upper - DELETE_WINDOW_BYTES)
+        with db.write() as session:
+            session.execute(
+                delete(LogChunk).where(
+                    LogChunk.run_id == run_id,
+                    LogChunk.start_offset >= lower,
+                    LogChunk.start_offset < upper,
+                )
+            )
+        upper = lower
+        time.sleep(BATCH_PAUSE_SECONDS)
+    with db.write() as session:
+        session.execute(delete(ExperimentRun).where(ExperimentRun.id == run_id))
+    while db.release_free_space(RELEASE_PAGES):
+        time.sleep(BATCH_PAUSE_SECONDS)
+
+
+@dataclass(frozen=True)
+class Doomed:
+    """A run gc would delete, with what a person deciding needs to see."""
+
+    run_id: uuid.UUID
+    status: str
+    created_at: datetime
+    label: str
+
+
+def select_expired(
+    db: Database, before: datetime, statuses: Iterable[RunStatus] = ()
+) -> list[Doomed]:
+    """Finished runs created before ``before`` (of the given statuses, if any), oldest first."""
+    wanted = [str(s) for s in statuses] or [str(s) for s in RunStatus if s not in ACTIVE_STATUSES]
+    query = (
+        select(ExperimentRun)
+        .where(
+            ExperimentRun.deleted_at.is_(None),
+            ExperimentRun.created_at < before,
+            ExperimentRun.status.in_(wanted),
+            ExperimentRun.status.not_in([str(s) for s in ACTIVE_STATUSES]),
+        )
+        .order_by(ExperimentRun.created_at)
+    )
+    with db.read() as session:
+        return [
+            Doomed(
+                run.id, run.status, run.created_at, run.name or run.config or " ".join(run.command)
+            )
+            for run in session.scalars(query)
+        ]
+
+
+def unfinished_deletes(db: Database) -> list[uuid.UUID]:
+    """Runs marked deleted whose rows are still there (a delete was cut short)."""
+    with db.read() as session:
+        return list(
+            session.scalars(select(ExperimentRun.id).where(ExperimentRun.deleted_at.is_not(None)))
+        )
+
+
+def collect(db: Database, before: datetime, statuses: Iterable[RunStatus] = ()) -> Iterator[Doomed]:
+    """Finish cut-short deletes, then delete what select_expired finds, yielding each run as
+    it goes. A run that went meanwhile (deleted by someone else) is skipped."""
+    for run_id in unfinished_deletes(db):
+        purge(db, run_id)
+    for doomed in select_expired(db, before, statuses):
+        try:
+            delete_run(db, doomed.run_id)
+        except (runs.RunNotFound, runs.RunIsActive):
+            continue
+        yield doomed
+
+
+def _sweep(db: Database, keep: timedelta) -> None:
+    for doomed in collect(db, utcnow() - keep):
+        log.info(
+            "retention: deleted run %s (%s, created %s)",
+            doomed.run_id,
+            doomed.status,
+            doomed.created_at.isoformat(),
+        )
+
+
+# How often the server applies TRAINLOG_RETENTION.
+RETENTION_INTERVAL_SECONDS = 3600.0
+
+
+async def apply_retention(db: Database, keep: timedelta, interval: float) -> None:
+    """Delete finished runs older than ``keep`` every ``interval`` seconds, for as long as the
+    server lives (several replicas may do it at once: each run is deleted once)."""
+    while True:
+        try:
+            await to_thread.run_sync(_sweep, db, keep)
+        except SQLAlchemyError as exc:
+            log.warning("retention: database unavailable (%s); trying again later", exc)
+        await asyncio.sleep(interval)

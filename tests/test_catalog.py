@@ -1,0 +1,246 @@
+"""Many runs: paging, filters, and deleting, on a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from tests.helpers import new_log
+from trainlog import retention, runs, store
+from trainlog.db import Database, migrate
+from trainlog.models import (
+    ExperimentRun,
+    LogChunk,
+    RunSource,
+    RunStatus,
+    RunTag,
+    TrainingLog,
+)
+
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def make_run(
+    db: Database,
+    *,
+    minutes: int = 0,
+    status: RunStatus = RunStatus.SUCCEEDED,
+    config: str | None = None,
+    name: str | None = None,
+    tags: dict[str, str] | None = None,
+    command: list[str] | None = None,
+) -> uuid.UUID:
+    with db.write() as session:
+        run = runs.create(
+            session, command or ["python", "train.py"], config, RunSource.CLI, name=name, tags=tags
+        )
+        session.flush()
+        created_at = BASE + timedelta(minutes=minutes)
+        session.execute(
+            update(ExperimentRun)
+            .where(ExperimentRun.id == run.id)
+            .values(status=status, created_at=created_at)
+        )
+        session.execute(update(RunTag).where(RunTag.run_id == run.id).values(created_at=created_at))
+        return run.id
+
+
+def listed(db: Database, filters: runs.RunFilter, limit: int = 500) -> list[uuid.UUID]:
+    with db.read() as session:
+        return [view.run.id for view in runs.page(session, filters, limit).views]
+
+
+def test_paging_returns_every_run_once_in_order_while_runs_are_created(db: Database) -> None:
+    # Several runs share a creation time: the id breaks the tie, so none is skipped or repeated.
+    existing = [make_run(db, minutes=i // 3) for i in range(60)]
+    expected = [
+        run_id
+        for _, run_id in sorted(
+            ((i // 3, run_id) for i, run_id in enumerate(existing)), reverse=True
+        )
+    ]
+    stop = threading.Event()
+
+    def create_more() -> None:
+        while not stop.is_set():
+            with db.write() as session:
+                runs.create(session, ["new"], None, RunSource.CLI)
+
+    creator = threading.Thread(target=create_more)
+    seen: list[uuid.UUID] = []
+    with db.read() as session:
+        first = runs.page(session, runs.RunFilter(), 7)
+    newer = {view.run.id for view in first.views} - set(existing)
+    seen += [view.run.id for view in first.views if view.run.id not in newer]
+    creator.start()
+    try:
+        after = first.next_cursor
+        while after is not None:
+            with db.read() as session:
+                page = runs.page(session, runs.RunFilter(), 7, after)
+            seen += [view.run.id for view in page.views]
+            after = page.next_cursor
+    finally:
+        stop.set()
+        creator.join()
+    assert not newer  # nothing but the 60 existed when paging began
+    assert seen == expected
+
+
+def test_each_filter(db: Database) -> None:
+    a = make_run(db, minutes=1, config="a.yaml", name="Baseline LR", tags={"team": "vision"})
+    b = make_run(db, minutes=2, status=RunStatus.FAILED, tags={"team": "nlp", "seed": "1"})
+    c = make_run(db, minutes=3, status=RunStatus.RUNNING, command=["python", "50%_off.py"])
+    d = make_run(db, minutes=4, config="a.yaml", tags={"team": "vision", "seed": "1"})
+    everything = runs.RunFilter()
+    assert listed(db, everything) == [d, c, b, a]
+    assert listed(db, runs.RunFilter(statuses=(RunStatus.FAILED,))) == [b]
+    assert listed(db, runs.RunFilter(statuses=(RunStatus.FAILED, RunStatus.RUNNING))) == [c, b]
+    assert listed(db, runs.RunFilter(config="a.yaml")) == [d, a]
+    assert listed(db, runs.RunFilter(tags=(("team", "vision"),))) == [d, a]
+    assert listed(db, runs.RunFilter(tags=(("team", "vision"), ("seed", "1")))) == [d]
+    assert listed(db, runs.RunFilter(tags=(("team", "visio"),))) == []
+    assert listed(db, runs.RunFilter(q="baseline lr")) == [a]  # the name, any case
+    assert listed(db, runs.RunFilter(q="A.YAML")) == [d, a]  # the config
+    assert listed(db, runs.RunFilter(q="50%_")) == [c]  # the command; % and _ are plain text
+    assert listed(db, runs.RunFilter(q="%")) == [c]
+    assert listed(db, runs.RunFilter(since=BASE + timedelta(minutes=2))) == [d, c, b]
+    assert listed(db, runs.RunFilter(until=BASE + timedelta(minutes=2))) == [a]
+    combined = runs.RunFilter(statuses=(RunStatus.SUCCEEDED,), tags=(("seed", "1"),), q="train")
+    assert listed(db, combined) == [d]
+    # Paged one at a time through a tag (read off the tag's own rows).
+    vision = runs.RunFilter(tags=(("team", "vision"),))
+    with db.read() as session:
+        first = runs.page(session, vision, 1)
+        second = runs.page(session, vision, 1, first.next_cursor)
+    assert [v.run.id for v in first.views + second.views] == [d, a]
+    assert second.next_cursor is None
+
+
+def test_a_bad_cursor_is_refused() -> None:
+    for token in ("nope", "", "bm90LWEtY3Vyc29y", runs.Cursor(BASE, uuid.uuid4()).encode()[:-3]):
+        with pytest.raises(runs.BadCursor):
+            runs.Cursor.decode(token)
+    cursor = runs.Cursor(BASE, uuid.uuid4())
+    assert runs.Cursor.decode(cursor.encode()) == cursor
+
+
+def rows_of(db: Database, run_id: uuid.UUID) -> dict[str, int]:
+    with db.read() as session:
+        return {
+            table.__tablename__: session.scalar(
+                select(func.count()).select_from(table).where(column == run_id)
+            )
+            or 0
+            for table, column in (
+                (ExperimentRun, ExperimentRun.id),
+                (TrainingLog, TrainingLog.run_id),
+                (LogChunk, LogChunk.run_id),
+                (RunTag, RunTag.run_id),
+            )
+        }
+
+
+def test_delete_removes_the_run_its_log_and_tags_in_batches(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows of 1,000 bytes: the 40 chunks go in 12 batches.
+    monkeypatch.setattr(retention, "DELETE_WINDOW_BYTES", 1000)
+    doomed, _ = new_log(db, [bytes([i]) * 300 for i in range(40)])
+    with db.write() as session:
+        session.add(RunTag(run_id=doomed, key="team", value="vision", created_at=BASE))
+    kept, kept_bytes = new_log(db, [b"keep me\n"] * 5)
+    with db.write() as session:
+        session.execute(
+            update(ExperimentRun)
+            .where(ExperimentRun.id.in_([doomed, kept]))
+            .values(status=RunStatus.SUCCEEDED)
+        )
+    assert rows_of(db, doomed) == {
+        "experiment_runs": 1,
+        "training_logs": 1,
+        "log_chunks": 40,
+        "run_tags": 1,
+    }
+    retention.delete_run(db, doomed)
+    assert set(rows_of(db, doomed).values()) == {0}
+    with db.read() as session:
+        with pytest.raises(runs.RunNotFound):
+            runs.get(session, doomed)
+        assert store.read(session, kept, 0, 1000) == kept_bytes
+
+
+def test_delete_gives_sqlite_pages_back(tmp_path: Path) -> None:
+    db = Database.connect(f"sqlite:///{tmp_path}/space.db")
+    migrate(db.engine)
+    try:
+        # Incompressible, so the pages really hold 8 MiB.
+        run_id, _ = new_log(db, [os.urandom(256 * 1024) for _ in range(32)])
+        with db.write() as session:
+            runs.finish(session, run_id, RunStatus.SUCCEEDED, 0)
+
+        def pages() -> tuple[int, int]:
+            with db.engine.connect() as connection:
+                count = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
+                free = connection.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+                return count, free
+
+        before, _ = pages()
+        retention.delete_run(db, run_id)
+        after, free = pages()
+        assert free == 0
+        assert before - after > (8 * 1024 * 1024) // 4096 * 0.9
+    finally:
+        db.dispose()
+
+
+def test_an_active_run_is_not_deleted(db: Database) -> None:
+    for status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        run_id = make_run(db, status=status, tags={"k": "v"})
+        with pytest.raises(runs.RunIsActive):
+            retention.delete_run(db, run_id)
+        assert rows_of(db, run_id) == {
+            "experiment_runs": 1,
+            "training_logs": 1,
+            "log_chunks": 0,
+            "run_tags": 1,
+        }
+        with db.read() as session:
+            assert runs.get(session, run_id).deleted_at is None
+
+
+def test_gc_selects_finished_old_runs_and_finishes_cut_short_deletes(db: Database) -> None:
+    old_ok = make_run(db, minutes=0)
+    old_failed = make_run(db, minutes=1, status=RunStatus.FAILED)
+    old_running = make_run(db, minutes=2, status=RunStatus.RUNNING)
+    new_ok = make_run(db, minutes=100)
+    half_deleted = make_run(db, minutes=200)
+    with db.write() as session:
+        runs.begin_delete(session, half_deleted)  # as if the process died right after
+    cutoff = BASE + timedelta(minutes=50)
+    chosen = [d.run_id for d in retention.select_expired(db, cutoff)]
+    assert chosen == [old_ok, old_failed]
+    failed_only = retention.select_expired(db, cutoff, [RunStatus.FAILED])
+    assert [d.run_id for d in failed_only] == [old_failed]
+    assert [d.run_id for d in retention.collect(db, cutoff)] == [old_ok, old_failed]
+    assert listed(db, runs.RunFilter()) == [new_ok, old_running]
+    assert set(rows_of(db, half_deleted).values()) == {0}
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30d", 30 * 86400), ("12h", 43200), ("90m", 5400), ("2w", 1209600)]
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert retention.parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "30", "d", "0d", "-1d", "1.5h", "3 days", "1y"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        retention.parse_duration(text)

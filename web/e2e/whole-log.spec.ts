@@ -1,0 +1,289 @@
+/**
+ * The whole log within reach, in a real Chromium against a real server: a 160,000-line
+ * (> 5 MiB) log opened at a permalink, scrolled back across several windows, searched near
+ * its first line, its traceback found, its line times shown. Every shown line is checked
+ * against the stored bytes. (After trainlog.spec.ts: that one starts from an empty server.)
+ */
+import { expect, test, type Page } from '@playwright/test';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { HAVE_CHROMIUM, SCREENSHOT_DIR, SKIP_MESSAGE } from './env';
+import { instrument, viewer } from './helpers';
+import { browserSnapshot, emulatorSnapshot } from './terminal';
+
+test.skip(!HAVE_CHROMIUM, SKIP_MESSAGE);
+test.describe.configure({ mode: 'serial' });
+
+mkdirSync(SCREENSHOT_DIR, { recursive: true });
+const shot = (name: string) => join(SCREENSHOT_DIR, name);
+
+test.beforeEach(async ({ page }) => instrument(page));
+
+/** The stored log and where each of its lines starts (lines numbered from 1). */
+interface Stored {
+  id: string;
+  bytes: Uint8Array;
+  starts: number[];
+}
+
+let big: Stored | null = null;
+
+/** The e2e-big run (started once, finished): > 5 MiB, 160,000 warmup lines, one traceback. */
+async function bigRun(page: Page): Promise<Stored> {
+  if (big) return big;
+  await page.goto('/');
+  await page.getByLabel('Config').selectOption('e2e-big.yaml');
+  const [res] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/runs') && r.request().method() === 'POST'),
+    page.getByRole('button', { name: 'Start run' }).click(),
+  ]);
+  expect(res.status(), await res.text()).toBe(201);
+  const id = ((await res.json()) as { id: string }).id;
+  await expect(viewer(page)).toHaveAttribute('data-phase', 'done', { timeout: 60_000 });
+  const raw = await page.request.get(`/api/runs/${id}/logs/raw`);
+  const bytes = new Uint8Array(await raw.body());
+  expect(bytes.length).toBeGreaterThan(5 * 1024 * 1024);
+  const starts = [0];
+  for (let i = bytes.indexOf(0x0a); i >= 0 && i + 1 < bytes.length; i = bytes.indexOf(0x0a, i + 1)) starts.push(i + 1);
+  big = { id, bytes, starts };
+  return big;
+}
+
+/** Stored line `n`'s bytes. */
+function lineOf(s: Stored, n: number): Uint8Array {
+  return s.bytes.subarray(s.starts[n - 1]!, n < s.starts.length ? s.starts[n]! : s.bytes.length);
+}
+
+/** A stored line as the terminal shows it: escapes gone, no newline (a pty's is \r\n). */
+function plain(s: Stored, n: number): string {
+  const text = new TextDecoder()
+    .decode(lineOf(s, n))
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .replace(/\r?\n$/, '');
+  return text.slice(text.lastIndexOf('\r') + 1).trimEnd(); // these lines never redraw shorter
+}
+
+async function attr(page: Page, name: string): Promise<number> {
+  return Number(await viewer(page).getAttribute(name));
+}
+
+/** Waits for the viewer to be still: no window loading, the gutter drawn for this scroll. */
+async function settled(page: Page): Promise<void> {
+  await page.waitForFunction(() => {
+    const v = document.querySelector<HTMLElement>('[data-testid="training-log-viewer"]');
+    const t = (window as unknown as { __trainlogTerm?: { buffer: { active: { viewportY: number } } } }).__trainlogTerm;
+    return v?.dataset.loading === 'no' && t !== undefined && v.dataset.viewTop === String(t.buffer.active.viewportY);
+  });
+}
+
+/**
+ * The terminal holds exactly the stored lines [held-first, held-next): a terminal emulator fed
+ * those bytes shows the same buffer. So nothing is missing, repeated or changed.
+ */
+async function expectHeldMatchesStored(page: Page, s: Stored): Promise<void> {
+  const first = await attr(page, 'data-held-first');
+  const next = await attr(page, 'data-held-next');
+  expect(await attr(page, 'data-held-offset')).toBe(s.starts[first - 1]);
+  const end = next - 1 < s.starts.length ? s.starts[next - 1]! : s.bytes.length;
+  const seen = await browserSnapshot(page);
+  const expected = await emulatorSnapshot(s.bytes.subarray(s.starts[first - 1]!, end), seen.cols, seen.rows);
+  expect(seen.lines).toEqual(expected.lines);
+}
+
+/** The gutter's rows in view: line number and the terminal row's text beside it. */
+async function visibleLines(page: Page): Promise<Array<{ line: number; text: string }>> {
+  return page.evaluate(() => {
+    type Buf = { viewportY: number; getLine(i: number): { translateToString(t: boolean): string } | undefined };
+    const t = (window as unknown as { __trainlogTerm: { rows: number; buffer: { active: Buf } } }).__trainlogTerm;
+    const b = t.buffer.active;
+    const rows = Array.from(document.querySelectorAll<HTMLElement>('[data-testid="viewer-gutter"] .tlv-gutter-row'));
+    const out: Array<{ line: number; text: string }> = [];
+    rows.forEach((el, i) => {
+      const line = el.dataset.line;
+      if (line) out.push({ line: Number(line), text: b.getLine(b.viewportY + i)?.translateToString(true) ?? '' });
+    });
+    return out;
+  });
+}
+
+test('a permalink into the middle of a > 5 MiB log shows that line, highlighted', async ({ page }) => {
+  const s = await bigRun(page);
+  await page.goto(`/runs/${s.id}#L80000`);
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '80000-80000');
+  await settled(page);
+  const from = await attr(page, 'data-view-from');
+  const to = await attr(page, 'data-view-to');
+  expect(from).toBeLessThanOrEqual(80000);
+  expect(to).toBeGreaterThanOrEqual(80000);
+  await expect(page.getByTestId('viewer-where')).toHaveText(
+    `lines ${from.toLocaleString('en-US')}-${to.toLocaleString('en-US')} of ${(s.starts.length).toLocaleString('en-US')}`,
+  );
+  const row = page.locator('.tlv-gutter-row[data-line="80000"]');
+  await expect(row).toHaveClass(/tlv-hl/);
+  await expect(row).toBeVisible();
+  // The line beside its number is the stored line 80,000.
+  const shown = await visibleLines(page);
+  expect(shown.find((r) => r.line === 80000)?.text).toBe(plain(s, 80000));
+  for (const r of shown) expect(r.text).toBe(plain(s, r.line));
+  await expectHeldMatchesStored(page, s);
+  // The highlight is drawn in the terminal too (an xterm decoration).
+  await expect(page.locator('.xterm-decoration-container .xterm-decoration').first()).toBeVisible();
+  await page.screenshot({ path: shot('whole-log-permalink.png') });
+
+  // A range, by changing the hash: in view and highlighted.
+  await page.evaluate(() => (window.location.hash = '#L150000-150004'));
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '150000-150004');
+  await settled(page);
+  for (let n = 150000; n <= 150004; n++) await expect(page.locator(`.tlv-gutter-row[data-line="${n}"]`)).toHaveClass(/tlv-hl/);
+  await expectHeldMatchesStored(page, s);
+});
+
+test('scrolling up across several windows: consecutive lines, no gap, no repeat, as stored', async ({ page }) => {
+  test.setTimeout(180_000);
+  const s = await bigRun(page);
+  await page.goto(`/runs/${s.id}#L3200`);
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '3200-3200');
+  await settled(page);
+  // Scroll up a screen at a time (as the scrollbar or keys do: xterm's wheel moves 3 rows a
+  // notch, too slow for a test) until line 1 is in view: window boundaries at 2700, 1700, 700.
+  // In the page, one round trip: each view's lines, and the whole buffer at each seam.
+  let prev = await visibleLines(page);
+  const trip = await page.evaluate(async () => {
+    type Line = { translateToString(t: boolean): string };
+    const t = (window as unknown as {
+      __trainlogTerm: { rows: number; scrollLines(n: number): void; buffer: { active: { viewportY: number; length: number; getLine(i: number): Line | undefined } } };
+    }).__trainlogTerm;
+    const b = () => t.buffer.active;
+    const v = document.querySelector<HTMLElement>('[data-testid="training-log-viewer"]')!;
+    const still = () =>
+      new Promise<void>((resolve) => {
+        const check = () =>
+          v.dataset.loading === 'no' && v.dataset.viewTop === String(b().viewportY) ? resolve() : requestAnimationFrame(check);
+        requestAnimationFrame(check);
+      });
+    const views: Array<Array<{ line: number; text: string }>> = [];
+    const seams: Array<{ first: number; next: number; texts: string[] }> = [];
+    let held = v.dataset.heldFirst;
+    for (let i = 0; i < 400; i++) {
+      t.scrollLines(-24);
+      await still();
+      const rows = Array.from(v.querySelectorAll<HTMLElement>('[data-testid="viewer-gutter"] .tlv-gutter-row'));
+      const view: Array<{ line: number; text: string }> = [];
+      rows.forEach((el, k) => {
+        if (el.dataset.line) view.push({ line: Number(el.dataset.line), text: b().getLine(b().viewportY + k)?.translateToString(true) ?? '' });
+      });
+      views.push(view);
+      if (v.dataset.heldFirst !== held) {
+        held = v.dataset.heldFirst;
+        const texts: string[] = [];
+        for (let r = 0; r < b().length; r++) texts.push(b().getLine(r)?.translateToString(true) ?? '');
+        seams.push({ first: Number(v.dataset.heldFirst), next: Number(v.dataset.heldNext), texts });
+      }
+      if (view[0]?.line === 1) break;
+    }
+    return { views, seams };
+  });
+  for (const now of trip.views) {
+    // Each view is consecutive lines, each the stored one, and it meets the last one.
+    now.forEach((r, k) => {
+      if (k > 0) expect(r.line).toBe(now[k - 1]!.line + 1);
+      expect(r.text).toBe(plain(s, r.line));
+    });
+    expect(now[now.length - 1]!.line).toBeGreaterThanOrEqual(prev[0]!.line - 1);
+    expect(now[0]!.line).toBeLessThanOrEqual(prev[0]!.line);
+    prev = now;
+  }
+  const top = prev[0]!.line;
+  // At each seam (a window joined on), the terminal held exactly the stored lines: none
+  // missing, none repeated.
+  for (const seam of trip.seams) {
+    const want: string[] = [];
+    for (let n = seam.first; n < seam.next; n++) want.push(plain(s, n));
+    expect(seam.texts.slice(0, want.length)).toEqual(want);
+  }
+  const firstHeld = new Set(trip.seams.map((x) => x.first));
+  expect(top).toBe(1);
+  expect(firstHeld.size).toBeGreaterThanOrEqual(3); // three windows were joined on the way
+  // The wheel at the very top (no scroll event there) changes nothing and breaks nothing.
+  const box = (await page.getByTestId('viewer-scroll').boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.wheel(0, -300);
+  await settled(page);
+  expect(await attr(page, 'data-view-from')).toBe(1);
+  await expectHeldMatchesStored(page, s);
+  // The browser holds a few windows, never the whole log.
+  expect((await attr(page, 'data-held-next')) - (await attr(page, 'data-held-first'))).toBeLessThanOrEqual(3000);
+  await page.screenshot({ path: shot('whole-log-line-1.png') });
+
+  // The end: the last window, following.
+  await page.getByRole('button', { name: /Follow/ }).first().click();
+  await settled(page);
+  await expect(viewer(page)).toHaveAttribute('data-view-to', String(s.starts.length));
+  await expectHeldMatchesStored(page, s);
+});
+
+test('whole-log search finds a line near line 1 of a > 5 MiB log and highlights it; next error finds the traceback', async ({ page }) => {
+  const s = await bigRun(page);
+  await page.goto(`/runs/${s.id}`);
+  await expect(viewer(page)).toHaveAttribute('data-phase', 'done');
+  await settled(page);
+  // The view opens at the end, 160,000 lines below the match.
+  expect(await attr(page, 'data-view-to')).toBe(s.starts.length);
+  await page.getByLabel('Search log').fill('warmup 0007 data');
+  await expect(page.getByTestId('viewer-search-count')).toHaveText('1/1');
+  // "warmup 0007" is preamble line 7: log line 10 (after the two header lines; 0-based).
+  expect(plain(s, 10)).toContain('warmup 0007 data');
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '10-10');
+  await settled(page);
+  const row = page.locator('.tlv-gutter-row[data-line="10"]');
+  await expect(row).toHaveClass(/tlv-hl/);
+  await expect(row).toBeVisible();
+  expect((await visibleLines(page)).find((r) => r.line === 10)?.text).toBe(plain(s, 10));
+  await expectHeldMatchesStored(page, s);
+  await page.screenshot({ path: shot('whole-log-search-near-line-1.png') });
+
+  // Next error: the traceback's first line, 120,000 lines further.
+  const tb = s.starts.findIndex((_, i) => plain(s, i + 1).startsWith('Traceback (most recent call last):')) + 1;
+  expect(tb).toBeGreaterThan(100_000);
+  await page.getByTestId('viewer-next-error').click();
+  await expect(viewer(page)).toHaveAttribute('data-highlight', `${tb}-${tb}`);
+  await settled(page);
+  expect((await visibleLines(page)).find((r) => r.line === tb)?.text).toBe('Traceback (most recent call last):');
+});
+
+test('the timestamp gutter shows the times the API has for each line', async ({ page }) => {
+  const s = await bigRun(page);
+  await page.goto(`/runs/${s.id}#L120000`);
+  await settled(page);
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '120000-120000');
+  await page.getByTestId('viewer-times').click(); // UTC clock times
+  await expect(page.getByTestId('viewer-times')).toHaveText('Times: UTC');
+  const rows = page.locator('.tlv-gutter-row[data-line]');
+  await expect(rows.first().locator('.tlv-time')).not.toHaveText('');
+  const shown = await rows.evaluateAll((els) =>
+    els.map((el) => ({
+      line: Number((el as HTMLElement).dataset.line),
+      time: (el as HTMLElement).dataset.time ?? '',
+      text: el.querySelector('.tlv-time')?.textContent ?? '',
+    })),
+  );
+  const from = shown[0]!.line;
+  const api = (await (await page.request.get(`/api/runs/${s.id}/logs/lines?start=${from}&count=${shown.length}`)).json()) as {
+    start: number;
+    times: Array<number | null>;
+  };
+  expect(api.start).toBe(from);
+  for (const r of shown) {
+    const t = api.times[r.line - from];
+    expect(typeof t).toBe('number');
+    expect(Number(r.time)).toBe(t);
+    expect(r.text).toBe(new Date(t! * 1000).toISOString().slice(11, 23));
+  }
+  await page.screenshot({ path: shot('whole-log-times.png') });
+  // Remembered across visits.
+  await page.reload();
+  await expect(page.getByTestId('viewer-times')).toHaveText('Times: UTC');
+  await page.getByTestId('viewer-times').click();
+  await page.getByTestId('viewer-times').click(); // back to off, for the next visit
+  await expect(page.getByTestId('viewer-times')).toHaveText('Times');
+});
