@@ -26,6 +26,7 @@ BENCHMARKS = (
     "runs",
     "metrics",
     "ingest",
+    "cli",
 )
 
 

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 import trainlog.db
-from trainlog.db import Database, is_disk_full, make_engine
+from trainlog.db import MIGRATIONS_DIR, Database, is_disk_full, make_engine, schema_head
 
 
 def _error_of(engine: sqlalchemy.Engine, *statements: str) -> SQLAlchemyError:
@@ -63,3 +65,11 @@ def test_a_postgresql_connection_that_died_while_idle_is_replaced_unnoticed(
     with db.read() as session:
         assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
     db.dispose()
+
+
+def test_schema_head_is_the_newest_migration() -> None:
+    # A start that finds schema_head() in alembic_version skips the migrations: it must be the
+    # head Alembic would upgrade to, or a new migration would never run.
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(config).get_heads() == [schema_head()]

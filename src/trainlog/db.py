@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
@@ -192,8 +190,31 @@ class Database:
         self.engine.dispose()
 
 
+def schema_head() -> str:
+    """The newest migration's revision, read off the file names (``NNNN_what.py`` holds
+    revision NNNN; tests/test_db.py holds this to the head Alembic finds)."""
+    versions = (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py")
+    return max(path.name.split("_", 1)[0] for path in versions)
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the schema is at its head already: then a start skips Alembic, whose import
+    takes longer than what a user asked for (`trainlog ls`)."""
+    try:
+        with engine.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version"))
+            return version.scalar() == schema_head()
+    except DBAPIError:
+        return False  # no schema yet (or no database: migrate says why)
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the latest revision; safe when several processes start at once."""
+    if schema_is_current(engine):
+        return
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.connect() as connection:

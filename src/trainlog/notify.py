@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import Callable
 
-import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
@@ -83,6 +82,8 @@ class PostgresListener(Listener):
         self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     def _listen(self) -> None:
+        import psycopg  # here, not at the top: the CLI on SQLite never needs it
+
         with psycopg.connect(self._conninfo, autocommit=True) as connection:
             connection.execute(f"LISTEN {CHANNEL}")
             # A reconnect may have missed notices: wake everyone once.

@@ -17,7 +17,6 @@ from tests.helpers import (
     parse_sse,
     read_stream,
     start_run,
-    wait_for,
     wait_until_ended,
     write_config,
 )
@@ -87,35 +86,6 @@ def _clients_that_never_read(port: int, run_id: str, count: int) -> Iterator[Non
             sock.close()
 
 
-def test_two_hundred_stuck_clients_cost_bounded_memory_and_delay_nobody(
-    servers: StartServer, tmp_path: Path, config_dir: Path
-) -> None:
-    env = {**fault_env(f"sqlite:///{tmp_path}/t.db", config_dir), "TRAINLOG_SEND_TIMEOUT": "8"}
-    server = servers(env)
-    config = write_config(config_dir, "big.json", repeat=2)
-    expected = expected_output(repeat=2)
-    with server.client() as client:
-        run_id = start_run(client, config)["id"]
-        wait_until_ended(client, run_id)
-        started = time.monotonic()
-        read_stream(client, run_id)
-        alone = time.monotonic() - started
-        before = _rss(server.process.pid)
-        with _clients_that_never_read(server.port, run_id, 200):
-            # Let them all get going (catching up costs CPU once).
-            time.sleep(5)
-            started = time.monotonic()
-            with httpx.Client(base_url=server.url, timeout=30) as other:
-                viewer = read_stream(other, run_id)
-            took = time.monotonic() - started
-            peak = _rss(server.process.pid) - before
-            assert viewer.data == expected and took < 3 * alone + 3, (took, alone)
-            assert peak < 300 * 2**20, peak
-            # Their streams ended (all of it fit in the kernel's buffers), and the server
-            # closes the idle connections.
-            wait_for(lambda: _open_sockets(server.process.pid) < 20, timeout=15)
-
-
 def test_clients_that_stop_reading_hold_bounded_memory_and_are_dropped_quietly(
     servers: StartServer, tmp_path: Path, config_dir: Path
 ) -> None:
@@ -131,7 +101,12 @@ def test_clients_that_stop_reading_hold_bounded_memory_and_are_dropped_quietly(
         wait_until_ended(client, run_id)
         before = _rss(server.process.pid)
         with _clients_that_never_read(server.port, run_id, clients):
-            peak = 0
+            # While their sends are blocked, another viewer gets the whole log: they hold up
+            # nobody. (This replaces a test with 200 clients whose log fit in kernel buffers,
+            # so none of its streams ever blocked.)
+            with httpx.Client(base_url=server.url, timeout=30) as other:
+                assert read_stream(other, run_id).data == expected
+            peak = _rss(server.process.pid) - before
             log = ""
             deadline = time.monotonic() + 20
             while log.count("dropping an SSE client") < clients and time.monotonic() < deadline:
