@@ -3,7 +3,7 @@
  * and config directory, the e2e emitter as the training command, and the freshly built
  * web/dist:
  * - the main one (trainlog.spec.ts): children under a pseudo-terminal (the default), and a
- *   runner counted lost 4 s after its last heartbeat;
+ *   runner counted lost 10 s after its last heartbeat;
  * - the token one (auth.spec.ts): TRAINLOG_API_TOKEN set, children under a pipe;
  * - the tabs one (tabs.spec.ts): ten runs at once.
  */
@@ -126,8 +126,9 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
         // Real tqdm bars, 119 columns wide in the run's 120-column terminal.
         'e2e-tqdm.yaml': 'program: tqdm\nepochs: 2\nsteps: 40\nstep_delay: 0.02\n',
       },
-      // A runner killed with -9 is judged lost within about 4.5 s instead of 15.
-      { TRAINLOG_RUNNER_HEARTBEAT_INTERVAL: '0.5', TRAINLOG_RUNNER_LOST_AFTER: '4' },
+      // A runner killed with -9 is judged lost within about 10.5 s instead of 15 (not less: on a
+      // busy machine a runner can take seconds to start, and a queued run is judged the same way).
+      { TRAINLOG_RUNNER_HEARTBEAT_INTERVAL: '0.5', TRAINLOG_RUNNER_LOST_AFTER: '10' },
     ),
     startServer(
       'token',

@@ -299,7 +299,7 @@ test('a runner killed with -9: the run becomes lost and the page says so plainly
   expect(Number(pid)).toBeGreaterThan(1);
   process.kill(Number(pid), 'SIGKILL');
 
-  await expect(page.getByTestId('status-badge').first()).toHaveAttribute('data-status', 'lost', { timeout: 20_000 });
+  await expect(page.getByTestId('status-badge').first()).toHaveAttribute('data-status', 'lost', { timeout: 40_000 });
   await expect(page.getByTestId('run-notice-lost')).toContainText(
     'The runner died; the log below is everything stored before it stopped.',
   );
