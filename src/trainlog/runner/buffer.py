@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from trainlog.lineindex import to_ms
+
 
 def loss_notice(lost: int, reason: str) -> bytes:
     # On lines of its own: the child may have been mid-line, and \r\n is what a terminal needs.
@@ -118,8 +120,8 @@ class SpillBuffer:
             return data, self._taken_marks(len(data))
 
     def _mark(self, position: int, at: float) -> None:
-        # Reads within a millisecond of each other share a mark: times are kept to the ms.
-        if not self._marks or at - self._marks[-1][1] >= 0.001:
+        # Reads in the same millisecond share a mark: times are kept to the ms.
+        if not self._marks or to_ms(at) != to_ms(self._marks[-1][1]):
             self._marks.append((position, at))
 
     def _taken_marks(self, length: int) -> list[tuple[int, float]]:
