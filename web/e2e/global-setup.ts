@@ -145,7 +145,7 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
         'e2e-quick.yaml': 'exit_code: 0\nepochs: 1\nsteps: 3\nstep_delay: 0.01\n',
       },
       // Ten runners starting at once on a busy machine may take a while to report.
-      { TRAINLOG_MAX_ACTIVE_RUNS: '11', TRAINLOG_RUNNER_LOST_AFTER: '60' },
+      { TRAINLOG_MAX_ACTIVE_RUNS: '11', TRAINLOG_RUNNER_LOST_AFTER: '60', TRAINLOG_METRICS: '0' },
     ),
   ]);
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
