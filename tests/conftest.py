@@ -19,9 +19,19 @@ from trainlog.db import Database, migrate
 # Each test names its database; one that forgets still never reaches the user's own default
 # database (platformdirs puts it under XDG_DATA_HOME), nor does any process it starts.
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="trainlog-tests-data-")
+# Live metric extraction (on by default) starts a follower process beside every run; only
+# the tests about metrics turn it on (the `metrics_on` fixture), so the rest of the suite
+# does not pay a process per run.
+os.environ["TRAINLOG_METRICS"] = "0"
 
 PG_URL = os.environ.get("TRAINLOG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture
+def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs started by the test (servers, `trainlog run`, runners) extract metrics live."""
+    monkeypatch.setenv("TRAINLOG_METRICS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ import io
 import secrets
 import uuid
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -34,7 +35,8 @@ from trainlog.models import (
     RunToken,
     TrainingLog,
 )
-from trainlog.offsets import MAX_OFFSET
+from trainlog.offsets import MAX_OFFSET, parse_decimal
+from trainlog.provenance import Provenance
 
 # 256 bits from the OS's generator; URL-safe text so it fits an Authorization header.
 TOKEN_BYTES = 32
@@ -98,10 +100,18 @@ def clock_skew(runner_clock: datetime | None, now: datetime) -> float | None:
 
 
 def register(
-    session: Session, command: list[str], config: str | None, skew: float | None
+    session: Session,
+    command: list[str],
+    config: str | None,
+    skew: float | None,
+    name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    provenance: Provenance | None = None,
 ) -> tuple[ExperimentRun, str]:
     """A queued remote run and its run token (returned once; only its hash is kept)."""
-    run = runs.create(session, command, config, RunSource.REMOTE)
+    run = runs.create(
+        session, command, config, RunSource.REMOTE, name=name, tags=tags, provenance=provenance
+    )
     run.clock_skew = skew
     token = new_token()
     session.add(RunToken(run_id=run.id, token_hash=token_hash(token)))
@@ -144,9 +154,10 @@ def parse_content_range(header: str | None) -> ContentRange:
     unit, _, rest = header.strip().partition(" ")
     span, slash, _total = rest.partition("/")
     first, dash, last = span.partition("-")
-    if not (unit == "bytes" and slash and dash and first.isdigit() and last.isdigit()):
+    start, last_byte = parse_decimal(first), parse_decimal(last)
+    if not (unit == "bytes" and slash and dash and start is not None and last_byte is not None):
         raise BadIngestRequest(f"Content-Range {header!r} not understood: bytes START-END/*")
-    start, end = int(first), int(last) + 1
+    end = last_byte + 1
     if end <= start or end > MAX_OFFSET:
         raise BadIngestRequest(f"Content-Range {header!r} is empty or out of range")
     return ContentRange(start, end)

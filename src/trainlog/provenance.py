@@ -100,7 +100,7 @@ def parse_status(output: str) -> GitState:
 def _git(cwd: Path, *args: str, overrides: list[str] | None = None) -> str | None:
     """git's output, or None when it fails, is missing or takes too long."""
     config = [arg for item in (*_SAFE_CONFIG, *(overrides or [])) for arg in ("-c", item)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINLOG_")}
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("TRAINLOG_")}
     env.update(GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
     try:
         done = subprocess.run(

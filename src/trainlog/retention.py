@@ -180,5 +180,8 @@ async def apply_retention(db: Database, keep: timedelta, interval: float) -> Non
         try:
             await to_thread.run_sync(_sweep, db, keep)
         except SQLAlchemyError as exc:
-            log.warning("retention: database unavailable (%s); trying again later", exc)
+            # The type only: an error's text may carry SQL, parameters or where the database is.
+            log.warning(
+                "retention: database unavailable (%s); trying again later", type(exc).__name__
+            )
         await asyncio.sleep(interval)

@@ -25,6 +25,8 @@ from tests.helpers import (
 
 STEPS = 6
 
+pytestmark = pytest.mark.usefixtures("metrics_on")
+
 
 @pytest.fixture
 def metrics_server(database_url: str, config_dir: Path, tmp_path: Path) -> Iterator[Server]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import uuid
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.helpers import wait_for
@@ -14,6 +15,8 @@ from trainlog.metrics.store import extraction_complete, series_points
 from trainlog.models import ExperimentRun
 
 SCRIPT = "print('perplexity 12.5 after warmup'); print('loss=0.5 acc=0.25')"
+
+pytestmark = pytest.mark.usefixtures("metrics_on")
 
 
 def extracted(db: Database, run_id: uuid.UUID, name: str) -> list[float]:

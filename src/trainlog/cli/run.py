@@ -108,6 +108,7 @@ def _run_remote(
     server: str, args: argparse.Namespace, command: list[str], settings: Settings
 ) -> int:
     """The run registered on ``server`` and written through it: no database here."""
+    from trainlog import provenance
     from trainlog.runner.remote import HttpSink, RegistrationFailed, register
     from trainlog.runner.service import Runner
 
@@ -116,7 +117,19 @@ def _run_remote(
     for name in ("TRAINLOG_API_TOKEN", "TRAINLOG_INGEST_TOKEN", "TRAINLOG_SERVER"):
         os.environ.pop(name, None)
     try:
-        registration = register(server, token, command, args.config)
+        origin = provenance.gather()
+        registration = register(
+            server,
+            token,
+            command,
+            args.config,
+            name=args.name,
+            tags=dict(args.tag),
+            host=origin.host,
+            user=origin.user,
+            cwd=origin.cwd,
+            git=origin.git,
+        )
     except RegistrationFailed as exc:
         raise CliError(str(exc)) from None
     _announce(registration.run_id)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trainlog import runs, store
@@ -166,8 +167,11 @@ def ensure_cursor(db: Database, run_id: uuid.UUID, rules: Rules) -> None:
         run = runs.get(session, run_id)
         needed = session.get(MetricCursor, run_id) is None and not _live(run)
     if needed:
-        with db.write() as session:
-            open_cursor(session, run_id, rules)
+        try:
+            with db.write() as session:
+                open_cursor(session, run_id, rules)
+        except IntegrityError:
+            pass  # another request opened it first (two tabs on one ended run)
 
 
 @dataclass(frozen=True)

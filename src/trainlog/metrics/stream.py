@@ -14,7 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from trainlog import sse
 from trainlog.db import Database
 from trainlog.metrics.store import NewPoints, new_points
-from trainlog.stream import heartbeat_event, reconnect_delay
+from trainlog.offsets import MAX_OFFSET, parse_decimal
+from trainlog.runs import RunNotFound
+from trainlog.stream import deleted_event, heartbeat_event, reconnect_delay
 
 
 class BadMetricResumePoint(ValueError):
@@ -25,9 +27,10 @@ def resume_seq(last_event_id: str | None, after: int | None) -> int:
     """Where a metric stream starts: Last-Event-ID (a browser's reconnect) over ``?from_seq=``."""
     if last_event_id is not None and last_event_id.strip():
         text = last_event_id.strip()
-        if not text.isdigit():
+        seq = parse_decimal(text)
+        if seq is None or seq > MAX_OFFSET:
             raise BadMetricResumePoint(f"Last-Event-ID must be a point's seq, got {text!r}")
-        return int(text)
+        return seq
     return after or 0
 
 
@@ -45,6 +48,9 @@ async def metric_events(
     while True:
         try:
             found = await run_in_threadpool(_read, db, run_id, seq)
+        except RunNotFound:
+            yield deleted_event()  # deleted while watched, as the log streams say it
+            return
         except SQLAlchemyError:
             await anyio.sleep(reconnect_delay(failures))
             failures += 1

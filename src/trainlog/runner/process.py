@@ -22,7 +22,8 @@ def child_env(base: Mapping[str, str], terminal: TerminalSize | None) -> dict[st
     env = {
         name: value
         for name, value in base.items()
-        if not name.startswith(SETTINGS_PREFIX) or name == RUN_ID_ENV
+        # Any case: settings are read from the environment whatever the case of their names.
+        if not name.upper().startswith(SETTINGS_PREFIX) or name == RUN_ID_ENV
     }
     # Unbuffered so a Python trainer's prints reach the pipe as they happen, not in 8 KiB lumps.
     env["PYTHONUNBUFFERED"] = "1"

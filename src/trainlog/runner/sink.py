@@ -167,5 +167,9 @@ class DatabaseSink:
 
         with self._db.write() as session:
             open_cursor(session, self.run_id, rules)
-        # Ends on its own once the run has ended and everything is extracted.
-        start_follower(settings, self.run_id)
+        # Ends on its own once the run has ended and everything is extracted. Metrics are
+        # derived data: if it cannot start, the run goes on and the API extracts them later.
+        try:
+            start_follower(settings, self.run_id)
+        except OSError as exc:
+            log.warning("metric follower not started (%s); metrics come on first use", exc)

@@ -10,17 +10,19 @@ import ipaddress
 import threading
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trainlog import ingest, runs
 from trainlog.api.deps import DbDep, SettingsDep
-from trainlog.api.schemas import ErrorOut, RunOut
+from trainlog.api.schemas import ErrorOut, GitOut, RunOut
 from trainlog.models import RunStatus, utcnow
+from trainlog.provenance import GitState, Provenance
 from trainlog.runner.compactor import compact_ended
+from trainlog.tags import check_tags
 
 router = APIRouter(prefix="/runs", tags=["ingest"])
 
@@ -40,8 +42,8 @@ Bearer = Annotated[str, Depends(_bearer)]
 
 
 class IngestCreate(BaseModel):
-    """A run started elsewhere. Metadata fields are accepted for ``trainlog run``'s gathering
-    (issue 16) and not stored yet; ``clock`` is the runner's time when it sent this."""
+    """A run started elsewhere, with what ``trainlog run`` records of where it came from;
+    ``clock`` is the runner's time when it sent this."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -54,8 +56,23 @@ class IngestCreate(BaseModel):
     host: str | None = Field(default=None, max_length=255)
     user: str | None = Field(default=None, max_length=255)
     cwd: str | None = Field(default=None, max_length=4096)
-    git: dict[str, Any] | None = None
+    git: GitOut | None = None
     clock: datetime | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_must_be_valid(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None:
+            check_tags(value)
+        return value
+
+    def provenance(self) -> Provenance:
+        git = (
+            GitState(commit=self.git.commit, branch=self.git.branch, dirty=self.git.dirty)
+            if self.git is not None
+            else None
+        )
+        return Provenance(host=self.host, user=self.user, cwd=self.cwd, git=git)
 
 
 class IngestOut(BaseModel):
@@ -142,7 +159,9 @@ def register_run(
         )
     skew = ingest.clock_skew(body.clock, utcnow())
     with db.write() as session:
-        run, run_token = ingest.register(session, body.command, body.config, skew)
+        run, run_token = ingest.register(
+            session, body.command, body.config, skew, body.name, body.tags, body.provenance()
+        )
     with db.read() as session:
         view = runs.view(session, run.id)
     return IngestOut(

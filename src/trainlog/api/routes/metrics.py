@@ -14,6 +14,7 @@ from trainlog.api.sse_response import STREAM_HEADERS, Body, EventStreamResponse
 from trainlog.db import Database
 from trainlog.metrics import store as metrics_store
 from trainlog.metrics.stream import metric_events, resume_seq
+from trainlog.offsets import MAX_OFFSET
 from trainlog.settings import Settings
 
 router = APIRouter(tags=["metrics"])
@@ -50,7 +51,9 @@ async def stream_metrics(
     run_id: uuid.UUID,
     db: DbDep,
     settings: SettingsDep,
-    from_seq: Annotated[int | None, Query(ge=0, description="the first point's seq")] = None,
+    from_seq: Annotated[
+        int | None, Query(ge=0, le=MAX_OFFSET, description="the first point's seq")
+    ] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventStreamResponse:
     """Server-Sent Events: ``metric`` (``{"points": [{"name", "seq", "step", "value", "line",
