@@ -91,9 +91,11 @@ class Settings(BaseSettings):
     @field_validator("retention")
     @classmethod
     def _retention_must_parse(cls, value: str | None) -> str | None:
-        from trainlog.retention import parse_duration
-
         if value is not None:
+            # Only then: retention's module brings the database layer, which every command
+            # would otherwise load to read its settings (`ls` took 1.2 s, most of it this).
+            from trainlog.retention import parse_duration
+
             parse_duration(value)
         return value
 
