@@ -243,7 +243,7 @@ def test_without_tokens_only_this_machine_may_register(database_url: str, config
     with TestClient(create_app(settings), client=("192.0.2.10", 50000)) as remote:
         refused = register(remote)
         assert refused.status_code == 403 and "TRAINLOG_INGEST_TOKEN" in refused.json()["detail"]
-        assert remote.get("/api/runs").json() == []
+        assert remote.get("/api/runs").json()["runs"] == []
     with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as local:
         assert register(local).status_code == 201
         # What `trainlog run` gathers about a run (issue 16) is taken; malformed, refused.
