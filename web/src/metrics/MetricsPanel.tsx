@@ -2,10 +2,12 @@ import { useEffect, useState } from 'react';
 import { api, request, type Run } from '../api';
 import { shortId } from '../format';
 import { SeriesChart } from './SeriesChart';
-import { appendPoints, type MetricPoint, type SeriesSummary, type XAxis } from './series';
+import { type MetricPoint, type SeriesSummary, type XAxis } from './series';
 
 // Points a chart asks for: about one per pixel pair of its width; the server keeps extremes.
 const CHART_POINTS = 1000;
+// How often a live run's charts are refreshed.
+const LIVE_REFRESH_MS = 2000;
 
 type PointsByName = Record<string, MetricPoint[]>;
 
@@ -22,7 +24,7 @@ async function loadRun(runId: string, signal: AbortSignal): Promise<{ series: Se
 
 /**
  * The run's metrics, charted: one small chart per series, growing live while the run goes
- * (`metric` events from the run's metrics stream), by step or by time, linear or log, with
+ * (refreshed every few seconds), by step or by time, linear or log, with
  * another run's series of the same names overlaid on request. Nothing shows for a run that
  * printed no metrics.
  */
@@ -38,35 +40,44 @@ export function MetricsPanel({ runId, live }: { runId: string; live: boolean }) 
 
   useEffect(() => {
     const abort = new AbortController();
-    let source: EventSource | null = null;
-    loadRun(runId, abort.signal)
-      .then(({ series, points: loaded }) => {
-        setNames(series.map((s) => s.name));
-        setPoints(loaded);
-        if (!live) return;
-        // Every point printed after the summary was read: seqs are the order printed, run-wide.
-        const next = series.reduce((n, s) => n + s.points, 0);
-        source = new EventSource(`/api/runs/${encodeURIComponent(runId)}/metrics-stream?from_seq=${next}`);
-        source.addEventListener('metric', (event) => {
-          const batch = (JSON.parse((event as MessageEvent<string>).data) as { points: (MetricPoint & { name: string })[] }).points;
-          setPoints((held) => {
-            const grouped: PointsByName = { ...held };
-            for (const p of batch) grouped[p.name] = appendPoints(grouped[p.name] ?? [], [p]);
-            return grouped;
-          });
-          setNames((known) => {
-            const fresh = [...new Set(batch.map((p) => p.name))].filter((n) => !known.includes(n));
-            return fresh.length ? [...known, ...fresh].sort() : known;
-          });
-        });
-        source.addEventListener('done', () => source?.close());
-      })
-      .catch((e: unknown) => {
-        if (!abort.signal.aborted) setError(e instanceof Error ? e.message : String(e));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // While the run is live the charts are refreshed by short requests, not a stream of their
+    // own: a browser holds six connections per host, and the log's stream already shares one
+    // among every tab (a stream per tab for metrics would stall the seventh tab again).
+    let known: Record<string, number> = {};
+    const refresh = async (): Promise<void> => {
+      const started = performance.now();
+      const { series } = await request<{ series: SeriesSummary[] }>(
+        'GET',
+        `/runs/${encodeURIComponent(runId)}/metrics`,
+        undefined,
+        abort.signal,
+      );
+      const changed = series.filter((s) => known[s.name] !== s.points);
+      const loaded = await Promise.all(
+        changed.map((s) => request<{ points: MetricPoint[] }>('GET', seriesPath(runId, s.name), undefined, abort.signal)),
+      );
+      known = Object.fromEntries(series.map((s) => [s.name, s.points]));
+      setNames(series.map((s) => s.name));
+      if (changed.length) {
+        setPoints((held) => ({ ...held, ...Object.fromEntries(changed.map((s, i) => [s.name, loaded[i]?.points ?? []])) }));
+      }
+      if (live && !abort.signal.aborted) {
+        // Every 2 s, or less often while a refresh of huge series takes long.
+        timer = setTimeout(poll, Math.max(LIVE_REFRESH_MS, 2 * (performance.now() - started)));
+      }
+    };
+    const poll = () => {
+      refresh().catch((e: unknown) => {
+        if (abort.signal.aborted) return;
+        if (!Object.keys(known).length) setError(e instanceof Error ? e.message : String(e));
+        else timer = setTimeout(poll, LIVE_REFRESH_MS); // a passing failure: try again
       });
+    };
+    poll();
     return () => {
       abort.abort();
-      source?.close();
+      clearTimeout(timer);
     };
   }, [runId, live]);
 

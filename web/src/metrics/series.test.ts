@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appendPoints, chartData, formatValue, type MetricPoint } from './series';
+import { chartData, formatValue, type MetricPoint } from './series';
 
 const point = (seq: number, step: number, value: MetricPoint['value'], time: number | null = seq): MetricPoint => ({
   seq,
@@ -31,14 +31,6 @@ describe('chartData', () => {
   it('by time leaves out points whose time is unknown', () => {
     const data = chartData([point(0, 0, 1, null), point(1, 1, 2, 100)], 'time', false);
     expect(data.xs).toEqual([100]);
-  });
-});
-
-describe('appendPoints', () => {
-  it('adds only points past the last seq held', () => {
-    const held = [point(0, 0, 1), point(1, 1, 2)];
-    expect(appendPoints(held, [point(1, 1, 2), point(2, 2, 3)]).map((p) => p.seq)).toEqual([0, 1, 2]);
-    expect(appendPoints(held, [point(0, 0, 1)])).toBe(held);
   });
 });
 

@@ -47,13 +47,6 @@ export function chartData(points: MetricPoint[], x: XAxis, logScale: boolean): C
   };
 }
 
-/** `points` with `more` added: only those past the last seq already held, in seq order. */
-export function appendPoints(points: MetricPoint[], more: MetricPoint[]): MetricPoint[] {
-  const last = points[points.length - 1]?.seq ?? -1;
-  const fresh = more.filter((p) => p.seq > last);
-  return fresh.length ? [...points, ...fresh] : points;
-}
-
 export function formatValue(value: MetricValue): string {
   if (typeof value !== 'number') return value;
   return Math.abs(value) >= 1e4 || (value !== 0 && Math.abs(value) < 1e-3) ? value.toExponential(3) : String(+value.toPrecision(5));
