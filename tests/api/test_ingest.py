@@ -250,6 +250,14 @@ def test_without_tokens_only_this_machine_may_register(database_url: str, config
         origin = {"host": "gpu-7", "user": "ml", "cwd": "/job", "git": {"dirty": False}}
         tagged = register(local, name="sweep-3", tags={"lr": "3e-4"}, **origin)
         assert tagged.status_code == 201
+        recorded = tagged.json()["run"]
+        assert (recorded["name"], recorded["tags"], recorded["host"], recorded["cwd"]) == (
+            "sweep-3",
+            {"lr": "3e-4"},
+            "gpu-7",
+            "/job",
+        )
+        assert recorded["git"] == {"commit": None, "branch": None, "dirty": False}
         assert register(local, tags=["lr"]).status_code == 422
         assert register(local, command=[]).status_code == 422
 

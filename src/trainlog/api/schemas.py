@@ -27,8 +27,8 @@ class RunCreate(BaseModel):
 
 
 class GitOut(BaseModel):
-    commit: str | None
-    branch: str | None = Field(description="null on a detached HEAD")
+    commit: str | None = Field(default=None, description="null before the first commit")
+    branch: str | None = Field(default=None, description="null on a detached HEAD")
     dirty: bool = Field(description="tracked files differ from the commit")
 
 
