@@ -67,7 +67,7 @@ async function tenTabs(page: Page, context: BrowserContext, runs: string[], fini
   await instrument(other, { sharedWorker: true });
   await other.goto(`${base}/runs/${finished}`);
   await expect(viewer(other)).toHaveAttribute('data-phase', 'done');
-  expect(await termText(other)).toContain('training complete');
+  await expect.poll(() => termText(other)).toContain('training complete');
   await tabs[TABS - 1]!.screenshot({ path: join(SCREENSHOT_DIR, 'tenth-live-tab.png') });
 
   // A tab closed (its run leaves the shared stream) takes nothing from the others.
