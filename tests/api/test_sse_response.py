@@ -39,3 +39,24 @@ async def test_a_send_that_fails_ends_the_stream_without_an_error(failing_send: 
     with anyio.fail_after(5):
         await response({"type": "http"}, receive, send)  # returns: no exception reaches uvicorn
     assert len(sent) == failing_send
+
+
+@pytest.mark.anyio
+async def test_the_stream_is_announced_as_events_of_unknown_length() -> None:
+    """A Content-Length (even 0) would make browsers and proxies end the stream at once."""
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    response = EventStreamResponse(resumable(one_event, 0), send_timeout=30)
+    with anyio.fail_after(5):
+        await response({"type": "http"}, receive, send)
+    headers = dict(sent[0]["headers"])
+    assert headers[b"content-type"].startswith(b"text/event-stream")
+    assert b"content-length" not in headers
+    assert [m.get("body") for m in sent[1:]] == [LOG_EVENT, b""]

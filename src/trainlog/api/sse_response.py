@@ -28,7 +28,7 @@ from typing import Any
 
 import anyio
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.responses import Response
+from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from trainlog import sse
@@ -98,7 +98,10 @@ class _ClientGone(Exception):
     pass
 
 
-class EventStreamResponse(Response):
+class EventStreamResponse(StreamingResponse):
+    """A streaming response whose body is sent by ``pump`` (see ``__call__``): a
+    StreamingResponse for its headers (no Content-Length), with sends that are watched."""
+
     media_type = "text/event-stream"
 
     def __init__(
@@ -107,10 +110,8 @@ class EventStreamResponse(Response):
         send_timeout: float,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        # No super().__init__(): that would declare a Content-Length for an empty body.
-        self.status_code = 200
-        self.background = None
-        self.init_headers(headers)
+        # The body iterator stays empty: ``__call__`` sends what ``pump`` produces instead.
+        super().__init__(content=(), headers=headers)
         self._pump = pump
         self._send_timeout = send_timeout
         # When the event being sent began to be sent (None: no send in progress).
