@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -9,6 +10,10 @@ import sys
 import uuid
 from datetime import timedelta, timezone
 from pathlib import Path
+
+import alembic.command
+from alembic.config import Config
+from sqlalchemy import update
 
 from tests.helpers import (
     PROGRAMS,
@@ -18,8 +23,11 @@ from tests.helpers import (
     stop_server,
 )
 from tests.programs.emit import expected_output
-from trainlog import runs
-from trainlog.db import Database
+from trainlog import runs, store
+from trainlog.cli import driver, listing
+from trainlog.db import Database, make_engine
+from trainlog.models import ExperimentRun, RunSource, RunStatus, RunTag, utcnow
+from trainlog.revision import MIGRATIONS_DIR, schema_head
 
 KOLKATA = timezone(timedelta(hours=5, minutes=30))
 
@@ -234,3 +242,175 @@ def test_tail_follow_is_woken_by_new_bytes_not_a_poll(database_url: str, tmp_pat
     finally:
         follow.kill()
     assert rest == b"second\n" and follow.returncode == 0 and run.wait(30) == 0
+
+
+def imported_by(
+    database_url: str, *args: str
+) -> tuple[subprocess.CompletedProcess[bytes], set[str]]:
+    """``trainlog ARGS`` as a process, and every module it imported (``python -X importtime``)."""
+    env = {**os.environ, "TRAINLOG_DATABASE_URL": database_url}
+    argv = [sys.executable, "-X", "importtime", "-m", "trainlog", *args]
+    result = subprocess.run(argv, env=env, capture_output=True, timeout=60)
+    return result, _modules_in(result.stderr)
+
+
+def _modules_in(importtime: bytes) -> set[str]:
+    lines = importtime.decode().splitlines()
+    return {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+
+
+def packages(modules: set[str]) -> set[str]:
+    return {module.split(".")[0] for module in modules}
+
+
+# What takes longer to import than `trainlog ls` may take in all (docs/benchmarks.md, cli).
+HEAVY = {"sqlalchemy", "alembic", "pydantic", "pydantic_settings"}
+
+
+def test_help_loads_the_parser_and_the_standard_library_only(tmp_path: Path) -> None:
+    result, modules = imported_by(f"sqlite:///{tmp_path}/t.db", "--help")
+    assert result.returncode == 0 and b"list runs, newest first" in result.stdout
+    bare = _modules_in(
+        subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "pass"], capture_output=True
+        ).stderr
+    )
+    assert packages(modules - bare) - set(sys.stdlib_module_names) == {"trainlog"}
+    commands = {"common", "serve", "run", "tail", "ls", "rm", "gc"}
+    ours = {"trainlog", "trainlog.cli", *(f"trainlog.cli.{name}" for name in commands)}
+    assert {module for module in modules if module.startswith("trainlog")} == ours
+
+
+def test_ls_of_a_current_database_loads_neither_sqlalchemy_nor_pydantic(database_url: str) -> None:
+    # A database nobody has used: ls makes its schema (SQLAlchemy, Alembic) and lists nothing.
+    first, modules = imported_by(database_url, "ls")
+    assert first.returncode == 0, first.stderr.decode()
+    assert len(first.stdout.decode().splitlines()) == 1 and "alembic" in packages(modules)
+    run_id = run_id_from(trainlog(database_url, "run", "--", "true").stderr)
+    listing, modules = imported_by(database_url, "ls")
+    assert listing.returncode == 0 and run_id in listing.stdout.decode()
+    assert packages(modules) & HEAVY == set()
+
+
+def test_ls_brings_a_schema_behind_its_head_up_to_date(database_url: str) -> None:
+    versions = (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py")
+    revisions = sorted(path.name.split("_", 1)[0] for path in versions)
+    engine = make_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            alembic.command.upgrade(config, revisions[-2])
+        result = trainlog(database_url, "ls")
+        assert result.returncode == 0, result.stderr.decode()
+        with engine.connect() as connection:
+            version = connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+            assert version.scalar() == schema_head() == revisions[-1]
+    finally:
+        engine.dispose()
+
+
+def _varied_runs(db: Database) -> None:
+    """Runs of every status, configs, tags, names with LIKE's wildcards, one deleted, and
+    three created at the same moment (ordered by id then)."""
+    kinds = [
+        ("a.yaml", "baseline", {"team": "vision", "seed": "1"}, RunStatus.SUCCEEDED),
+        ("a.yaml", "50%_done/x", {"team": "vision"}, RunStatus.FAILED),
+        (None, "lr_sweep", {"team": "nlp", "seed": "1"}, None),
+        ("b.yaml", "LR sweep 2", {}, RunStatus.RUNNING),
+        ("b.yaml", None, {"seed": "1"}, RunStatus.CANCELLED),
+        (None, "gone", {"team": "vision"}, RunStatus.LOST),
+    ]
+    made: list[uuid.UUID] = []
+    with db.write() as session:
+        for round_ in range(3):
+            for config, name, tags, status in kinds:
+                argv = ["python", "train.py", f"--round={round_}"]
+                run = runs.create(session, argv, config, RunSource.CLI, name=name, tags=tags)
+                made.append(run.id)
+                session.flush()  # the log's row, before its bytes
+                store.append(session, run.id, 0, b"x\n" * (round_ * 700))
+                if status is not None:
+                    runs.mark_running(session, run.id, "host", 1, (80, 24))
+                if status is not None and status.is_active is False:
+                    runs.finish(session, run.id, status, 0 if status == RunStatus.SUCCEEDED else 1)
+        runs.begin_delete(session, made[5])
+        same = made[6:9]
+        moment = utcnow()
+        session.execute(
+            update(ExperimentRun).where(ExperimentRun.id.in_(same)).values(created_at=moment)
+        )
+        session.execute(update(RunTag).where(RunTag.run_id.in_(same)).values(created_at=moment))
+
+
+LIST_FILTERS = [
+    listing.Filters(),
+    listing.Filters(statuses=("succeeded",)),
+    listing.Filters(statuses=("failed", "queued")),
+    listing.Filters(config="a.yaml"),
+    listing.Filters(tags=(("team", "vision"),)),
+    listing.Filters(tags=(("team", "vision"), ("seed", "1"))),
+    listing.Filters(tags=(("team", "nobody"),)),
+    listing.Filters(q="50%"),
+    listing.Filters(q="_"),
+    listing.Filters(q="LR_"),
+    listing.Filters(q="/x"),
+    listing.Filters(q="sweep"),
+    listing.Filters(statuses=("succeeded", "failed"), tags=(("seed", "1"),), q="round=1"),
+]
+
+
+def test_ls_lists_what_the_api_lists_for_every_filter(database_url: str, db: Database) -> None:
+    _varied_runs(db)
+    connection = driver.connect(database_url)
+    matched: list[int] = []
+    try:
+        for filters in LIST_FILTERS:
+            for limit in (1, 2, 100):
+                shown = _ls_pages(connection, filters, limit)
+                assert shown == _api_pages(db, filters, limit), (filters, limit)
+            matched.append(len(shown[0]))
+    finally:
+        connection.close()
+    # Not vacuous: each filter keeps what it should (`_` and `LR_` only literally).
+    assert matched == [17, 3, 6, 6, 8, 3, 0, 3, 6, 3, 3, 6, 1]
+
+
+Shown = tuple[object, ...]
+
+
+def _ls_pages(
+    connection: driver.DriverConnection, filters: listing.Filters, limit: int
+) -> list[list[Shown]]:
+    pages: list[list[Shown]] = []
+    after: listing.Cursor | None = None
+    while True:
+        page, after = listing.read_page(connection, filters, limit, after)
+        pages.append([dataclasses.astuple(run) for run in page])
+        if after is None:
+            return pages
+
+
+def _api_pages(db: Database, filters: listing.Filters, limit: int) -> list[list[Shown]]:
+    api_filter = runs.RunFilter(
+        statuses=tuple(RunStatus(s) for s in filters.statuses),
+        config=filters.config,
+        tags=tuple(filters.tags),
+        q=filters.q,
+    )
+    pages: list[list[Shown]] = []
+    after: runs.Cursor | None = None
+    while True:
+        with db.read() as session:
+            page = runs.page(session, api_filter, limit, after)
+        pages.append([_as_shown(view) for view in page.views])
+        after = page.next_cursor
+        if after is None:
+            return pages
+
+
+def _as_shown(view: runs.RunView) -> Shown:
+    run = view.run
+    fields = (run.status, run.exit_code, run.started_at, run.finished_at, run.name, run.config)
+    return (str(run.id), *fields, run.command, view.log_size)

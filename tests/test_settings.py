@@ -1,8 +1,10 @@
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from trainlog import envsettings
 from trainlog.settings import Settings
 
 
@@ -26,3 +28,26 @@ def test_a_runner_reads_back_the_servers_settings(monkeypatch: pytest.MonkeyPatc
     for name, value in server.runner_env().items():
         monkeypatch.setenv(name, value)
     assert Settings() == server
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {},
+        {"TRAINLOG_DATABASE_URL": "postgresql://someone@db.example/runs"},
+        {"trainlog_database_url": "sqlite:////srv/runs.db"},  # any case, as pydantic reads it
+        {"TRAINLOG_DATABASE_URL": ""},
+    ],
+)
+def test_the_database_url_read_without_pydantic_is_the_settings_one(
+    environment: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in os.environ:
+        if name.upper() == "TRAINLOG_DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert envsettings.database_url() == Settings().database_url
+    if not environment:
+        assert envsettings.database_url() == f"sqlite:///{tmp_path}/trainlog/trainlog.db"

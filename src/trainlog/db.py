@@ -15,7 +15,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+from trainlog.revision import MIGRATIONS_DIR, schema_head
+
 # Any constant works; it only has to be the same in every trainlog process.
 _MIGRATION_LOCK_KEY = 7_341_002
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -188,13 +189,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def schema_head() -> str:
-    """The newest migration's revision, read off the file names (``NNNN_what.py`` holds
-    revision NNNN; tests/test_db.py holds this to the head Alembic finds)."""
-    versions = (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py")
-    return max(path.name.split("_", 1)[0] for path in versions)
 
 
 def schema_is_current(engine: Engine) -> bool:

@@ -11,21 +11,14 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from trainlog.envsettings import ENV_PREFIX, default_database_url
 from trainlog.metrics.patterns import Rules, UserPattern
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def default_database_url() -> str:
-    """One SQLite database per user, whichever folder a command runs in (on Linux
-    ``~/.local/share/trainlog/trainlog.db``); its folder is created on first use."""
-    from platformdirs import user_data_path
-
-    return f"sqlite:///{user_data_path('trainlog') / 'trainlog.db'}"
-
-
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TRAINLOG_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     database_url: str = Field(default_factory=default_database_url)
     config_dir: Path = Path("./configs")

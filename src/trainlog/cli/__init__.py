@@ -8,29 +8,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Sequence
 
 from trainlog.cli import gc, ls, rm, run, serve, tail
-from trainlog.cli.common import EXIT_SIGNAL_BASE, EXIT_USAGE, CliError
+from trainlog.cli.common import EXIT_SIGNAL_BASE, CliError
 
 COMMANDS = (serve, run, tail, ls, rm, gc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from pydantic import ValidationError
-
-    from trainlog.settings import get_settings
-
     try:
-        settings = get_settings()
-    except ValidationError as exc:
-        print(f"trainlog: bad configuration: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        code: int = args.handler(args, settings)
+        # Each handler loads what it needs, settings included: `ls` reads only the database's
+        # URL, without pydantic (see envsettings).
+        code: int = args.handler(args)
     except CliError as exc:
         print(f"trainlog: {exc}", file=sys.stderr)
         return exc.code
@@ -39,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader went away (`trainlog tail ID | head -1`): stop quietly, as cat does. What
         # is still buffered for stdout would fail again at exit; it goes nowhere instead.
+        import signal
+
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_SIGNAL_BASE + signal.SIGPIPE
     except Exception as exc:
@@ -46,10 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sqlalchemy.exc import SQLAlchemyError
 
         from trainlog.cli.common import database_error
+        from trainlog.envsettings import database_url
 
         if not isinstance(exc, SQLAlchemyError):
             raise
-        print(f"trainlog: {database_error(settings, exc)}", file=sys.stderr)
+        print(f"trainlog: {database_error(database_url(), exc)}", file=sys.stderr)
         return 1
     return code
 

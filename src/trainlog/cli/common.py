@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import uuid
-from typing import TYPE_CHECKING
 
+# typing.TYPE_CHECKING without importing typing: `trainlog --help` loads only what it shows.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import uuid
+
     from trainlog.db import Database
     from trainlog.settings import Settings
 
@@ -29,6 +31,8 @@ class CliError(Exception):
 
 
 def run_id(text: str) -> uuid.UUID:
+    import uuid
+
     try:
         return uuid.UUID(text)
     except ValueError:
@@ -44,10 +48,22 @@ def positive_int(text: str) -> int:
     return value
 
 
-def connect(settings: Settings, wait: bool = False) -> Database:
+def load_settings() -> Settings:
+    """Every setting, checked; a bad one is a usage error naming it, never a traceback."""
+    from pydantic import ValidationError
+
+    from trainlog.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        raise CliError(f"bad configuration: {exc}", EXIT_USAGE) from None
+
+
+def connect(database_url: str, wait: float | None = None) -> Database:
     """The database, its schema brought up to date; a CliError when it cannot be reached.
 
-    With ``wait``, it is tried again (with the runner's backoff) for up to the start timeout
+    With ``wait`` (seconds), it is tried again (with the runner's backoff) for up to that long
     first: a sweep's runs may start while the database does, or while they migrate it.
     """
     from sqlalchemy.exc import SQLAlchemyError
@@ -56,25 +72,24 @@ def connect(settings: Settings, wait: bool = False) -> Database:
     from trainlog.runner.retry import until_done
 
     try:
-        db = Database.connect(settings.database_url)
-        until_done(
-            lambda: migrate(db.engine),
-            "reaching the database",
-            give_up_after=settings.start_timeout if wait else 0,
-        )
+        db = Database.connect(database_url)
+        until_done(lambda: migrate(db.engine), "reaching the database", give_up_after=wait or 0)
     except (SQLAlchemyError, OSError) as exc:
-        waited = f" (gave up after {settings.start_timeout:g} s)" if wait else ""
-        raise database_error(settings, exc, waited) from None
+        waited = "" if wait is None else f" (gave up after {wait:g} s)"
+        raise database_error(database_url, exc, waited) from None
     return db
 
 
-def database_error(settings: Settings, exc: Exception, note: str = "") -> CliError:
-    """One line saying which database failed and why: never its password, never a traceback."""
+def database_error(database_url: str, exc: Exception, note: str = "") -> CliError:
+    """One line saying which database failed and why: never its password, never a traceback.
+
+    ``exc`` is SQLAlchemy's error or the driver's own (``trainlog ls`` may use the driver alone).
+    """
     from sqlalchemy import make_url
     from sqlalchemy.exc import ArgumentError, DBAPIError
 
     try:
-        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        where = make_url(database_url).render_as_string(hide_password=True)
     except ArgumentError:
         where = "TRAINLOG_DATABASE_URL (not a database URL)"
     cause = exc.orig if isinstance(exc, DBAPIError) else exc

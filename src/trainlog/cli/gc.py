@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
-from trainlog.cli.common import EXIT_USAGE, CliError, connect
+from trainlog.cli.common import EXIT_USAGE, CliError, connect, load_settings
 
+# typing.TYPE_CHECKING without importing typing: `trainlog --help` loads only what it shows.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from trainlog.cli.common import Subparsers
     from trainlog.retention import Doomed
-    from trainlog.settings import Settings
 
 
 def add_parser(commands: Subparsers) -> None:
@@ -31,17 +31,18 @@ def add_parser(commands: Subparsers) -> None:
     gc.set_defaults(handler=handle)
 
 
-def handle(args: argparse.Namespace, settings: Settings) -> int:
+def handle(args: argparse.Namespace) -> int:
     from trainlog.models import RunStatus, utcnow
     from trainlog.retention import collect, parse_duration, select_expired
 
+    settings = load_settings()
     try:
         age = parse_duration(args.older_than)
     except ValueError as exc:
         raise CliError(f"--older-than: {exc}", EXIT_USAGE) from None
     before = utcnow() - age
     statuses = [RunStatus(s) for s in args.status]
-    db = connect(settings)
+    db = connect(settings.database_url)
     if args.dry_run:
         doomed = select_expired(db, before, statuses)
         for run in doomed:

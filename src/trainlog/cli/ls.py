@@ -1,17 +1,15 @@
-"""``trainlog ls``: runs, newest first."""
+"""``trainlog ls``: runs, newest first (the query and the table: listing.py)."""
 
 from __future__ import annotations
 
 import argparse
-import shlex
-from datetime import datetime
-from typing import TYPE_CHECKING
 
-from trainlog.cli.common import connect, positive_int, tag
+from trainlog.cli.common import positive_int, tag
 
+# typing.TYPE_CHECKING without importing typing: `trainlog --help` loads only what it shows.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from trainlog.cli.common import Subparsers
-    from trainlog.settings import Settings
 
 
 def add_parser(commands: Subparsers) -> None:
@@ -33,68 +31,19 @@ def add_parser(commands: Subparsers) -> None:
     ls.set_defaults(handler=handle)
 
 
-def handle(args: argparse.Namespace, settings: Settings) -> int:
-    from trainlog import runs
-    from trainlog.models import RunStatus
+def handle(args: argparse.Namespace) -> int:
+    from trainlog.cli import driver, listing
+    from trainlog.cli.common import database_error
+    from trainlog.envsettings import database_url
 
-    filters = runs.RunFilter(
-        statuses=tuple(RunStatus(s) for s in args.status),
-        config=args.config,
-        tags=tuple(args.tag),
-        q=args.query,
-    )
-    db = connect(settings)
-    views: list[runs.RunView] = []
-    after: runs.Cursor | None = None
-    # With --all, page by page (500 at a time), so a long history never sits in one query.
-    while True:
-        with db.read() as session:
-            page = runs.page(session, filters, 500 if args.all else args.limit, after)
-        views += page.views
-        after = page.next_cursor
-        if not args.all or after is None:
-            break
-    # Times in the user's own zone, named in the header.
-    started = f"STARTED ({datetime.now().astimezone().tzname()})"
-    rows = [("ID", "STATUS", "EXIT", "SIZE", started, "DURATION", "NAME", "CONFIG/COMMAND")]
-    for view in views:
-        run = view.run
-        rows.append(
-            (
-                str(run.id),
-                run.status,
-                "" if run.exit_code is None else str(run.exit_code),
-                _human_size(view.log_size),
-                _short_time(run.started_at),
-                _duration(run.started_at, run.finished_at),
-                (run.name or "").replace("\n", "\\n")[:40],
-                run.config or shlex.join(run.command).replace("\n", "\\n"),
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[-1][:60]]))
+    filters = listing.Filters(args.status, args.config, args.tag, args.query)
+    url = database_url()
+    db = driver.connect(url)
+    try:
+        runs = listing.list_runs(db, filters, args.limit, every=args.all)
+    except db.error as exc:
+        raise database_error(url, exc) from None
+    finally:
+        db.close()
+    listing.print_table(runs)
     return 0
-
-
-def _human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def _short_time(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _duration(started: datetime | None, finished: datetime | None) -> str:
-    from trainlog.models import utcnow
-
-    if started is None:
-        return ""
-    seconds = int(((finished or utcnow()) - started).total_seconds())
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
-from trainlog.cli.common import CliError, connect, run_id
+from trainlog.cli.common import CliError, connect, load_settings, run_id
 
+# typing.TYPE_CHECKING without importing typing: `trainlog --help` loads only what it shows.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from trainlog.cli.common import Subparsers
-    from trainlog.settings import Settings
 
 
 def add_parser(commands: Subparsers) -> None:
@@ -19,11 +19,12 @@ def add_parser(commands: Subparsers) -> None:
     rm.set_defaults(handler=handle)
 
 
-def handle(args: argparse.Namespace, settings: Settings) -> int:
+def handle(args: argparse.Namespace) -> int:
     from trainlog import runs
     from trainlog.retention import delete_run
 
-    db = connect(settings)
+    settings = load_settings()
+    db = connect(settings.database_url)
     failed = 0
     # Each id on its own: one that cannot go (active, unknown) does not stop the others.
     for target in args.run_ids:

@@ -5,12 +5,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import uuid
-from typing import TYPE_CHECKING, Any
 
-from trainlog.cli.common import EXIT_NOT_STARTED, EXIT_USAGE, CliError, connect, tag
+from trainlog.cli.common import (
+    EXIT_NOT_STARTED,
+    EXIT_USAGE,
+    CliError,
+    connect,
+    load_settings,
+    tag,
+)
 
+# typing.TYPE_CHECKING without importing typing: `trainlog --help` loads only what it shows.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import uuid
+    from typing import Any
+
     from trainlog.cli.common import Subparsers
     from trainlog.runner.service import Runner
     from trainlog.settings import Settings
@@ -61,12 +71,13 @@ def add_parser(commands: Subparsers) -> None:
     run.set_defaults(handler=handle)
 
 
-def handle(args: argparse.Namespace, settings: Settings) -> int:
+def handle(args: argparse.Namespace) -> int:
     from trainlog import provenance, runs
     from trainlog.models import RunSource
     from trainlog.runner.service import Runner
     from trainlog.runner.sink import DatabaseSink
 
+    settings = load_settings()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise CliError("nothing to run; usage: trainlog run -- COMMAND [ARGS...]", EXIT_USAGE)
@@ -83,7 +94,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     server = args.server or settings.server
     if server:
         return _run_remote(server, args, command, settings)
-    db = connect(settings, wait=True)
+    db = connect(settings.database_url, wait=settings.start_timeout)
     origin = provenance.gather()
     with db.write() as session:
         run = runs.create(

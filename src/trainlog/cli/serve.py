@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import copy
-import ipaddress
-from types import FrameType
-from typing import TYPE_CHECKING, Any
 
-from trainlog.cli.common import EXIT_USAGE, CliError
+from trainlog.cli.common import EXIT_USAGE, CliError, load_settings
 
+# typing.TYPE_CHECKING without importing typing: `trainlog --help` loads only what it shows.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from types import FrameType
+    from typing import Any
+
     from trainlog.cli.common import Subparsers
-    from trainlog.settings import Settings
 
 
 def add_parser(commands: Subparsers) -> None:
@@ -25,18 +25,21 @@ def add_parser(commands: Subparsers) -> None:
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a host name: it may well resolve to a public address
 
 
-def handle(args: argparse.Namespace, settings: Settings) -> int:
+def handle(args: argparse.Namespace) -> int:
     import uvicorn
 
     from trainlog.api.sse_response import begin_draining
     from trainlog.app import create_app
 
+    settings = load_settings()
     if not settings.api_token and not _is_loopback(args.host):
         raise CliError(
             f"refusing to serve on {args.host} without an API token: anyone who can reach it "
@@ -68,6 +71,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
 def _log_config() -> dict[str, Any]:
     """uvicorn's logging, with trainlog's own messages (info and up) in the same format."""
+    import copy
+
     import uvicorn.config
 
     from trainlog.api.sse_response import HideDeliberateDrops

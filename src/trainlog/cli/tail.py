@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
-from trainlog.cli.common import EXIT_USAGE, CliError, connect, run_id
+from trainlog.cli.common import EXIT_USAGE, CliError, connect, load_settings, run_id
 
+# typing.TYPE_CHECKING without importing typing: `trainlog --help` loads only what it shows.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from trainlog.cli.common import Subparsers
-    from trainlog.settings import Settings
 
 
 def add_parser(commands: Subparsers) -> None:
@@ -25,7 +25,7 @@ def add_parser(commands: Subparsers) -> None:
     tail.set_defaults(handler=handle)
 
 
-def handle(args: argparse.Namespace, settings: Settings) -> int:
+def handle(args: argparse.Namespace) -> int:
     import sys
     import time
     from collections.abc import Callable
@@ -36,9 +36,10 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     from trainlog.notify import RunWaker
     from trainlog.plaintext import plain_text
 
+    settings = load_settings()
     if args.offset < 0:
         raise CliError("--offset must not be negative", EXIT_USAGE)
-    db = connect(settings)
+    db = connect(settings.database_url)
     with db.read() as session:
         try:
             run = runs.get(session, args.run_id)
