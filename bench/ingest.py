@@ -4,7 +4,8 @@ Throughput: the capture benchmark's flooding child (tqdm-style text, pipe mode),
 its first write to the run's `finished_at` (recorded only once the server holds the last
 byte), once through a server on loopback and once with a direct database connection, in
 alternation in the same run. Latency: the latency benchmark's ticker under a remote runner,
-with wake-ups, one viewer on the same server.
+with wake-ups, one viewer on the same server, then under a direct runner to the same server.
+Metric extraction is off for both kinds of runner (see NO_METRICS).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from bench.capture import _flood, _wall_t0, stored_size, time_trainlog
+from bench.capture import _flood, _wall_t0, stored_size
 from bench.harness import (
     Config,
     MiB,
@@ -32,7 +33,15 @@ RATIO_TARGET = 0.5
 LATENCY = Mode("remote runner, wake-ups", True, 1, 10, 50)
 
 
-def time_remote(db_kind: str, size: int) -> float:
+# A direct runner starts a metric follower that goes on reading the log for a minute or two
+# after its run (a remote run's metrics are extracted by the server on first use): left on,
+# it competed with the next repetitions and with the latency rows for the two cores.
+NO_METRICS = {"TRAINLOG_METRICS": "0"}
+
+
+def time_run(db_kind: str, size: int, remote: bool) -> float:
+    """The flood's first write to its run's recorded end, through a server on loopback
+    (``remote``) or with a direct database connection."""
     settle(db_kind)
     with (
         fresh_db(db_kind) as fresh,
@@ -40,8 +49,9 @@ def time_remote(db_kind: str, size: int) -> float:
         tempfile.TemporaryDirectory() as tmp,
     ):
         t0 = Path(tmp) / "t0"
+        env = {"TRAINLOG_SERVER": srv.base} if remote else {}
         process, run_id = start_trainlog_run(
-            fresh.url, _flood("tqdm", size, t0), TRAINLOG_SERVER=srv.base
+            fresh.url, _flood("tqdm", size, t0), **NO_METRICS, **env
         )
         if process.wait() != 0:
             raise RuntimeError(run_error(process))
@@ -59,8 +69,8 @@ def run(config: Config) -> list[Row]:
         remote: list[float] = []
         direct: list[float] = []
         for _ in range(reps):
-            remote.append(time_remote(db, size))
-            direct.append(time_trainlog(db, size).seconds)
+            remote.append(time_run(db, size, remote=True))
+            direct.append(time_run(db, size, remote=False))
         took, base = median(remote), median(direct)
         ratio = base / took
         mb = size / MiB
@@ -86,8 +96,8 @@ def _latency_row(config: Config, db: str) -> Row:
     seconds = 0.5 if config.quick else 8.0
     with fresh_db(db) as fresh, server(fresh.url, TRAINLOG_WAKEUPS="1") as srv:
         settle(db)
-        result = measure(srv, fresh.url, LATENCY, seconds, TRAINLOG_SERVER=srv.base)
-        direct = measure(srv, fresh.url, LATENCY, seconds)
+        result = measure(srv, fresh.url, LATENCY, seconds, TRAINLOG_SERVER=srv.base, **NO_METRICS)
+        direct = measure(srv, fresh.url, LATENCY, seconds, **NO_METRICS)
     ok = result.p50 <= (LATENCY.p50_ms or 0) and result.p99 <= LATENCY.p99_ms and not result.errors
     return Row(
         "ingest",

@@ -14,14 +14,16 @@ import hashlib
 import hmac
 import io
 import secrets
+import threading
 import uuid
 import zlib
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import zstandard
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from trainlog import runs, store
@@ -40,6 +42,9 @@ from trainlog.provenance import Provenance
 
 # 256 bits from the OS's generator; URL-safe text so it fits an Authorization header.
 TOKEN_BYTES = 32
+# Runs whose token a server process remembers having checked (see KnownTokens): a few
+# hundred bytes each.
+KNOWN_TOKENS = 4096
 # A remote clock this far off the server's is noted on the run: its line times are its own.
 CLOCK_SKEW_NOTE_SECONDS = 2.0
 CAPTURE_TIMES_HEADER = "Trainlog-Capture-Times"
@@ -48,6 +53,14 @@ ENDS_LOG_HEADER = "Trainlog-Ends-Log"
 # that was only cut off (a network split longer than TRAINLOG_RUNNER_LOST_AFTER) sends the
 # rest and records the real end, as a local runner does after a database outage.
 WRITABLE = ACTIVE_STATUSES | {RunStatus.LOST}
+
+
+# The append's own check that the log's run may be written (see append).
+_RUN_WRITABLE = (
+    exists()
+    .where(ExperimentRun.id == TrainingLog.run_id, ExperimentRun.status.in_(WRITABLE))
+    .correlate(TrainingLog)
+)
 
 
 class IngestRefused(Exception):
@@ -116,6 +129,32 @@ def register(
     token = new_token()
     session.add(RunToken(run_id=run.id, token_hash=token_hash(token)))
     return run, token
+
+
+class KnownTokens:
+    """Run tokens this process has checked against the database, so a run's appends need not
+    look its token up again: a run's token never changes, so once it matched it matches for
+    good. Whether the run may still be written is not remembered: each append checks that
+    in its own statement (see append). Bounded; the least recently used are forgotten."""
+
+    def __init__(self, limit: int = KNOWN_TOKENS) -> None:
+        self._limit = limit
+        self._hashes: OrderedDict[uuid.UUID, str] = OrderedDict()
+        self._lock = threading.Lock()  # appends run in a thread pool
+
+    def matches(self, run_id: uuid.UUID, token: str) -> bool:
+        with self._lock:
+            known = self._hashes.get(run_id)
+            if known is not None:
+                self._hashes.move_to_end(run_id)
+        return known is not None and hmac.compare_digest(known, token_hash(token))
+
+    def remember(self, run_id: uuid.UUID, token: str) -> None:
+        with self._lock:
+            self._hashes[run_id] = token_hash(token)
+            self._hashes.move_to_end(run_id)
+            while len(self._hashes) > self._limit:
+                self._hashes.popitem(last=False)
 
 
 def authorize(
@@ -210,25 +249,37 @@ def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
 
 def append(
     db: Database,
+    tokens: KnownTokens,
     run_id: uuid.UUID,
+    token: str,
     offset: int,
     data: bytes,
     times: Times,
     ends_log: bool,
     max_log_bytes: int,
 ) -> int:
-    """Store ``data`` at ``offset``, read at ``times``, unless it is there already; the log's
-    new size."""
-    if offset + len(data) > max_log_bytes:
-        raise OverLogLimit(
-            f"bytes up to {offset + len(data)} would pass the log limit of {max_log_bytes}"
-        )
-    if not ends_log:
-        # PostgreSQL, the log as long as expected: one statement, as a local runner's append.
-        size = store.append_at_once(db, store.encode_append(run_id, offset, data, times))
+    """Store ``data`` at ``offset``, read at ``times``, unless it is there already, if
+    ``token`` may write the run; the log's new size."""
+    over_limit = offset + len(data) > max_log_bytes
+    # Cut and compressed once, before any transaction (as a local runner does), but only for
+    # a token known to be the run's: nobody else gets the server to compress for them.
+    encoded = None
+    if not (ends_log or over_limit) and tokens.matches(run_id, token):
+        encoded = store.encode_append(run_id, offset, data, times)
+        # PostgreSQL, the log as long as expected: one statement, as a local runner's append,
+        # which also checks that the run may still be written, so a line's way to its viewers
+        # takes no other round trip. Anything else is looked at in the transaction below.
+        size = store.append_at_once(db, encoded, only_if=_RUN_WRITABLE)
         if size is not None:
             return size
     with db.write() as session:
+        # Checked and stored in one transaction (on SQLite, under the write lock).
+        authorize(session, run_id, token)
+        tokens.remember(run_id, token)
+        if over_limit:
+            raise OverLogLimit(
+                f"bytes up to {offset + len(data)} would pass the log limit of {max_log_bytes}"
+            )
         size = _locked_size(session, run_id)
         if offset > size:
             raise LogMismatch(size, f"an append at {offset} would leave a gap")
@@ -236,7 +287,9 @@ def append(
         if _stored(session, run_id, offset, overlap_end) != data[: overlap_end - offset]:
             raise LogMismatch(size, f"bytes {offset}-{overlap_end - 1} differ from the stored ones")
         if offset + len(data) > size:
-            size = store.append(session, run_id, offset, data, times)
+            # Stores only what is not there yet (see store.append_encoded).
+            encoded = encoded or store.encode_append(run_id, offset, data, times)
+            size = store.append_encoded(session, encoded)
         if ends_log:
             # With the limit's notice, so no reader sees one without the other.
             runs.mark_truncated(session, run_id)

@@ -12,10 +12,23 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from trainlog.codec import FAST, decode, encode
@@ -60,27 +73,43 @@ _GROW = (
     )
     .returning(_LOGS.c.size, _LOGS.c.newlines)
 )
+_CHUNK_COLUMNS = ("run_id", "start_offset", "length", "codec", "data", "times")
+
+
 # PostgreSQL: the usual append (one chunk, the log exactly as long as expected) as one
 # statement: grow the size, insert the chunk and wake viewers, all or nothing. Sent in
 # autocommit, it is one round trip instead of five (BEGIN, three statements, COMMIT), which
 # is most of what a quiet run's line waits for between the child and its viewers.
-_GROWN = _GROW.cte("grown")
-_CHUNK_COLUMNS = ("run_id", "start_offset", "length", "codec", "data", "times")
-_APPEND_AT_ONCE = (
-    select(func.pg_notify(bindparam("channel"), bindparam("run")))
-    .select_from(_GROWN)
-    .add_cte(
-        insert(_CHUNKS)
-        .from_select(
-            (*_CHUNK_COLUMNS, "newlines_before"),
-            select(
-                *(bindparam(f"chunk_{n}", type_=_CHUNKS.c[n].type) for n in _CHUNK_COLUMNS),
-                _GROWN.c.newlines - bindparam("added_newlines"),
-            ).select_from(_GROWN),
+
+
+def _append_at_once_statement(grow: Update) -> Select[tuple[Any]]:
+    grown = grow.cte("grown")
+    return (
+        select(func.pg_notify(bindparam("channel"), bindparam("run")))
+        .select_from(grown)
+        .add_cte(
+            insert(_CHUNKS)
+            .from_select(
+                (*_CHUNK_COLUMNS, "newlines_before"),
+                select(
+                    *(bindparam(f"chunk_{n}", type_=_CHUNKS.c[n].type) for n in _CHUNK_COLUMNS),
+                    grown.c.newlines - bindparam("added_newlines"),
+                ).select_from(grown),
+            )
+            .cte("stored")
         )
-        .cte("stored")
     )
-)
+
+
+_APPEND_AT_ONCE = _append_at_once_statement(_GROW)
+
+
+@cache
+def _append_at_once_if(condition: ColumnElement[bool]) -> Select[tuple[Any]]:
+    # Keyed by the condition object: callers pass one built once (see append_at_once).
+    return _append_at_once_statement(_GROW.where(condition))
+
+
 # The chunk holding ``start`` is the last one starting at or before it: one index seek. The
 # MAX_CHUNK_BYTES bound keeps even that seek from walking back over earlier chunks.
 _FIRST_CHUNK_START = (
@@ -178,12 +207,19 @@ def encode_append(
     return EncodedAppend(run_id, offset, data, marks, _chunk_rows(run_id, offset, data, marks))
 
 
-def append_at_once(db: Database, encoded: EncodedAppend) -> int | None:
+def append_at_once(
+    db: Database, encoded: EncodedAppend, only_if: ColumnElement[bool] | None = None
+) -> int | None:
     """Store an encoded append in one autocommitted statement; the log's new size, or None
-    when that does not apply (not PostgreSQL, several chunks, or the log is not as long as
-    expected) and append_encoded, in a transaction, must do it."""
+    when that does not apply (not PostgreSQL, several chunks, the log is not as long as
+    expected, or ``only_if`` does not hold) and append_encoded, in a transaction, must do it.
+
+    ``only_if``: a further condition of the same statement, on the log's row (built once:
+    its statement is kept per condition object), e.g. that its run may still be written.
+    """
     if db.engine.dialect.name != "postgresql" or len(encoded.rows) != 1 or not encoded.data:
         return None
+    statement = _APPEND_AT_ONCE if only_if is None else _append_at_once_if(only_if)
     new_size = encoded.offset + len(encoded.data)
     params = {
         # Named apart from the columns: an UPDATE takes a parameter named like one of its
@@ -193,7 +229,7 @@ def append_at_once(db: Database, encoded: EncodedAppend) -> int | None:
         **notice(encoded.run_id),
     }
     with db.autocommit() as connection:
-        grown = connection.execute(_APPEND_AT_ONCE, params).first() is not None
+        grown = connection.execute(statement, params).first() is not None
     return new_size if grown else None
 
 

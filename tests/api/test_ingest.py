@@ -165,14 +165,19 @@ def test_finish_needs_the_final_size_then_the_token_stops_working(server: Server
 def test_a_run_token_writes_its_own_run_and_nothing_else(server: Server) -> None:
     with server.client() as client:
         run_id, auth = new_remote_run(client)
-        other_id, _other_auth = new_remote_run(client)
+        other_id, other_auth = new_remote_run(client)
         assert patch(client, other_id, auth, 0, b"intruder").status_code == 403
         unknown = str(uuid.uuid4())
         assert patch(client, unknown, auth, 0, b"intruder").status_code == 403
         assert patch(client, run_id, {}, 0, b"anonymous").status_code == 401
         bad = {"Authorization": "Bearer not-the-token"}
         assert patch(client, run_id, bad, 0, b"guess").status_code == 403
-        assert stored(client, other_id) == b"" and stored(client, run_id) == b""
+        # Once both runs have appended (the server remembers their tokens), still the same.
+        assert patch(client, run_id, auth, 0, b"mine\n").is_success
+        assert patch(client, other_id, other_auth, 0, b"theirs\n").is_success
+        assert patch(client, other_id, auth, 7, b"intruder").status_code == 403
+        assert patch(client, run_id, bad, 5, b"guess").status_code == 403
+        assert stored(client, other_id) == b"theirs\n" and stored(client, run_id) == b"mine\n"
 
 
 def test_with_an_api_token_registering_needs_it_or_the_ingest_token(

@@ -1,4 +1,8 @@
-"""What route handlers are given: the process's settings and database."""
+"""What route handlers are given: the process's settings and database.
+
+Async, though they do no I/O: FastAPI runs a plain function dependency in its thread pool,
+a thread hop per dependency and request.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,17 @@ from trainlog.settings import Settings
 from trainlog.tailer import LogHub
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_hub(request: Request) -> LogHub:
+async def get_hub(request: Request) -> LogHub:
     hub: LogHub = request.app.state.hub
     return hub
 

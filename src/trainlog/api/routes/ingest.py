@@ -10,6 +10,7 @@ import ipaddress
 import threading
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Literal
 
 from anyio import to_thread
@@ -25,9 +26,17 @@ from trainlog.runner.compactor import compact_ended
 from trainlog.tags import check_tags
 
 router = APIRouter(prefix="/runs", tags=["ingest"])
+# This process's run tokens checked already (each replica has its own).
+KNOWN_TOKENS = ingest.KnownTokens()
 
 
-def _bearer(authorization: Annotated[str | None, Header()] = None) -> str:
+# Async although it does no I/O: FastAPI runs a plain function dependency in its thread
+# pool, a thread hop per request on a PATCH's way from the child to its viewers.
+async def _bearer(authorization: Annotated[str | None, Header()] = None) -> str:
+    return _token(authorization)
+
+
+def _token(authorization: str | None) -> str:
     scheme, _, credentials = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
         raise HTTPException(
@@ -150,7 +159,7 @@ def register_run(
 ) -> IngestOut:
     """Register a run started elsewhere (API token or TRAINLOG_INGEST_TOKEN; without either
     configured, loopback only); answers the run and its run token."""
-    token = _bearer(authorization) if authorization else None
+    token = _token(authorization) if authorization else None
     if not _may_register(request, token, settings.api_token, settings.ingest_token):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
@@ -212,15 +221,22 @@ async def append_log(
         )
     # The runner's capture times, for the line index; without them, the time of receipt.
     times = ingest.parse_capture_times(trainlog_capture_times, span) or None
-
-    def store() -> int:
-        with db.read() as session:
-            ingest.authorize(session, run_id, token)
-        return ingest.append(
-            db, run_id, span.start, data, times, trainlog_ends_log == "1", settings.max_log_bytes
+    # One thread hop: the token is checked in the append's own statement or transaction.
+    size = await to_thread.run_sync(
+        partial(
+            ingest.append,
+            db,
+            KNOWN_TOKENS,
+            run_id,
+            token,
+            span.start,
+            data,
+            times,
+            ends_log=trainlog_ends_log == "1",
+            max_log_bytes=settings.max_log_bytes,
         )
-
-    return Appended(size=await to_thread.run_sync(store))
+    )
+    return Appended(size=size)
 
 
 @router.post(
