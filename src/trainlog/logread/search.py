@@ -1,7 +1,7 @@
 """Whole-log search: the lines whose plain text (what a terminal shows) matches a query.
 
 Rendering every line's plain text would run at the renderer's 40-50 MB/s; instead the raw
-bytes are scanned first, a page at a time, with colour escapes (SGR) taken out and carriage
+bytes are scanned first, a chunk at a time, with colour escapes (SGR) taken out and carriage
 returns read as line breaks, and only the lines with a hit there are rendered and matched
 for real. What the pre-filter cannot see is missed: text that only a terminal puts together
 (written in pieces joined by cursor moves or backspaces, or split by other escapes than
