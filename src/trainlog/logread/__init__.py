@@ -9,7 +9,9 @@ byte X is the chunk holding X and a count. Neither depends on the log's size.
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -41,6 +43,11 @@ _CHUNK_OF_NEWLINE = (
     .limit(1)
 )
 _CHUNK_HOLDING = select(*_INDEXED_CHUNK).where(store.CHUNK_HOLDING)
+_CHUNKS_WITH_LENGTH = (
+    select(*store.CHUNK_COLUMNS, _CHUNKS.c.length)
+    .where(store.CHUNKS_IN_RANGE)
+    .order_by(_CHUNKS.c.start_offset)
+)
 _CHUNKS_WITH_TIMES = (
     select(*store.CHUNK_COLUMNS, _CHUNKS.c.times)
     .where(store.CHUNKS_IN_RANGE)
@@ -74,6 +81,69 @@ def iter_bytes(
 ) -> Iterator[bytes]:
     """Bytes [start, end) in pages, each its own short read (see store.iter_bytes)."""
     return store.iter_bytes(db, run_id, start, end, page_bytes)
+
+
+def iter_chunks(
+    db: Database,
+    run_id: uuid.UUID,
+    start: int,
+    end: int,
+    decode_ahead: int = 0,
+    batch_bytes: int = store.READ_PAGE_BYTES,
+) -> Iterator[bytes]:
+    """Bytes [start, end) as the stored chunks hold them, decoded, in order: the same bytes as
+    iter_bytes, without joining a page's chunks into one copy (a scan of a 1 GiB log spent
+    more on those copies and their fresh pages of memory than on searching them).
+
+    ``decode_ahead`` chunks are decompressed ahead, that many at once, in threads (zstd lets
+    go of the GIL: the caller works on one chunk while the next ones are decompressed).
+    """
+    pieces = _stored_pieces(db, run_id, start, end, batch_bytes)
+    if decode_ahead <= 0:
+        yield from map(_decoded_piece, pieces)
+        return
+    with ThreadPoolExecutor(decode_ahead, thread_name_prefix="decode") as pool:
+        pending: deque[Future[bytes]] = deque()
+        for piece in pieces:
+            pending.append(pool.submit(_decoded_piece, piece))
+            if len(pending) > decode_ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+# A stored chunk and the part of its decoded bytes wanted: (codec, data, lo, hi).
+_Piece = tuple[int, bytes, int, int]
+
+
+def _stored_pieces(
+    db: Database, run_id: uuid.UUID, start: int, end: int, batch_bytes: int
+) -> Iterator[_Piece]:
+    """The chunks holding [start, end), still encoded; each batch of them one short read."""
+    position = start
+    while position < end:
+        batch_end = min(end, position + batch_bytes)
+        with db.statement_reads() as connection:
+            rows = connection.execute(
+                _CHUNKS_WITH_LENGTH, store.range_params(run_id, position, batch_end)
+            ).all()
+        read = position
+        for row in rows:
+            lo = read - row.start_offset
+            hi = min(row.length, batch_end - row.start_offset)
+            if lo < 0 or hi <= lo:
+                break  # a gap (there should be none): the bytes end before it
+            yield row.codec, row.data, lo, hi
+            read += hi - lo
+        if read == position:
+            return
+        position = read
+
+
+def _decoded_piece(piece: _Piece) -> bytes:
+    codec, stored, lo, hi = piece
+    data = decode(codec, stored)
+    return data if lo == 0 and hi == len(data) else data[lo:hi]
 
 
 def follow_bytes(

@@ -1,7 +1,7 @@
 """Whole-log search: the lines whose plain text (what a terminal shows) matches a query.
 
 Rendering every line's plain text would run at the renderer's 40-50 MB/s; instead the raw
-bytes are scanned first, a page at a time, with colour escapes (SGR) taken out and carriage
+bytes are scanned first, a chunk at a time, with colour escapes (SGR) taken out and carriage
 returns read as line breaks, and only the lines with a hit there are rendered and matched
 for real. What the pre-filter cannot see is missed: text that only a terminal puts together
 (written in pieces joined by cursor moves or backspaces, or split by other escapes than
@@ -18,17 +18,16 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import re2  # google-re2
 
-from trainlog import store
 from trainlog.db import Database
 from trainlog.lineindex import nth_newline
 from trainlog.logread import (
     ChunkReader,
     LineTotals,
+    iter_chunks,
     line_at,
     line_offset,
     line_time,
@@ -44,6 +43,9 @@ SEARCH_SECONDS = 3.0
 FIRST_ANSWER_SECONDS = 0.2
 # A line longer than this (a progress bar redrawn for days) is searched in pieces this long.
 LONG_LINE_BYTES = 8 * 1024 * 1024
+# Chunks decompressed ahead, in threads, while one is searched: a scan is bound by
+# decompression (zstd here: 0.6-0.8 GB/s a core), so both cores of a small server do it.
+DECODE_AHEAD = 2
 _SGR = re.compile(rb"\x1b\[[0-9;:]*m")
 
 
@@ -70,7 +72,7 @@ class Found:
 class Matcher:
     """Where a page of pre-filtered bytes may hold a match, and whether a text does."""
 
-    candidates: Callable[[bytes], Iterator[int]]
+    candidates: Callable[[bytes, int, int], Iterator[int]]  # page, from, to
     matches: Callable[[str], bool]
     # A regex's ^ may match where a redraw's \r starts the text over: candidates are then
     # looked for with \r read as a line break.
@@ -84,7 +86,9 @@ def matcher(query: str, regex: bool, case: bool) -> Matcher:
     if not regex and case:
         # The common literal: bytes.find, as fast as a scan gets here (RE2 for the rest).
         needle = query.encode()
-        return Matcher(lambda page: _finds(page, needle), lambda text: query in text, False)
+        return Matcher(
+            lambda page, lo, hi: _finds(page, needle, lo, hi), lambda text: query in text, False
+        )
     options = re2.Options()
     options.case_sensitive = case
     options.log_errors = False
@@ -97,17 +101,17 @@ def matcher(query: str, regex: bool, case: bool) -> Matcher:
         detail = exc.args[0].decode(errors="replace") if exc.args else str(exc)
         raise BadQuery(f"q is not a valid regular expression: {detail}") from None
     return Matcher(
-        lambda page: (hit.start() for hit in on_bytes.finditer(page)),
+        lambda page, lo, hi: (hit.start() for hit in on_bytes.finditer(page, lo, hi)),
         lambda text: on_text.search(text) is not None,
         redraws_break=regex,
     )
 
 
-def _finds(page: bytes, needle: bytes) -> Iterator[int]:
-    position = page.find(needle)
+def _finds(page: bytes, needle: bytes, lo: int, hi: int) -> Iterator[int]:
+    position = page.find(needle, lo, hi)
     while position != -1:
         yield position
-        position = page.find(needle, position + 1)
+        position = page.find(needle, position + 1, hi)
 
 
 def plain_line(raw: bytes) -> str:
@@ -132,24 +136,38 @@ def search(
         line = 1 if after <= 0 else line_at(chunks, after - 1, totals) + 1
         begin = line_offset(chunks, line, totals)
     found = Found(scanned_to=begin)
-    carry = b""  # the start of a line whose end is in a later page
-    carry_at = begin
+    carry = b""  # the start of a line whose end is in a later chunk
+    carry_at = begin  # where carry starts: every line before it was searched
     position = begin
-    for page in _read_ahead(store.iter_bytes(db, run_id, begin, totals.size)):
-        position += len(page)
-        data = carry + page
+    # Chunk by chunk, in place: only a line across two chunks is put together.
+    for chunk in iter_chunks(db, run_id, begin, totals.size, decode_ahead=DECODE_AHEAD):
+        position += len(chunk)
         at_end = position >= totals.size
-        cut = len(data) if at_end else data.rfind(b"\n") + 1
-        if cut == 0 and len(data) >= LONG_LINE_BYTES:
-            cut = len(data)
-        carry, searched = data[cut:], data[:cut]
-        _search_lines(searched, carry_at, query, limit, found)
+        first = chunk.find(b"\n") + 1 or (len(chunk) if at_end else 0)
+        if first == 0:
+            carry += chunk  # inside one long line
+            if len(carry) < LONG_LINE_BYTES:
+                continue
+            units, rest = [(carry, 0, len(carry))], b""
+        else:
+            last = len(chunk) if at_end else chunk.rfind(b"\n") + 1
+            # The line across the cut, put together; then the chunk's own lines, in place.
+            units = [(carry + chunk[:first], 0, len(carry) + first)] if carry else []
+            units.append((chunk, first if carry else 0, last))
+            rest = chunk[last:]
+        at = carry_at
+        for data, lo, hi in units:
+            if hi > lo:
+                _search_lines(data, lo, hi, at - lo, query, limit, found)
+                at += hi - lo
+            if len(found.matches) >= limit:
+                break
         if len(found.matches) >= limit:
             if found.scanned_to >= totals.size:
                 found.next_after = None
             break
-        carry_at += cut
-        found.scanned_to = carry_at
+        carry = rest
+        carry_at = found.scanned_to = at
         elapsed = time.monotonic() - started
         if elapsed > budget or (found.matches and elapsed > min(budget, FIRST_ANSWER_SECONDS)):
             found.next_after = carry_at if carry_at < totals.size else None
@@ -181,35 +199,33 @@ def _numbered(chunks: ChunkReader, matches: list[Match], totals: LineTotals) -> 
     return numbered
 
 
-def _read_ahead(pages: Iterator[bytes]) -> Iterator[bytes]:
-    """The pages, the next one read (and decompressed, which lets go of the GIL) while the
-    caller searches this one; one page ahead at most."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-read") as reader:
-        ahead = reader.submit(next, pages, None)
-        while (page := ahead.result()) is not None:
-            ahead = reader.submit(next, pages, None)
-            yield page
-
-
-def _search_lines(data: bytes, start: int, query: Matcher, limit: int, found: Found) -> None:
-    """Add the matches among data's lines (data begins at ``start``, a line start) to found,
-    numbered 0 (see search), up to limit; then found.next_after says where to resume."""
-    # Lines stay where they were without colours (an SGR holds no newline): a hit in line
-    # i of text_lines is in line i of data.
-    text_lines = _SGR.sub(b"", data) if b"\x1b" in data else data
+def _search_lines(
+    data: bytes, lo: int, hi: int, start: int, query: Matcher, limit: int, found: Found
+) -> None:
+    """Add the matches among the lines of data[lo:hi] (lo is a line start; data begins at
+    offset ``start``) to found, numbered 0 (see search), up to limit; then found.next_after
+    says where to resume."""
+    text_lines = data  # what the query is looked for in: data, in place, when it can be
+    if query.redraws_break or data.find(b"\x1b", lo, hi) >= 0:
+        if lo > 0 or hi < len(data):
+            data, start, lo, hi = data[lo:hi], start + lo, 0, hi - lo
+        # Lines stay where they were without colours (an SGR holds no newline): a hit in
+        # line i of text_lines is in line i of data.
+        text_lines = _SGR.sub(b"", data) if b"\x1b" in data else data
     scan = text_lines.replace(b"\r", b"\n") if query.redraws_break else text_lines
-    raw_at = 0  # where the line being looked at starts, in data
-    text_at = 0  # and in text_lines
-    for hit in query.candidates(scan):
+    text_hi = hi if text_lines is data else len(text_lines)
+    raw_at = lo  # where the line being looked at starts, in data
+    text_at = lo  # and in text_lines
+    for hit in query.candidates(scan, lo, text_hi):
         if hit < text_at:
             continue  # in a line already looked at
-        line_start = text_lines.rfind(b"\n", 0, hit) + 1
+        line_start = max(text_lines.rfind(b"\n", lo, hit) + 1, lo)
         if text_lines is data:
             raw_at = line_start
         elif line_start > text_at:
             raw_at = nth_newline(data, text_lines.count(b"\n", text_at, line_start), raw_at) + 1
         text_at = line_start
-        raw_end = data.find(b"\n", raw_at) + 1 or len(data)
+        raw_end = data.find(b"\n", raw_at, hi) + 1 or hi
         text = plain_line(data[raw_at:raw_end])
         if query.matches(text):
             found.matches.append(Match(0, start + raw_at, None, text[:TEXT_CHARS]))
@@ -217,5 +233,5 @@ def _search_lines(data: bytes, start: int, query: Matcher, limit: int, found: Fo
                 found.next_after = found.scanned_to = start + raw_end
                 return
         # On to the next line.
-        text_at = text_lines.find(b"\n", text_at) + 1 or len(text_lines)
+        text_at = text_lines.find(b"\n", text_at, text_hi) + 1 or text_hi
         raw_at = raw_end
