@@ -70,9 +70,10 @@ def parse_value(text: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def _key(name: str) -> str:
-    """What a name means for step detection: its last path part, lower case (train/step)."""
-    return name.rsplit("/", 1)[-1].lower()
+def _step_key(name: str) -> str:
+    """The step key a name is (its last path part, lower case: train/step is step), or ""."""
+    key = name.rsplit("/", 1)[-1].lower()
+    return key if key in STEP_KEYS or key == EPOCH_KEY else ""
 
 
 def _word_pairs(text: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -89,7 +90,7 @@ def _word_pairs(text: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
 
 
 # A name-value pair found in a line: where its name and its value are (the value without a
-# '%'), and its name's step key (see _key).
+# '%'), and the step key its name is ("" if none: see _step_key).
 _Span = tuple[int, int]
 
 
@@ -108,7 +109,7 @@ def _default_pairs(text: str) -> list[_Pair]:
     if not found:
         found = _word_pairs(text)
     return [
-        _Pair(name, value, _key(text[name[0] : name[1]]))
+        _Pair(name, value, _step_key(text[name[0] : name[1]]))
         for name, value in found
         if name[1] - name[0] <= MAX_NAME_CHARS
         and text[name[0] : name[1]].lower() not in NOT_METRICS
