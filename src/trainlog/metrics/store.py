@@ -327,8 +327,7 @@ def _charted(session: Session, run_id: uuid.UUID) -> set[str]:
     return {
         name
         for name, count, lo, hi, step_lo, step_hi in rows
-        if step_lo < step_hi
-        and ((lo is not None and lo < hi) or count >= CONSTANT_CHARTED_AFTER)
+        if step_lo < step_hi and ((lo is not None and lo < hi) or count >= CONSTANT_CHARTED_AFTER)
     }
 
 
