@@ -45,7 +45,8 @@ def test_a_live_runs_points_are_stored_when_its_log_grows_not_at_the_next_poll(
         open_cursor(session, run_id, Rules())
         runs.mark_running(session, run_id, socket.gethostname(), os.getpid())
     waker = RunWaker(database_url, run_id)
-    follower = threading.Thread(target=follow, args=(db, run_id, 50, waker, 60.0))
+    # A daemon: should the test fail, the follower (of a run that never ends) is left behind.
+    follower = threading.Thread(target=follow, args=(db, run_id, 50, waker, 60.0), daemon=True)
     follower.start()
     try:
         offset = 0
@@ -67,4 +68,3 @@ def test_a_live_runs_points_are_stored_when_its_log_grows_not_at_the_next_poll(
         assert not follower.is_alive()  # the run's end woke it too, and it ended
     finally:
         waker.close()
-        follower.join(timeout=70)
