@@ -26,9 +26,10 @@ from trainlog.plaintext import PlainText
 MAX_FRAME_BYTES = 64 * 1024
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# A byte that is not plain ASCII text, a line's end aside: the lines around it are read one
-# frame at a time; the runs of plain lines between, most of a log, many lines at once.
-_NOT_PLAIN = re.compile(rb"[^\n\x20-\x7e]")
+# A byte that is not plain ASCII text, a line's end aside (\n, or \r\n as a terminal's line
+# discipline stores it): the lines around it are read one frame at a time; the runs of plain
+# lines between, most of a log, many lines at once.
+_NOT_PLAIN = re.compile(rb"\r(?!\n)|[^\r\n\x20-\x7e]")
 
 
 class Point(NamedTuple):
@@ -90,16 +91,20 @@ def extract(
                 add(found.step, found.values, frame_start)
 
     def read_plain(start: int, end: int) -> None:
-        """Whole lines of plain ASCII text without a \r: one frame each, read together."""
+        """Whole lines of plain ASCII text (no \r but at their end): one frame each, read
+        together."""
         nonlocal line
         text = data[start:end].decode("ascii")
         at = start
         for text_line, line_shape in zip(text.split("\n"), shape(text).split("\n"), strict=True):
+            length = len(text_line)
+            if text_line.endswith("\r"):  # its frame ends there; the empty one after is none
+                text_line, line_shape = text_line[:-1], line_shape[:-1]
             if text_line:
                 found = line_metrics(text_line, rules, line_shape)
                 if found.values:
                     add(found.step, found.values, at)
-            at += len(text_line) + 1
+            at += length + 1
             line += 1
 
     def read_lines(start: int, end: int) -> None:
