@@ -244,3 +244,28 @@ class MetricPoint(Base):
     offset: Mapped[int] = mapped_column("byte_offset", BigInteger)
     # Unix epoch seconds; NULL when not known (runs extracted after they ended).
     time: Mapped[float | None] = mapped_column(Double)
+
+
+class MetricBlock(Base):
+    """A summary of BLOCK_POINTS consecutive points of one series (metrics/store.py), kept as
+    they are stored: a chart of a huge series is drawn from these instead of every point."""
+
+    __tablename__ = "metric_blocks"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("experiment_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The series' points number block * BLOCK_POINTS and up.
+    block: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    # The lowest value and the first point with it, the highest and the last point with it
+    # (NULL while every value is NaN).
+    lo: Mapped[float | None] = mapped_column(Double)
+    lo_seq: Mapped[int | None] = mapped_column(BigInteger)
+    hi: Mapped[float | None] = mapped_column(Double)
+    hi_seq: Mapped[int | None] = mapped_column(BigInteger)
+    step_lo: Mapped[float] = mapped_column(Double)
+    step_hi: Mapped[float] = mapped_column(Double)

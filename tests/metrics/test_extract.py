@@ -61,3 +61,15 @@ def test_an_unfinished_frame_waits_until_it_ends() -> None:
     assert cursor.offset == len(b"a=1\nb=2\r") and cursor.line == 2
     points, _ = extract(b"b=3", cursor, RULES, final=True)
     assert [(p.value, p.line, p.offset) for p in points] == [(3, 2, 8)]
+
+
+def test_a_terminals_line_ends_read_as_plain_lines() -> None:
+    """Under a pty every line ends in \\r\\n: its one frame, read with the plain lines."""
+    log = b"step 1 loss=0.5\r\nstep 2 loss=0.4\r\n\r\nstep 3 loss=0.3\n"
+    points, cursor = extract(log, Cursor(), RULES)
+    assert [(p.step, p.value, p.line, p.offset) for p in points] == [
+        (1, 0.5, 1, 0),
+        (2, 0.4, 2, 17),
+        (3, 0.3, 4, 36),
+    ]
+    assert cursor == Cursor(len(log), 5, {"loss": 3})

@@ -6,10 +6,19 @@ import io
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tqdm import tqdm
 
 from trainlog.metrics.extract import Cursor, extract
-from trainlog.metrics.patterns import LineMetrics, Rules, UserPattern, line_metrics
+from trainlog.metrics.patterns import (
+    LineMetrics,
+    Rules,
+    UserPattern,
+    _make_plan,
+    line_metrics,
+    shape,
+)
 
 DEFAULTS = Rules()
 
@@ -129,3 +138,24 @@ def test_series_cap() -> None:
     points, cursor = extract(b"a=1 b=2 c=3\nc=4 a=5\n", Cursor(), rules)
     assert [(p.name, p.value) for p in points] == [("a", 1), ("b", 2), ("a", 5)]
     assert dict(cursor.counts) == {"a": 2, "b": 1}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="0123456789.eE-+ =:,|/%_'{}[]()abnpstio\t", max_size=60))
+def test_a_lines_shape_finds_what_the_line_itself_finds(line: str) -> None:
+    """The rules run once per shape (digits 1-9 as 0) and every line of that shape reads its
+    numbers from the places found: so the places must be the same as in the line itself."""
+    assert _make_plan(shape(line)) == _make_plan(line)
+
+
+def test_lines_of_one_shape_read_their_own_numbers() -> None:
+    assert metrics("step 10 | loss 0.25 | top1 0.5") == LineMetrics(
+        10.0, [("loss", 0.25), ("top1", 0.5)]
+    )
+    # The same shape: each line's own names, numbers and step.
+    assert metrics("step 93 | loss 0.71 | top5 0.8") == LineMetrics(
+        93.0, [("loss", 0.71), ("top5", 0.8)]
+    )
+    # A step too large for a float is no step: the next way of finding one is taken.
+    assert metrics("it=1e999 epoch=2 loss=0.5").step == 2.0
+    assert metrics("it=1e9 epoch=2 loss=0.5").step == 1e9

@@ -12,10 +12,11 @@ from sqlalchemy import delete, func, select, update
 from tests.helpers import new_run
 from trainlog import runs, store
 from trainlog.db import Database
-from trainlog.metrics.downsample import keep_extremes
+from trainlog.metrics.downsample import Span, keep_extremes
 from trainlog.metrics.extract import Cursor, extract
 from trainlog.metrics.patterns import Rules
 from trainlog.metrics.store import (
+    BLOCK_POINTS,
     catch_up,
     ensure_cursor,
     open_cursor,
@@ -100,11 +101,13 @@ def test_live_extraction_stores_each_point_once_at_its_bytes(db: Database) -> No
     with db.read() as session:
         summary = {s.name: s for s in series(session, run_id)}
         loss = series_points(session, run_id, "loss")
+        grad_norm = series_points(session, run_id, "grad_norm")
     assert summary["loss"].points == 4
     assert summary["loss"].last is not None
     assert summary["loss"].last["value"] == 0.05
-    assert summary["grad_norm"].last is not None
-    assert summary["grad_norm"].last["value"] == "nan"
+    # Printed once: stored, but not listed for a chart (see test_what_is_listed).
+    assert set(summary) == {"loss"}
+    assert [p["value"] for p in grad_norm] == ["nan"]
     assert [p["value"] for p in loss] == [0.8, 0.7, 0.41, 0.05]
     assert [p["step"] for p in loss][:3] == [1, 2, 0.5]
 
@@ -188,7 +191,65 @@ def test_downsampling_keeps_the_extremes_and_the_ends(db: Database) -> None:
     assert [p["step"] for p in after] == list(range(4991, 5000))
 
 
-def test_keep_extremes_is_exact_below_the_limit() -> None:
-    assert keep_extremes([3.0, None, 1.0], 3) == [0, 1, 2]
-    assert keep_extremes([None] * 10, 4) == [0, 9]
-    assert keep_extremes([5.0, 1.0, 9.0, 2.0, 7.0, 3.0, 4.0, 0.0], 6) == [0, 1, 2, 4, 7]
+def test_keep_extremes_per_bucket() -> None:
+    def points(values: list[float | None]) -> list[Span]:
+        return [Span.point(seq, value) for seq, value in enumerate(values)]
+
+    assert keep_extremes(points([None] * 10), 4) == [0, 9]
+    # Two buckets of four: each keeps its lowest and highest, and the ends are kept.
+    assert keep_extremes(points([5.0, 1.0, 9.0, 2.0, 7.0, 3.0, 4.0, 0.0]), 6) == [0, 1, 2, 4, 7]
+    # A bucket of NaNs keeps its first point.
+    assert keep_extremes(points([1.0, 2.0, None, None, 3.0, 4.0]), 8) == [0, 1, 2, 4, 5]
+
+
+def test_a_huge_series_is_downsampled_from_its_blocks_as_from_its_points(db: Database) -> None:
+    """Blocks give the outline the points give: the spike, the dip, the ends, and after a
+    cut inside a block (a live chart's next request) the points past it."""
+    run_id = start(db)
+    count = 600 * BLOCK_POINTS
+    values = [(i % 7) / 10 for i in range(count)]
+    values[1234], values[50_000], values[count - 3] = 99.0, -5.0, float("nan")
+    values[1000] = -1.0  # in the block the cut below falls in, before the cut
+    log = "".join(f"step {i} | loss {v} | acc 0.5\n" for i, v in enumerate(values)).encode()
+    for at in range(0, len(log), 1 << 20):
+        append(db, run_id, at, log[at : at + (1 << 20)])
+    end(db, run_id)
+    catch_up(db, run_id, MAX_SERIES)
+    with db.read() as session:
+        every = series_points(session, run_id, "loss")
+        chart = series_points(session, run_id, "loss", max_points=1000)
+        later = series_points(session, run_id, "loss", max_points=1000, after_seq=2 * 1001 - 1)
+        tail = series_points(session, run_id, "loss", max_points=1000, after_seq=2 * 76_700)
+    assert len(every) == count
+    steps = [p["step"] for p in chart]
+    assert 900 <= len(chart) <= 1000 and steps == sorted(steps)
+    assert {0, 1234, 50_000, count - 1} <= set(steps)
+    by_seq = {p["seq"]: p for p in every}
+    assert all(p == by_seq[p["seq"]] for p in chart)  # whole points, as stored
+    # Past a seq inside a block: only later points (the block's rest read one by one).
+    assert len(later) <= 1000 and min(p["step"] for p in later) == 1001
+    assert later[-1]["step"] == count - 1
+    assert [p["step"] for p in tail] == list(range(76_701, count))
+
+
+def test_what_is_listed(db: Database) -> None:
+    """A series is listed once printed at two steps, with two values or three times: not a
+    configuration dump, nor a setting echoed again at the end; its points are kept all the
+    same."""
+    run_id = start(db)
+    log = (
+        b"config: epochs=8 lr=0.03 batch_size=32 hidden=64\n"
+        b"epoch 1: loss=0.9 acc=0.5 wd=0.1 warm=1\n"
+        b"epoch 2: loss=0.7 acc=0.5 wd=0.1 warm=1\n"
+        b"epoch 3: loss=0.7 acc=0.6 wd=0.1\n"
+        b"final: loss=0.7 epochs=8\n"
+        b"step 4 tokens=5 tokens=6\n"
+    )
+    append(db, run_id, 0, log)
+    catch_up(db, run_id, MAX_SERIES)
+    with db.read() as session:
+        # wd: constant, printed three times; warm: constant, twice; tokens: one step.
+        assert [s.name for s in series(session, run_id)] == ["acc", "loss", "wd"]
+        assert len(series_points(session, run_id, "epochs")) == 2
+        assert len(series_points(session, run_id, "warm")) == 2
+        assert len(series_points(session, run_id, "tokens")) == 2

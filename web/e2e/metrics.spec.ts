@@ -7,6 +7,10 @@ test.skip(!HAVE_CHROMIUM, SKIP_MESSAGE);
 mkdirSync(SCREENSHOT_DIR, { recursive: true });
 
 test("a live run's loss chart grows, and clicking a point opens its line", async ({ page }) => {
+  const seriesRequests: string[] = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/metrics/loss')) seriesRequests.push(r.url());
+  });
   await page.goto('/');
   await page.getByLabel('Config').selectOption('e2e-slow.yaml');
   const [res] = await Promise.all([
@@ -24,6 +28,9 @@ test("a live run's loss chart grows, and clicking a point opens its line", async
   await expect.poll(count).toBeGreaterThan(2);
   const before = await count();
   await expect.poll(count).toBeGreaterThan(before + 5);
+  // It grew by fetching only the points after those it held, not the whole series again.
+  expect(seriesRequests.filter((u) => /after_seq=\d+/.test(u)).length).toBeGreaterThan(0);
+  expect(seriesRequests.filter((u) => !u.includes('after_seq=')).length).toBe(1);
   await page.screenshot({ path: join(SCREENSHOT_DIR, 'metrics-live.png') });
 
   // Hovering shows the point; clicking it asks the viewer for its line (#L<line>).

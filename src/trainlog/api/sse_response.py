@@ -88,10 +88,11 @@ def begin_draining() -> None:
         loop.call_soon_threadsafe(scope.cancel)
 
 
-def event_offset(log_frame: bytes) -> int:
-    """The offset a ``log`` event ends at: its id."""
-    end = log_frame.index(b"\n", len(_LOG_EVENT_PREFIX))
-    return int(log_frame[len(_LOG_EVENT_PREFIX) : end])
+def event_id(frame: bytes, prefix: bytes = _LOG_EVENT_PREFIX) -> int:
+    """The id of an event whose frame starts with ``prefix`` (``event: NAME\nid: ``): for a
+    ``log`` event, the offset it ends at."""
+    end = frame.index(b"\n", len(prefix))
+    return int(frame[len(prefix) : end])
 
 
 class _ClientGone(Exception):
@@ -172,31 +173,33 @@ class EventStreamResponse(StreamingResponse):
         scope.cancel()
 
 
-def resumable(open_events: OpenEvents, start: int) -> Pump:
-    """One run's events from ``start``, resumed from the last offset sent whenever reading the
-    store fails (after one ``reconnecting`` event, with backoff)."""
+def resumable(open_events: OpenEvents, start: int, event: str = "log") -> Pump:
+    """One stream's events from ``start``, resumed whenever reading the store fails (after one
+    ``reconnecting`` event, with backoff) from the id of the last ``event`` sent: the log's
+    byte offset, a metric stream's next seq. The one retry loop of every stream."""
+    resume_prefix = f"event: {event}\nid: ".encode()
 
     async def pump(body: Body) -> None:
-        offset = start
+        at = start
         failures = 0
         while True:
-            events = open_events(offset)
-            # The last log event sent: where to resume from if the database goes away. Its id
-            # is read only then, not on every event.
-            last_log: bytes | None = None
+            events = open_events(at)
+            # The last resumable event sent: where to resume from if the database goes away.
+            # Its id is read only then, not on every event.
+            last: bytes | None = None
             try:
                 async for frame in events:
                     await body(frame)
-                    if frame.startswith(_LOG_EVENT_PREFIX):
-                        last_log = frame
+                    if frame.startswith(resume_prefix):
+                        last = frame
                         failures = 0
                 return  # the events end once everything (and ``done``) is sent
             except SQLAlchemyError as exc:
-                if last_log is not None:
-                    offset = event_offset(last_log)
+                if last is not None:
+                    at = event_id(last, resume_prefix)
                 if failures == 0:
                     log.warning("stream lost the database (%s); retrying", type(exc).__name__)
-                    await body(reconnecting_event(offset))
+                    await body(reconnecting_event(at))
                 delay = reconnect_delay(failures)
                 failures += 1
                 # A comment keeps proxies and the browser from timing the stream out meanwhile.

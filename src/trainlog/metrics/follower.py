@@ -5,9 +5,10 @@ rather than a thread of the runner: extraction is Python regex work at a few MB/
 runner it would hold the GIL that the capture threads need back after every read (one busy
 thread there once made a 64 MiB flood take 84 s instead of 0.6 s). On its own it takes only
 CPU that capture leaves: under a flood it falls behind and catches up afterwards; otherwise
-it keeps up within FOLLOW_SECONDS of each append. It ends once the run has ended and
-everything is extracted. If it dies, nothing is lost: the cursor is in the database, and the
-API extracts an ended run's rest on first use.
+it is woken by each append (``notify.RunWaker``, as ``trainlog tail --follow`` is) and keeps up
+within a pass of it. It ends once the run has ended and everything is extracted. If it dies,
+nothing is lost: the cursor is in the database, and the API extracts an ended run's rest on
+first use.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trainlog.db import Database
 from trainlog.metrics.store import catch_up, extraction_complete
+from trainlog.notify import RunWaker
 from trainlog.reaper import RUN_ID_ENV
 from trainlog.runs import RunNotFound
 from trainlog.settings import Settings, get_settings
@@ -30,8 +32,8 @@ from trainlog.store import UnknownLog
 
 log = logging.getLogger(__name__)
 
-# How often new bytes are looked at: a printed metric is charted within about this (plus a
-# viewer's poll), well inside the second the chart may lag.
+# How often new bytes are looked at without a wake-up (TRAINLOG_WAKEUPS=0, or one lost): a
+# printed metric is charted within about this, inside the second the chart may lag.
 FOLLOW_SECONDS = 0.25
 NICENESS = 10
 # A database that stays unreachable (or a schema dropped under it) this long ends the follower.
@@ -51,8 +53,15 @@ def start_follower(settings: Settings, run_id: uuid.UUID) -> subprocess.Popen[by
     )
 
 
-def follow(db: Database, run_id: uuid.UUID, max_series: int) -> None:
-    """Extract what is stored every FOLLOW_SECONDS until the run has ended and all is done.
+def follow(
+    db: Database,
+    run_id: uuid.UUID,
+    max_series: int,
+    waker: RunWaker | None = None,
+    poll: float = FOLLOW_SECONDS,
+) -> None:
+    """Extract what is stored whenever ``waker`` says the run's log may have grown (and every
+    ``poll`` seconds regardless) until the run has ended and all is done.
 
     Extraction is derived data: while the database is unreachable a pass is skipped and the
     next one starts from the cursor; after GIVE_UP_SECONDS of failures (or once the run is
@@ -73,17 +82,25 @@ def follow(db: Database, run_id: uuid.UUID, max_series: int) -> None:
             failing_since = failing_since or time.monotonic()
             if time.monotonic() - failing_since > GIVE_UP_SECONDS:
                 return
-        time.sleep(FOLLOW_SECONDS)
+        if waker is None:
+            time.sleep(poll)
+        else:
+            waker.wait(poll)
 
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="trainlog-metrics %(levelname)s %(message)s")
     os.nice(NICENESS)
     settings = get_settings()
+    run_id = uuid.UUID(argv[0])
     db = Database.connect(settings.database_url)
+    waker = RunWaker(settings.database_url, run_id) if settings.wakeups else None
     try:
-        follow(db, uuid.UUID(argv[0]), settings.max_metric_series)
+        # Woken, a second's poll is only the fallback for a wake-up lost.
+        follow(db, run_id, settings.max_metric_series, waker, 1.0 if waker else FOLLOW_SECONDS)
     finally:
+        if waker is not None:
+            waker.close()
         db.dispose()
     return 0
 

@@ -70,33 +70,49 @@ def parse_value(text: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def _key(name: str) -> str:
-    """What a name means for step detection: its last path part, lower case (train/step)."""
-    return name.rsplit("/", 1)[-1].lower()
+def _step_key(name: str) -> str:
+    """The step key a name is (its last path part, lower case: train/step is step), or ""."""
+    key = name.rsplit("/", 1)[-1].lower()
+    return key if key in STEP_KEYS or key == EPOCH_KEY else ""
 
 
-def _word_pairs(text: str) -> list[tuple[str, float]]:
-    """``name value`` pairs of segments made only of such pairs (a trailing ':' allowed)."""
-    pairs = [
-        (name, float(value))
-        for segment in _SEGMENT_SEPARATORS.split(text)
-        if _WORD_SEGMENT.fullmatch(segment)
-        for name, value in _WORD_PAIR.findall(segment)
-    ]
+def _word_pairs(text: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The (name, value) spans of ``name value`` pairs of segments made only of such pairs (a
+    trailing ':' allowed)."""
+    pairs: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    start = 0
+    for separator in [*_SEGMENT_SEPARATORS.finditer(text), None]:
+        end = len(text) if separator is None else separator.start()
+        if _WORD_SEGMENT.fullmatch(text, start, end):
+            pairs.extend((m.span(1), m.span(2)) for m in _WORD_PAIR.finditer(text, start, end))
+        start = end + 1
     return pairs if len(pairs) >= 2 else []
 
 
-def default_pairs(text: str) -> list[tuple[str, float]]:
-    """Every (name, value) the default rules find in a line, in the order printed."""
-    pairs = []
+# A name-value pair found in a line: where its name and its value are (the value without a
+# '%'), and the step key its name is ("" if none: see _step_key).
+_Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class _Pair:
+    name: _Span
+    value: _Span
+    key: str
+
+
+def _default_pairs(text: str) -> list[_Pair]:
+    """Every pair the default rules find in a line, in the order printed."""
+    found: list[tuple[_Span, _Span]] = []
     if "=" in text or ": " in text:
-        pairs = [(m.group(2), float(m.group(3))) for m in _PAIR.finditer(text)]
-    if not pairs:
-        pairs = _word_pairs(text)
+        found = [(m.span(2), m.span(3)) for m in _PAIR.finditer(text)]
+    if not found:
+        found = _word_pairs(text)
     return [
-        (name, value)
-        for name, value in pairs
-        if len(name) <= MAX_NAME_CHARS and name.lower() not in NOT_METRICS
+        _Pair(name, value, _step_key(text[name[0] : name[1]]))
+        for name, value in found
+        if name[1] - name[0] <= MAX_NAME_CHARS
+        and text[name[0] : name[1]].lower() not in NOT_METRICS
     ]
 
 
@@ -156,44 +172,105 @@ class LineMetrics:
 
 NO_METRICS = LineMetrics(None, [])
 
+# Digits 1-9 as 0: a line's *shape*. Every default rule treats digits alike (classes such as
+# \d and \w, never a particular digit or a bounded count of them), and the shape keeps each
+# character where it was, so two lines of one shape have their pairs, names and values at the
+# same places. The rules run once per shape (a training log prints a handful) and each line
+# only reads its numbers out of the places its shape's plan names.
+_SHAPE = str.maketrans("123456789", "000000000")
 
-def line_metrics(text: str, rules: Rules) -> LineMetrics:
-    """The metrics one line of plain text holds under ``rules``."""
+
+def shape(text: str) -> str:
+    return text.translate(_SHAPE)
+
+
+@dataclass(frozen=True)
+class _StepSource:
+    """Where a line's step may come from, in order of preference: a value's place; ``key``
+    the pair's step key (that series is then not charted), or None for words and counters;
+    a pair's value counts only if finite (``step=nan`` is no step)."""
+
+    span: _Span
+    key: str | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the default rules find in every line of one shape."""
+
+    pairs: tuple[_Pair, ...]
+    steps: tuple[_StepSource, ...]
+
+
+# Plans kept at most (a tqdm bar's shape changes as it fills: thousands of them in a long run).
+MAX_PLANS = 20_000
+_plans: dict[str, Plan] = {}
+
+
+def plan(line_shape: str) -> Plan:
+    """The default rules' plan for lines of this shape (made once, then looked up)."""
+    found = _plans.get(line_shape)
+    if found is None:
+        if len(_plans) >= MAX_PLANS:
+            _plans.clear()
+        found = _plans[line_shape] = _make_plan(line_shape)
+    return found
+
+
+_EMPTY_PLAN = Plan((), ())
+
+
+def _make_plan(text: str) -> Plan:
     if not _MAYBE_VALUE.search(text):
-        return NO_METRICS
+        return _EMPTY_PLAN
+    pairs = _default_pairs(text)
+    by_key: dict[str, list[_Pair]] = {}
+    for pair in pairs:
+        by_key.setdefault(pair.key, []).append(pair)
+
+    def keyed(key: str) -> list[_StepSource]:
+        # The last finite one wins, as in a dict of them: latest first.
+        return [_StepSource(p.value, key) for p in reversed(by_key.get(key, []))]
+
+    steps: list[_StepSource] = [s for key in STEP_KEYS for s in keyed(key)]
+    for regex in (_STEP_WORD, _COUNTER):
+        word = regex.search(text)
+        if word:
+            steps.append(_StepSource(word.span(1), None))
+    steps.extend(keyed(EPOCH_KEY))
+    epoch = _EPOCH_WORD.search(text)
+    if epoch:
+        steps.append(_StepSource(epoch.span(1), None))
+    return Plan(tuple(pairs), tuple(steps))
+
+
+def line_metrics(text: str, rules: Rules, line_shape: str | None = None) -> LineMetrics:
+    """The metrics one line of plain text holds under ``rules`` (``line_shape``: its shape,
+    when the caller made the shapes of many lines at once)."""
+    found = plan(shape(text) if line_shape is None else line_shape)
     values: list[tuple[str, float]] = []
     for pattern in rules.patterns:
         for match in pattern.regex.finditer(text):
             value = parse_value(match.group(1) or "")
             if value is not None:
                 values.append((pattern.name, value))
-    pairs = default_pairs(text) if rules.defaults else []
+    pairs = found.pairs if rules.defaults else ()
     if not values and not pairs:
         return NO_METRICS
-    step, step_key = _step(text, pairs)
-    values.extend(
-        (name, value)
-        for name, value in pairs
-        if name not in rules._user_names and _key(name) != step_key
-    )
+    step: float | None = None
+    step_key: str | None = None
+    for source in found.steps:
+        if source.key is not None and not rules.defaults:
+            continue  # no pairs without the defaults: only words and counters
+        number = float(text[source.span[0] : source.span[1]])
+        if source.key is None or math.isfinite(number):
+            step, step_key = number, source.key
+            break
+    user_names = rules._user_names
+    for pair in pairs:
+        if pair.key == step_key:
+            continue
+        name = text[pair.name[0] : pair.name[1]]
+        if name not in user_names:
+            values.append((name, float(text[pair.value[0] : pair.value[1]])))
     return LineMetrics(step, values)
-
-
-def _step(text: str, pairs: list[tuple[str, float]]) -> tuple[float | None, str | None]:
-    """The line's step and the key it came from (that key is then not a series)."""
-    keyed = {_key(name): value for name, value in pairs if math.isfinite(value)}
-    for key in STEP_KEYS:
-        if key in keyed:
-            return keyed[key], key
-    word = _STEP_WORD.search(text)
-    if word:
-        return float(word.group(1)), None
-    counter = _COUNTER.search(text)
-    if counter:
-        return float(counter.group(1)), None
-    if EPOCH_KEY in keyed:
-        return keyed[EPOCH_KEY], EPOCH_KEY
-    epoch = _EPOCH_WORD.search(text)
-    if epoch:
-        return float(epoch.group(1)), None
-    return None, None

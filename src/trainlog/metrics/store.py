@@ -15,18 +15,24 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trainlog import runs, store
 from trainlog.db import Database
-from trainlog.metrics.downsample import keep_extremes
+from trainlog.metrics.downsample import Span, keep_extremes
 from trainlog.metrics.extract import Cursor, Point, extract
 from trainlog.metrics.patterns import Rules
-from trainlog.models import ExperimentRun, MetricCursor, MetricPoint, RunStatus
+from trainlog.models import ExperimentRun, MetricBlock, MetricCursor, MetricPoint, RunStatus
 
 _POINTS = cast(Table, MetricPoint.__table__)
+_BLOCKS = cast(Table, MetricBlock.__table__)
+# Points of a series per block summary (metric_blocks). A chart of up to this many times its
+# width in points reads the points; of more, the blocks (a 1,000,000-point series: 7,813).
+BLOCK_POINTS = 128
+_POINT_COLUMNS = ("run_id", "seq", "name", "step", "value", "line", "byte_offset", "time")
 
 # Bytes one pass reads and extracts at most: a pass is one short transaction.
 PASS_BYTES = 1024 * 1024
@@ -121,24 +127,115 @@ def _store(session: Session, run_id: uuid.UUID, done: _Pass) -> bool:
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    if done.points:
-        session.execute(
-            insert(_POINTS),
-            [
-                {
-                    "run_id": run_id,
-                    "seq": first_seq + index,
-                    "name": point.name,
-                    "step": point.step,
-                    "value": None if math.isnan(point.value) else point.value,
-                    "line": point.line,
-                    "byte_offset": point.offset,
-                    "time": done.time,
-                }
-                for index, point in enumerate(done.points)
-            ],
-        )
+    add_points(session, run_id, first_seq, before.counts, done.points, done.time)
     return True
+
+
+def add_points(
+    session: Session,
+    run_id: uuid.UUID,
+    first_seq: int,
+    counts: dict[str, int],
+    points: list[Point],
+    at: float | None,
+) -> None:
+    """Store points from seq ``first_seq`` on (``counts``: each series' points before them),
+    and their block summaries."""
+    if points:
+        _insert_points(session, run_id, first_seq, points, at)
+        _merge_blocks(session, run_id, _blocks(points, first_seq, counts))
+
+
+def _insert_points(
+    session: Session, run_id: uuid.UUID, first_seq: int, points: list[Point], at: float | None
+) -> None:
+    """One statement executed for every point, through the driver: a pass stores tens of
+    thousands, and SQLAlchemy's per-row parameter handling would cost more than extracting
+    them."""
+    connection = session.connection()
+    dialect = connection.dialect
+    process = _POINTS.c.run_id.type.bind_processor(dialect)
+    run = process(run_id) if process else run_id
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    marks = ", ".join([mark] * len(_POINT_COLUMNS))
+    connection.exec_driver_sql(
+        f"INSERT INTO metric_points ({', '.join(_POINT_COLUMNS)}) VALUES ({marks})",
+        [
+            (
+                run,
+                first_seq + index,
+                name,
+                step,
+                None if value != value else value,  # NaN as NULL
+                line,
+                offset,
+                at,
+            )
+            for index, (name, step, value, line, offset) in enumerate(points)
+        ],
+    )
+
+
+def _blocks(points: list[Point], first_seq: int, counts: dict[str, int]) -> list[dict[str, Any]]:
+    """The block summaries these points make (or add to), in the metric_blocks' columns."""
+    numbered = dict(counts)
+    blocks: dict[tuple[str, int], dict[str, Any]] = {}
+    for index, (name, step, value, _, _) in enumerate(points):
+        seq = first_seq + index
+        at = numbered.get(name, 0)
+        numbered[name] = at + 1
+        number = None if value != value else value
+        block = blocks.get((name, at // BLOCK_POINTS))
+        if block is None:
+            blocks[(name, at // BLOCK_POINTS)] = {
+                "name": name,
+                "block": at // BLOCK_POINTS,
+                "count": 1,
+                "first_seq": seq,
+                "last_seq": seq,
+                "lo": number,
+                "lo_seq": None if number is None else seq,
+                "hi": number,
+                "hi_seq": None if number is None else seq,
+                "step_lo": step,
+                "step_hi": step,
+            }
+            continue
+        block["count"] += 1
+        block["last_seq"] = seq
+        if number is not None:
+            if block["lo"] is None or number < block["lo"]:
+                block["lo"], block["lo_seq"] = number, seq
+            if block["hi"] is None or number >= block["hi"]:
+                block["hi"], block["hi_seq"] = number, seq
+        block["step_lo"] = min(block["step_lo"], step)
+        block["step_hi"] = max(block["step_hi"], step)
+    return list(blocks.values())
+
+
+def _merge_blocks(session: Session, run_id: uuid.UUID, blocks: list[dict[str, Any]]) -> None:
+    """Insert new blocks, and add to the one a series' previous pass left unfilled."""
+    dialect = session.connection().dialect.name
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_BLOCKS)
+    new, old = stmt.excluded, _BLOCKS.c
+    lower_lo = (new.lo < old.lo) | old.lo.is_(None)
+    higher_hi = (new.hi >= old.hi) | old.hi.is_(None)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[old.run_id, old.name, old.block],
+            set_={
+                "count": old.count + new.count,
+                "last_seq": new.last_seq,
+                "lo": case((lower_lo, new.lo), else_=old.lo),
+                "lo_seq": case((lower_lo, new.lo_seq), else_=old.lo_seq),
+                "hi": case((higher_hi, new.hi), else_=old.hi),
+                "hi_seq": case((higher_hi, new.hi_seq), else_=old.hi_seq),
+                "step_lo": case((new.step_lo < old.step_lo, new.step_lo), else_=old.step_lo),
+                "step_hi": case((new.step_hi > old.step_hi, new.step_hi), else_=old.step_hi),
+            },
+        ),
+        [{"run_id": run_id, **block} for block in blocks],
+    )
 
 
 def catch_up(db: Database, run_id: uuid.UUID, max_series: int) -> int:
@@ -202,12 +299,46 @@ def point_json(row: Any) -> dict[str, Any]:
     }
 
 
+# A series whose value never changes is charted once printed this many times (a constant
+# learning rate): twice is more likely a setting echoed in a summary (``epochs=8``).
+CONSTANT_CHARTED_AFTER = 3
+
+
+def _charted(session: Session, run_id: uuid.UUID) -> set[str]:
+    """The series worth a chart: printed at two steps or more, and either with two values or
+    more, or CONSTANT_CHARTED_AFTER times.
+
+    A configuration dump (``batch_size=32 epochs=8``) or a summary printed once is not one,
+    nor a setting printed in it and once more at the end. Read off the block summaries: a
+    row per 128 points.
+    """
+    rows = session.execute(
+        select(
+            _BLOCKS.c.name,
+            func.sum(_BLOCKS.c.count),
+            func.min(_BLOCKS.c.lo),
+            func.max(_BLOCKS.c.hi),
+            func.min(_BLOCKS.c.step_lo),
+            func.max(_BLOCKS.c.step_hi),
+        )
+        .where(_BLOCKS.c.run_id == run_id)
+        .group_by(_BLOCKS.c.name)
+    ).all()
+    return {
+        name
+        for name, count, lo, hi, step_lo, step_hi in rows
+        if step_lo < step_hi and ((lo is not None and lo < hi) or count >= CONSTANT_CHARTED_AFTER)
+    }
+
+
 def series(session: Session, run_id: uuid.UUID) -> list[SeriesSummary]:
-    """Each series of a run with its point count and most recently printed point."""
+    """Each series of a run worth a chart (see _charted) with its point count and most
+    recently printed point."""
     runs.get(session, run_id)
     row = session.get(MetricCursor, run_id)
     if row is None or not row.counts:
         return []
+    charted = _charted(session, run_id)
     last_rows = session.execute(
         select(_POINTS).where(_POINTS.c.run_id == run_id, _POINTS.c.seq.in_(row.last.values()))
     ).all()
@@ -215,6 +346,7 @@ def series(session: Session, run_id: uuid.UUID) -> list[SeriesSummary]:
     return [
         SeriesSummary(name, count, last_by_name.get(name))
         for name, count in sorted(row.counts.items())
+        if name in charted
     ]
 
 
@@ -254,21 +386,72 @@ def series_points(
     name: str,
     after_step: float | None = None,
     max_points: int | None = None,
+    after_seq: int | None = None,
 ) -> list[dict[str, Any]]:
-    """A series' points in the order printed (those past ``after_step``), downsampled to
-    ``max_points`` keeping extremes (see keep_extremes)."""
+    """A series' points in the order printed (those past ``after_step``, and printed after
+    point ``after_seq``), downsampled to ``max_points`` keeping extremes (see keep_extremes).
+
+    A huge series is downsampled from its block summaries: the points themselves are read
+    only for the few kept, and for the part of one block ``after_seq`` cuts.
+    """
     runs.get(session, run_id)
     where = [_POINTS.c.run_id == run_id, _POINTS.c.name == name]
     if after_step is not None:
         where.append(_POINTS.c.step > after_step)
-    if max_points is None:
-        rows = session.execute(select(*_COLUMNS).where(*where).order_by(_POINTS.c.seq))
+    if after_seq is not None:
+        where.append(_POINTS.c.seq > after_seq)
+    if max_points is not None and after_step is None:
+        spans = _block_spans(session, run_id, name, after_seq, max_points)
+        if spans is not None:
+            return _points_at(session, run_id, keep_extremes(spans, max_points))
+    rows = session.execute(select(*_COLUMNS).where(*where).order_by(_POINTS.c.seq)).all()
+    if max_points is None or len(rows) <= max_points:
         return [point_json(row) for row in rows]
-    # Only (seq, value) of every point; whole rows for the few that are kept.
-    values = session.execute(
-        select(_POINTS.c.seq, _POINTS.c.value).where(*where).order_by(_POINTS.c.seq)
+    kept = set(keep_extremes([Span.point(row.seq, row.value) for row in rows], max_points))
+    return [point_json(row) for row in rows if row.seq in kept]
+
+
+def _block_spans(
+    session: Session, run_id: uuid.UUID, name: str, after_seq: int | None, max_points: int
+) -> list[Span] | None:
+    """The series past ``after_seq`` as spans of whole blocks, if there are enough blocks for
+    ``max_points`` (None: read the points, there are few)."""
+    where = [_BLOCKS.c.run_id == run_id, _BLOCKS.c.name == name]
+    if after_seq is not None:
+        where.append(_BLOCKS.c.last_seq > after_seq)
+    blocks = session.execute(
+        select(
+            _BLOCKS.c.count,
+            _BLOCKS.c.first_seq,
+            _BLOCKS.c.last_seq,
+            _BLOCKS.c.lo,
+            _BLOCKS.c.lo_seq,
+            _BLOCKS.c.hi,
+            _BLOCKS.c.hi_seq,
+        )
+        .where(*where)
+        .order_by(_BLOCKS.c.block)
     ).all()
-    seqs = [values[i].seq for i in keep_extremes([v.value for v in values], max_points)]
+    if len(blocks) < max_points // 2:
+        return None
+    spans = [Span(*block) for block in blocks]
+    if after_seq is not None and spans[0].first_seq <= after_seq:
+        # The block after_seq falls in: its points past after_seq, one by one.
+        cut = session.execute(
+            select(_POINTS.c.seq, _POINTS.c.value)
+            .where(
+                _POINTS.c.run_id == run_id,
+                _POINTS.c.name == name,
+                _POINTS.c.seq > after_seq,
+                _POINTS.c.seq <= spans[0].last_seq,
+            )
+            .order_by(_POINTS.c.seq)
+        ).all()
+        spans[:1] = [Span.point(row.seq, row.value) for row in cut]
+    return spans
+
+
+def _points_at(session: Session, run_id: uuid.UUID, seqs: list[int]) -> list[dict[str, Any]]:
     points: list[dict[str, Any]] = []
     for start in range(0, len(seqs), _IN_BATCH):
         batch = seqs[start : start + _IN_BATCH]

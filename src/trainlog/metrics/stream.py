@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import anyio
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from trainlog import sse
@@ -16,7 +15,7 @@ from trainlog.db import Database
 from trainlog.metrics.store import NewPoints, new_points
 from trainlog.offsets import MAX_OFFSET, parse_decimal
 from trainlog.runs import RunNotFound
-from trainlog.stream import deleted_event, heartbeat_event, reconnect_delay
+from trainlog.stream import deleted_event, heartbeat_event
 
 
 class BadMetricResumePoint(ValueError):
@@ -39,24 +38,17 @@ async def metric_events(
 ) -> AsyncIterator[bytes]:
     """Every point from ``from_seq`` on, each once, in order; looks for new ones every ``poll``.
 
-    A database outage is waited out here, resuming at the next unsent seq, so the events go on
-    with no gap and no duplicate.
+    A database error ends the events; ``api.sse_response.resumable`` (event ``metric``) waits
+    the outage out and opens them again at the next unsent seq: no gap, no duplicate.
     """
     seq = from_seq
     quiet_since = time.monotonic()
-    failures = 0
     while True:
         try:
             found = await run_in_threadpool(_read, db, run_id, seq)
         except RunNotFound:
             yield deleted_event()  # deleted while watched, as the log streams say it
             return
-        except SQLAlchemyError:
-            await anyio.sleep(reconnect_delay(failures))
-            failures += 1
-            yield sse.comment("waiting for the database")
-            continue
-        failures = 0
         if found.points:
             seq = found.points[-1]["seq"] + 1
             yield sse.frame("metric", {"points": found.points}, event_id=seq)

@@ -11,8 +11,10 @@ const LIVE_REFRESH_MS = 2000;
 
 type PointsByName = Record<string, MetricPoint[]>;
 
-const seriesPath = (runId: string, name: string) =>
-  `/runs/${encodeURIComponent(runId)}/metrics/${name.split('/').map(encodeURIComponent).join('/')}?max_points=${CHART_POINTS}`;
+/** A series downsampled for a chart; with `afterSeq`, only the points printed after that one. */
+const seriesPath = (runId: string, name: string, afterSeq?: number) =>
+  `/runs/${encodeURIComponent(runId)}/metrics/${name.split('/').map(encodeURIComponent).join('/')}?max_points=${CHART_POINTS}` +
+  (afterSeq === undefined ? '' : `&after_seq=${afterSeq}`);
 
 async function loadRun(runId: string, signal: AbortSignal): Promise<{ series: SeriesSummary[]; points: PointsByName }> {
   const { series } = await request<{ series: SeriesSummary[] }>('GET', `/runs/${encodeURIComponent(runId)}/metrics`, undefined, signal);
@@ -45,6 +47,7 @@ export function MetricsPanel({ runId, live }: { runId: string; live: boolean }) 
     // own: a browser holds six connections per host, and the log's stream already shares one
     // among every tab (a stream per tab for metrics would stall the seventh tab again).
     let known: Record<string, number> = {};
+    const held: PointsByName = {};
     const refresh = async (): Promise<void> => {
       const started = performance.now();
       const { series } = await request<{ series: SeriesSummary[] }>(
@@ -54,14 +57,23 @@ export function MetricsPanel({ runId, live }: { runId: string; live: boolean }) 
         abort.signal,
       );
       const changed = series.filter((s) => known[s.name] !== s.points);
+      // Only what was printed since the last point held is fetched and appended; a series
+      // that has grown to twice the chart's points is fetched whole again, downsampled anew.
       const loaded = await Promise.all(
-        changed.map((s) => request<{ points: MetricPoint[] }>('GET', seriesPath(runId, s.name), undefined, abort.signal)),
+        changed.map((s) => {
+          const had = held[s.name];
+          const after = had?.length && had.length < 2 * CHART_POINTS ? had[had.length - 1]?.seq : undefined;
+          return request<{ points: MetricPoint[] }>('GET', seriesPath(runId, s.name, after), undefined, abort.signal).then(
+            ({ points: got }) => (after === undefined ? got : [...(had ?? []), ...got]),
+          );
+        }),
       );
       known = Object.fromEntries(series.map((s) => [s.name, s.points]));
+      changed.forEach((s, i) => {
+        held[s.name] = loaded[i] ?? [];
+      });
       setNames(series.map((s) => s.name));
-      if (changed.length) {
-        setPoints((held) => ({ ...held, ...Object.fromEntries(changed.map((s, i) => [s.name, loaded[i]?.points ?? []])) }));
-      }
+      if (changed.length) setPoints({ ...held });
       if (live && !abort.signal.aborted) {
         // Every 2 s, or less often while a refresh of huge series takes long.
         timer = setTimeout(poll, Math.max(LIVE_REFRESH_MS, 2 * (performance.now() - started)));

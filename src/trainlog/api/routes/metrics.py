@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -10,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from trainlog.api.deps import DbDep, SettingsDep
 from trainlog.api.schemas import ErrorOut
-from trainlog.api.sse_response import STREAM_HEADERS, Body, EventStreamResponse
+from trainlog.api.sse_response import STREAM_HEADERS, EventStreamResponse, resumable
 from trainlog.db import Database
 from trainlog.metrics import store as metrics_store
 from trainlog.metrics.stream import metric_events, resume_seq
@@ -62,14 +63,12 @@ async def stream_metrics(
     start = resume_seq(last_event_id, from_seq)
     await run_in_threadpool(_caught_up, db, settings, run_id)
 
-    async def pump(body: Body) -> None:
-        events = metric_events(
-            db, run_id, start, settings.poll_interval, settings.heartbeat_interval
-        )
-        async for frame in events:
-            await body(frame)
+    def events(at: int) -> AsyncIterator[bytes]:
+        return metric_events(db, run_id, at, settings.poll_interval, settings.heartbeat_interval)
 
-    return EventStreamResponse(pump, settings.send_timeout, headers=STREAM_HEADERS)
+    return EventStreamResponse(
+        resumable(events, start, event="metric"), settings.send_timeout, headers=STREAM_HEADERS
+    )
 
 
 @router.get("/runs/{run_id}/metrics/{name:path}", responses={404: {"model": ErrorOut}})
@@ -83,12 +82,18 @@ def get_series(
         int | None,
         Query(ge=2, le=MAX_POINTS_LIMIT, description="downsample, keeping extremes"),
     ] = None,
+    after_seq: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_OFFSET, description="only points printed after the point of this seq"),
+    ] = None,
 ) -> dict[str, Any]:
-    """``{"name", "points": [{"step", "value", "line", "offset", "time"}]}`` in the order
+    """``{"name", "points": [{"seq", "step", "value", "line", "offset", "time"}]}`` in the order
     printed; an unknown name has no points."""
     _caught_up(db, settings, run_id)
     with db.read() as session:
-        points = metrics_store.series_points(session, run_id, name, after_step, max_points)
+        points = metrics_store.series_points(
+            session, run_id, name, after_step, max_points, after_seq
+        )
     return {"name": name, "points": points}
 
 
