@@ -87,6 +87,8 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+# About a minute, and PostgreSQL is down for everyone meanwhile: make test-slow runs it.
+@pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_postgresql_down_mid_run_loses_and_repeats_nothing(
     servers: StartServer,
