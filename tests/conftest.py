@@ -28,6 +28,17 @@ PG_URL = os.environ.get("TRAINLOG_TEST_DATABASE_URL", "postgresql://postgres@127
 IN_CI = os.environ.get("CI") == "true"
 
 
+# Fixtures that stop something every test on the machine shares: a test using one is marked
+# `serial`, and make test runs those alone, after the parallel (xdist) run of the rest.
+SHARED_SERVICE_FIXTURES = {"postgres_outage"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SHARED_SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.serial)
+
+
 @pytest.fixture
 def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs started by the test (servers, `trainlog run`, runners) extract metrics live."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -25,11 +26,32 @@ from trainlog.models import RunSource
 T = TypeVar("T")
 
 
+# Servers listen on ports below Linux's ephemeral range (32768-60999), where the kernel never
+# puts an outgoing connection: a test that restarts a server on its port after a kill -9
+# cannot find the port taken meanwhile by some client's connection. Each xdist worker takes
+# its own slice of the range, so two workers never pick the same port.
+TEST_PORTS = range(10_000, 20_000)
+
+
+def _worker_ports() -> range:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    size = len(TEST_PORTS) // count
+    start = TEST_PORTS.start + int(worker) * size
+    return range(start, start + size)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    ports = _worker_ports()
+    # Not the module's generator, which hypothesis seeds alike in every process.
+    for port in random.SystemRandom().sample(ports, len(ports)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # another process's (a concurrent test run's, or anyone's)
+            return port
+    raise AssertionError(f"no free port in {ports}")
 
 
 def wait_for(check: Callable[[], T | None], timeout: float = 20.0, every: float = 0.05) -> T:

@@ -3,7 +3,9 @@ import { CHROMIUM, CHROMIUM_ARGS, e2eAuthPort, e2ePort, e2eTabsPort, e2eToken } 
 
 // The ports (and the second server's token) are fixed here, in the main process, so the
 // workers (which inherit the environment) and the global setup (which starts the servers)
-// agree on them.
+// agree on them. Three in a row below Linux's ephemeral range (32768-60999), where no outgoing
+// connection can hold one (one did, 38552, on a busy machine: the server could not start).
+process.env.TRAINLOG_E2E_PORT ??= String(20_000 + (process.pid % 4_000) * 3);
 const port = e2ePort();
 e2eAuthPort();
 e2eTabsPort();

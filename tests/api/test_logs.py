@@ -112,8 +112,9 @@ def test_heartbeats_keep_a_quiet_stream_alive(server: Server, config_dir: Path) 
 def test_restarting_the_server_mid_run_loses_nothing(
     server: Server, config_dir: Path, tmp_path: Path
 ) -> None:
-    # About 8 s of output: still running after the restart, even on a busy machine.
-    config = write_config(config_dir, "long.json", delay=0.1, repeat=4, exit_code=7)
+    # About 6 s of output and 8 s more of waiting: still running after the restart, even on a
+    # busy machine running tests in parallel, where a server takes seconds to start.
+    config = write_config(config_dir, "long.json", delay=0.1, repeat=4, linger=8, exit_code=7)
     expected = expected_output(repeat=4)
     with server.client() as client:
         run_id = start_run(client, config)["id"]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from tests.helpers import Server, server_env, start_server, stop_server, wait_for
+from tests.helpers import Server, free_port, server_env, start_server, stop_server, wait_for
 
 PG_CLUSTER = ["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main"]
 
@@ -140,3 +144,72 @@ def postgres_outage(pg_admin: sqlalchemy.Engine) -> Iterator[Callable[[float], N
     yield outage
     if b"online" not in subprocess.run(["pg_lsclusters"], capture_output=True).stdout:
         subprocess.run([*PG_CLUSTER, "start"], check=False, timeout=60)
+
+
+class PostgresLink:
+    """A TCP relay to PostgreSQL whose link a test can cut: the connections through it are
+    reset and new ones refused, as if PostgreSQL went down, for this test's processes only
+    (stopping PostgreSQL itself cuts every test's; that test runs alone, in make test-slow)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.upstream = (host, port)
+        self.port = free_port()
+        self._relayed: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener = self._listen()
+
+    def _listen(self) -> socket.socket:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return listener
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+                server = socket.create_connection(self.upstream)
+            except OSError:
+                return  # the link was cut (or PostgreSQL refused: the client sees a reset)
+            with self._lock:
+                self._relayed += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+    def cut(self, seconds: float) -> None:
+        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._listener.close()
+        with self._lock:
+            relayed, self._relayed = self._relayed, []
+        for sock in relayed:
+            with contextlib.suppress(OSError):
+                # A reset, not a polite end: what a dead server's clients see.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
+        time.sleep(seconds)
+        self._listener = self._listen()
+
+    def url(self, database_url: str) -> str:
+        host, port = self.upstream
+        return database_url.replace(f"@{host}:{port}/", f"@127.0.0.1:{self.port}/", 1)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+    with contextlib.suppress(OSError):
+        sink.shutdown(socket.SHUT_WR)
+
+
+@pytest.fixture
+def postgres_link(pg_admin: sqlalchemy.Engine) -> Iterator[PostgresLink]:
+    url = pg_admin.url
+    link = PostgresLink(url.host or "127.0.0.1", url.port or 5432)
+    yield link
+    link.close()

@@ -26,7 +26,9 @@ def test_api_server_killed_mid_run(
     servers: StartServer, database_url: str, config_dir: Path
 ) -> None:
     env = fault_env(database_url, config_dir)
-    config = write_config(config_dir, "long.json", delay=0.1, repeat=2, exit_code=5)
+    # The child outlives the restart (its output takes 3 s, then it waits 8 s): on a busy
+    # machine, with tests running in parallel, a server takes seconds to start.
+    config = write_config(config_dir, "long.json", delay=0.1, repeat=2, linger=8, exit_code=5)
     expected = expected_output(repeat=2)
     server = servers(env)
     with server.client() as client:
