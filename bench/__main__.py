@@ -27,6 +27,7 @@ BENCHMARKS = (
     "metrics",
     "ingest",
     "cli",
+    "viewer",
 )
 
 

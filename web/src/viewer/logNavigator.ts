@@ -124,6 +124,8 @@ export class LogNavigator {
   private renderGen = 0;
   private starts: number[] | null = null;
   private highlight: { from: number; to: number } | null = null;
+  /** The line at the top of the view and how many rows into it, as last scrolled there. */
+  private top: { line: number; rowOffset: number } | null = null;
   private decorations: IDecoration[] = [];
   private error: string | null = null;
   private frame = 0;
@@ -148,8 +150,11 @@ export class LogNavigator {
     );
     const sub = term.onScroll(() => this.onScroll());
     // A new width re-wraps the lines: rows move.
+    // A new width re-wraps the lines, a new height moves the view (xterm keeps the bottom row):
+    // put the line that was at the top back there, unless following the end.
     const resized = term.onResize(() => {
       this.starts = null;
+      if (!this.rendering && !this.following && this.top && lineCount(this.held) > 0) this.restore(this.top);
       this.drawHighlight();
       this.scheduleView();
     });
@@ -293,13 +298,32 @@ export class LogNavigator {
       this.rendering = false;
       this.starts = null;
       if (anchor === 'bottom') this.term.scrollToBottom();
-      else {
-        const row = this.rowOfLine(anchor.line);
-        if (row !== null) this.term.scrollToLine(Math.max(0, row + anchor.rowOffset));
-      }
+      else this.restore(anchor);
+      this.top = this.anchor();
       this.drawHighlight();
       this.scheduleView();
     });
+  }
+
+  /** Scroll so that `a.line` is at the top again, `a.rowOffset` rows into it. */
+  private restore(a: { line: number; rowOffset: number }): void {
+    const row = this.rowOfLine(a.line);
+    if (row !== null) this.scrollToRow(row + a.rowOffset);
+  }
+
+  /**
+   * Put buffer row `row` at the top of the view. xterm scrolls relative to its scrollbar's
+   * position, not to `viewportY`, and the two can differ after the buffer changed under it
+   * (a resize moves `viewportY` and xterm re-syncs its scrollbar only later, from a stale row):
+   * one `scrollToLine` then lands that many rows off. So scroll, look where the view is, and
+   * scroll by what is left (after one step the scrollbar and the buffer agree again).
+   */
+  private scrollToRow(row: number): void {
+    const b = this.term.buffer.active;
+    const target = Math.max(0, Math.min(row, b.baseY));
+    for (let i = 0; i < 3 && this.term.buffer.active.viewportY !== target; i++) {
+      this.term.scrollLines(target - this.term.buffer.active.viewportY);
+    }
   }
 
   /** The last buffer row with log text on it. */
@@ -374,6 +398,7 @@ export class LogNavigator {
   private onScroll(): void {
     if (this.rendering || this.disposed) return;
     const b = this.term.buffer.active;
+    if (lineCount(this.held) > 0) this.top = this.anchor();
     const atBottom = b.viewportY >= b.baseY;
     if (!atBottom) this.following = false;
     else if (this.attached) this.following = true;
