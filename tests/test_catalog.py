@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import logging
 
 import pytest
 import sqlalchemy
@@ -18,8 +17,8 @@ from sqlalchemy.orm import Session
 from tests.conftest import PG_URL
 from tests.helpers import new_log
 from trainlog import retention, runs, store
-from trainlog.metrics import store as metrics_store
 from trainlog.db import Database, migrate
+from trainlog.metrics import store as metrics_store
 from trainlog.models import (
     ExperimentRun,
     LogChunk,
@@ -143,11 +142,38 @@ SEARCH_NAMES = [
 ]
 SEARCH_QUERIES = [
     # 1 and 2 characters (shorter than a trigram: a scan)
-    "g", "ß", "日", "%", "_", "é", "gr", "50", "本語", "/b",
+    "g",
+    "ß",
+    "日",
+    "%",
+    "_",
+    "é",
+    "gr",
+    "50",
+    "本語",
+    "/b",
     # 3 and more (the index, when there is one)
-    "größe", "GRÖSSE", "école", "ÉCOLE N", "語モデ", "0.1 50%", "lr_0", "r_0.", "% w",
-    'y "h', '"', 'hi"', "a/b\\c", "/b\\", "σίσυφος", "ΣΊΣ", "train.py", "python",
-    "no such text", "ablation\nmain", "zzz",
+    "größe",
+    "GRÖSSE",
+    "école",
+    "ÉCOLE N",
+    "語モデ",
+    "0.1 50%",
+    "lr_0",
+    "r_0.",
+    "% w",
+    'y "h',
+    '"',
+    'hi"',
+    "a/b\\c",
+    "/b\\",
+    "σίσυφος",
+    "ΣΊΣ",
+    "train.py",
+    "python",
+    "no such text",
+    "ablation\nmain",
+    "zzz",
 ]
 
 

@@ -73,7 +73,7 @@ def _trigram_index(bind: Connection) -> None:
         # The class and SQLSTATE only: the message may say where the database is.
         log.warning(
             "pg_trgm is not available (%s, SQLSTATE %s): searching runs by text (q) scans "
-            "every run; docs/architecture.md says how to add the index later",
+            "every run; docs/architecture.md (Many runs) says how to add the index later",
             type(exc.orig).__name__,
             getattr(exc.orig, "sqlstate", None),
         )
