@@ -25,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import BindParameter
 
 from trainlog import store
 from trainlog.lineindex import line_count
@@ -128,7 +129,7 @@ class RunFilter:
             # generic plan) and, not knowing the pattern, walks every run instead of the
             # trigram index. The escape character makes %, _ and / plain text.
             text = self.q.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
-            pattern = bindparam("q", f"%{text}%", literal_execute=True)
+            pattern: BindParameter[str] = bindparam("q", f"%{text}%", literal_execute=True)
             found.append(runs.search_text.like(pattern, escape="/"))
         if self.since is not None:
             found.append(runs.created_at >= self.since)
