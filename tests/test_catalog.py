@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import uuid
@@ -9,14 +10,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+import sqlalchemy
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
 
+from tests.conftest import PG_URL
 from tests.helpers import new_log
 from trainlog import retention, runs, store
 from trainlog.db import Database, migrate
+from trainlog.metrics import store as metrics_store
 from trainlog.models import (
     ExperimentRun,
     LogChunk,
+    MetricCursor,
+    MetricPoint,
     RunSource,
     RunStatus,
     RunTag,
@@ -123,6 +130,148 @@ def test_each_filter(db: Database) -> None:
     assert second.next_cursor is None
 
 
+# Names a search must treat as plain text, in any script and case.
+SEARCH_NAMES = [
+    "Größe-Ablation",
+    "ÉCOLE normale",
+    "日本語モデル v2",
+    "lr_0.1 50% warmup",
+    'say "hi"',
+    "a/b\\c",
+    "ΣΊΣΥΦΟΣ",
+]
+SEARCH_QUERIES = [
+    # 1 and 2 characters (shorter than a trigram: a scan)
+    "g",
+    "ß",
+    "日",
+    "%",
+    "_",
+    "é",
+    "gr",
+    "50",
+    "本語",
+    "/b",
+    # 3 and more (the index, when there is one)
+    "größe",
+    "GRÖSSE",
+    "école",
+    "ÉCOLE N",
+    "語モデ",
+    "0.1 50%",
+    "lr_0",
+    "r_0.",
+    "% w",
+    'y "h',
+    '"',
+    'hi"',
+    "a/b\\c",
+    "/b\\",
+    "σίσυφος",
+    "ΣΊΣ",
+    "train.py",
+    "python",
+    "no such text",
+    "ablation\nmain",
+    "zzz",
+]
+
+
+def expected_matches(ids: dict[uuid.UUID, str], q: str) -> list[uuid.UUID]:
+    """What q must find: a case-insensitive substring, as Python reads the run's text."""
+    return sorted(
+        (run_id for run_id, text in ids.items() if q.lower() in text), key=str, reverse=True
+    )
+
+
+@pytest.mark.parametrize("index_limit", [runs.INDEXED_SEARCH_MAX, 2])
+def test_text_search_finds_what_a_scan_finds(
+    db: Database, monkeypatch: pytest.MonkeyPatch, index_limit: int
+) -> None:
+    # With a limit of 2, a q matching more runs is answered by walking the runs in order.
+    monkeypatch.setattr(runs, "INDEXED_SEARCH_MAX", index_limit)
+    texts = {}
+    for name in SEARCH_NAMES:
+        run_id = make_run(db, name=name, config="c.yaml")  # all created at the same minute
+        texts[run_id] = runs.search_text(name, "c.yaml", ["python", "train.py"])
+    for q in SEARCH_QUERIES:
+        found = sorted(listed(db, runs.RunFilter(q=q)), key=str, reverse=True)
+        assert found == expected_matches(texts, q), q
+
+
+def test_sqlite_reads_a_search_of_three_characters_off_its_trigram_index(
+    db: Database,
+) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's planner chooses its index itself (see the next test)")
+    hidden = make_run(db, minutes=1, name="hidden-from-the-index")
+    shown = make_run(db, minutes=2, name="hidden-but-indexed")
+    with db.write() as session:
+        session.execute(
+            text(
+                "DELETE FROM run_search WHERE rowid = "
+                "(SELECT rowid FROM experiment_runs WHERE id = :id)"
+            ),
+            {"id": hidden.hex},
+        )
+    # The index narrows q of 3 characters or more; shorter ones scan every run.
+    assert listed(db, runs.RunFilter(q="hidden")) == [shown]
+    assert listed(db, runs.RunFilter(q="hi")) == [shown, hidden]
+
+
+def test_the_search_index_follows_runs_created_and_deleted(db: Database) -> None:
+    kept = make_run(db, minutes=1, name="alpha-kept")
+    gone = make_run(db, name="alpha-gone")
+    retention.delete_run(db, gone)
+    assert listed(db, runs.RunFilter(q="alpha")) == [kept]
+    with db.read() as session:
+        if db.engine.dialect.name == "sqlite":
+            indexed = session.scalar(text("SELECT count(*) FROM run_search"))
+            assert indexed == 1  # the deleted run's row went with it
+        else:
+            names = session.scalars(
+                text("SELECT indexname FROM pg_indexes WHERE tablename = 'experiment_runs'")
+            ).all()
+            assert "ix_experiment_runs_search_trgm" in names
+
+
+def test_without_pg_trgm_the_migration_goes_on_and_q_scans(
+    pg_admin: sqlalchemy.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    suffix = uuid.uuid4().hex[:12]
+    role, schema = f"trainlog_nopriv_{suffix}", f"trainlog_test_{suffix}"
+    with pg_admin.begin() as connection:
+        found = connection.exec_driver_sql(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+            "ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+        ).scalar()
+        if found == "public":
+            pytest.skip("pg_trgm is installed in public, which every role may use")
+        # No CREATE on the database: CREATE EXTENSION (even a trusted one) is refused.
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        connection.exec_driver_sql(f"CREATE SCHEMA {schema} AUTHORIZATION {role}")
+    url = PG_URL.replace("postgres@", f"{role}@", 1)
+    separator = "&" if "?" in url else "?"
+    db = Database.connect(f"{url}{separator}options=-csearch_path%3D{schema}")
+    try:
+        with caplog.at_level(logging.WARNING, logger="trainlog.migrations"):
+            migrate(db.engine)
+        warnings = [r.getMessage() for r in caplog.records if r.name == "trainlog.migrations"]
+        assert len(warnings) == 1 and "q) scans every run" in warnings[0]
+        run_id = make_run(db, name="Größe-Ablation")
+        assert listed(db, runs.RunFilter(q="GRÖßE")) == [run_id]
+        with db.read() as session:
+            names = session.scalars(
+                text("SELECT indexname FROM pg_indexes WHERE schemaname = :s"), {"s": schema}
+            ).all()
+        assert "ix_experiment_runs_search_trgm" not in names
+    finally:
+        db.dispose()
+        with pg_admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+            connection.exec_driver_sql(f"DROP ROLE {role}")
+
+
 def test_a_bad_cursor_is_refused() -> None:
     for token in ("nope", "", "bm90LWEtY3Vyc29y", runs.Cursor(BASE, uuid.uuid4()).encode()[:-3]):
         with pytest.raises(runs.BadCursor):
@@ -143,6 +292,8 @@ def rows_of(db: Database, run_id: uuid.UUID) -> dict[str, int]:
                 (TrainingLog, TrainingLog.run_id),
                 (LogChunk, LogChunk.run_id),
                 (RunTag, RunTag.run_id),
+                (MetricPoint, MetricPoint.run_id),
+                (MetricCursor, MetricCursor.run_id),
             )
         }
 
@@ -162,13 +313,38 @@ def test_delete_removes_the_run_its_log_and_tags_in_batches(
             .where(ExperimentRun.id.in_([doomed, kept]))
             .values(status=RunStatus.SUCCEEDED)
         )
+    # 25 metric points, taken in windows of 10 from the last backwards.
+    monkeypatch.setattr(retention, "DELETE_WINDOW_POINTS", 10)
+    with db.write() as session:
+        session.add(MetricCursor(run_id=doomed, offset=0, line=1, counts={"loss": 25}, last={}))
+        session.add_all(
+            MetricPoint(run_id=doomed, seq=i, name="loss", step=i, value=1.0, line=i, offset=i)
+            for i in range(25)
+        )
+    batches: list[tuple[int, int]] = []
+    delete_points = metrics_store.delete_points
+
+    def spy(session: Session, run_id: uuid.UUID, first: int, end: int) -> None:
+        def count() -> int:
+            points = select(func.count()).select_from(MetricPoint)
+            return session.scalar(points.where(MetricPoint.run_id == run_id)) or 0
+
+        left = count()
+        batches.append((first, end))
+        delete_points(session, run_id, first, end)
+        assert left - count() == end - first  # each batch removes its window's points
+
+    monkeypatch.setattr(metrics_store, "delete_points", spy)
     assert rows_of(db, doomed) == {
         "experiment_runs": 1,
         "training_logs": 1,
         "log_chunks": 40,
         "run_tags": 1,
+        "metric_points": 25,
+        "metric_cursors": 1,
     }
     retention.delete_run(db, doomed)
+    assert batches == [(15, 25), (5, 15), (0, 5)]
     assert set(rows_of(db, doomed).values()) == {0}
     with db.read() as session:
         with pytest.raises(runs.RunNotFound):
@@ -210,6 +386,8 @@ def test_an_active_run_is_not_deleted(db: Database) -> None:
             "training_logs": 1,
             "log_chunks": 0,
             "run_tags": 1,
+            "metric_points": 0,
+            "metric_cursors": 0,
         }
         with db.read() as session:
             assert runs.get(session, run_id).deleted_at is None

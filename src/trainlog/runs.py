@@ -10,8 +10,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, exists, func, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    column,
+    exists,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import BindParameter
 
 from trainlog import store
 from trainlog.lineindex import line_count
@@ -29,6 +43,15 @@ from trainlog.provenance import Provenance
 
 # Serializes "count active runs, then insert" across server replicas on PostgreSQL.
 _ADMISSION_LOCK_KEY = 7_341_001
+
+# SQLite's trigram index of search_text (migration 0006: FTS5, rows keyed by the run's rowid).
+_RUN_SEARCH = table("run_search", column("rowid"), column("run_search"))
+# A trigram index finds only text of 3 characters or more; a shorter q scans the runs.
+TRIGRAM = 3
+# Up to this many runs matching q, a page is read off the trigram index (the matches are
+# sorted); a q that matches more is common enough that walking the newest runs in order
+# finds a page sooner.
+INDEXED_SEARCH_MAX = 2000
 
 
 class RunNotFound(LookupError):
@@ -102,7 +125,12 @@ class RunFilter:
             tag = aliased(RunTag)  # apart from the joined one
             found.append(exists().where(tag.run_id == runs.id, tag.key == key, tag.value == value))
         if self.q:
-            found.append(runs.search_text.contains(self.q.lower(), autoescape=True))
+            # Inlined, not bound: with a parameter PostgreSQL soon plans once for every q (a
+            # generic plan) and, not knowing the pattern, walks every run instead of the
+            # trigram index. The escape character makes %, _ and / plain text.
+            text = self.q.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+            pattern: BindParameter[str] = bindparam("q", f"%{text}%", literal_execute=True)
+            found.append(runs.search_text.like(pattern, escape="/"))
         if self.since is not None:
             found.append(runs.created_at >= self.since)
         if self.until is not None:
@@ -161,6 +189,7 @@ def page(session: Session, filters: RunFilter, limit: int, after: Cursor | None 
             RunTag.key == key, RunTag.value == value
         )
         created_at, run_id = RunTag.created_at, RunTag.run_id
+    query = query.where(*_narrowed_search(session, filters.q))
     query = query.order_by(created_at.desc(), run_id.desc()).limit(limit + 1)
     if after is not None:
         query = query.where(tuple_(created_at, run_id) < (after.created_at, after.run_id))
@@ -171,6 +200,27 @@ def page(session: Session, filters: RunFilter, limit: int, after: Cursor | None 
         return RunPage(views)
     last = views[limit - 1].run
     return RunPage(views[:limit], Cursor(last.created_at, last.id))
+
+
+def _narrowed_search(session: Session, q: str | None) -> list[ColumnElement[bool]]:
+    """On SQLite, a condition that narrows a rare ``q`` to the runs its trigram index finds.
+
+    The filter's LIKE stays the condition that decides (the index only narrows: same results
+    with or without it). PostgreSQL's planner picks its pg_trgm index for the LIKE itself.
+    """
+    if not q or session.get_bind().dialect.name != "sqlite" or len(q.lower()) < TRIGRAM:
+        return []
+    if "\x00" in q:  # FTS5's query syntax ends at a NUL; the LIKE alone takes it as text
+        return []
+    # An FTS5 phrase: the text as it is, quotes doubled.
+    phrase = '"' + q.lower().replace('"', '""') + '"'
+    matching = select(_RUN_SEARCH.c.rowid).where(_RUN_SEARCH.c.run_search.match(phrase))
+    found = session.scalar(
+        select(func.count()).select_from(matching.limit(INDEXED_SEARCH_MAX).subquery())
+    )
+    if found is not None and found >= INDEXED_SEARCH_MAX:
+        return []
+    return [literal_column("experiment_runs.rowid").in_(matching)]
 
 
 def active(session: Session, source: RunSource | None = None) -> list[ExperimentRun]:

@@ -102,6 +102,49 @@ test('filter by status and tag via the URL, and through the filter bar', async (
   await page.screenshot({ path: shot('runs-page-filters.png') });
 });
 
+test("a chosen metric's latest value is a column, kept in the URL", async ({ page, request }) => {
+  // The emitter's last bar says loss=0.5556 for e2e-ok (0.2500 for e2e-fail); read it from
+  // the API, so this checks the column, not the extraction.
+  const last = async (id: string) => {
+    const res = await request.get(`/api/metrics/latest?name=loss&run=${id}`);
+    return ((await res.json()) as { runs: Record<string, { value: number }> }).runs[id]?.value;
+  };
+  await expect.poll(() => last(alpha)).toBe(0.5556);
+  await expect.poll(() => last(beta)).toBe(0.5556);
+
+  await page.goto('/?tag=team:vision');
+  await expect(rows(page)).toHaveCount(2);
+  await expect(page.getByTestId('metric-column')).toHaveCount(0);
+  const picker = page.getByLabel('Metric column');
+  await picker.fill('loss');
+  await picker.press('Enter');
+  await expect(page).toHaveURL(/\?tag=team%3Avision&metric=loss$/);
+  await expect(page.getByTestId('metric-column')).toHaveText('loss');
+  await expect(page.locator(`tr[data-run-id="${alpha}"] .metric-value`)).toHaveText('0.5556');
+  await page.screenshot({ path: shot('runs-page-metric-column.png') });
+
+  // Shared as a link: the column and the filters come back with it; filtering keeps it.
+  await page.goto('/?metric=loss');
+  await expect(rows(page)).toHaveCount(3);
+  await expect(page.getByLabel('Metric column')).toHaveValue('loss');
+  await expect(page.locator(`tr[data-run-id="${beta}"] .metric-value`)).toHaveText('0.5556');
+  await page.getByRole('button', { name: 'succeeded' }).click();
+  await expect(page).toHaveURL(/status=succeeded/);
+  await expect(page).toHaveURL(/metric=loss/);
+  await expect(rows(page)).toHaveCount(2);
+  await expect(page.locator('tr.run-row .metric-value')).toHaveText(['0.5556', '0.5556']);
+
+  // A series no run has: a dash, not an error.
+  await page.goto('/?metric=no_such_metric');
+  await expect(page.getByTestId('metric-column')).toHaveText('no_such_metric');
+  await expect(page.locator(`tr[data-run-id="${alpha}"] .metric-value`)).toHaveText('—');
+  // Cleared: the column goes, and so does the parameter.
+  await page.getByLabel('Metric column').fill('');
+  await page.getByLabel('Metric column').press('Enter');
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByTestId('metric-column')).toHaveCount(0);
+});
+
 test('delete from the run page, after a confirmation', async ({ page, request }) => {
   await page.goto(`/runs/${beta}`);
   await expect(page.getByTestId('run-tags')).toHaveText('team:nlp');

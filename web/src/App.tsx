@@ -1,8 +1,12 @@
+import { lazy, Suspense } from 'react';
 import { matchRoute, usePathname, Link } from './router';
 import { RunsPage } from './pages/RunsPage';
-import { RunPage } from './pages/RunPage';
 import { TokenPage } from './pages/TokenPage';
 import { useTokenRequired } from './auth';
+
+// The run page (xterm.js, the viewer, uPlot charts) is most of the app's code: loaded only when
+// a run is opened, so the runs page paints without downloading and compiling it.
+const RunPage = lazy(() => import('./pages/RunPage').then((m) => ({ default: m.RunPage })));
 
 export function App() {
   const route = matchRoute(usePathname());
@@ -20,7 +24,11 @@ export function App() {
       </header>
       {tokenRequired && <TokenPage />}
       {!tokenRequired && route.name === 'runs' && <RunsPage />}
-      {!tokenRequired && route.name === 'run' && <RunPage key={route.id} id={route.id} />}
+      {!tokenRequired && route.name === 'run' && (
+        <Suspense fallback={<main className="page" aria-busy="true" />}>
+          <RunPage key={route.id} id={route.id} />
+        </Suspense>
+      )}
       {!tokenRequired && route.name === 'notFound' && (
         <main className="page">
           <div className="empty">

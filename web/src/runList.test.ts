@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Run } from './api';
-import { appendOlder, mergeNewest, shortCommit } from './runList';
+import { appendOlder, formatMetric, mergeNewest, metricColumn, runsAddress, shortCommit } from './runList';
 
 const run = (id: string, minute: number): Run => ({
   id,
@@ -52,5 +52,29 @@ describe('shortCommit', () => {
     expect(shortCommit({ commit: '0123456789abcdef', branch: null, dirty: true })).toBe('01234567*');
     expect(shortCommit(null)).toBeNull();
     expect(shortCommit(undefined)).toBeNull();
+  });
+});
+
+describe('the metric column', () => {
+  it('is kept in the address beside the filters, and dropped when empty', () => {
+    const query = { statuses: ['failed' as const], tags: ['team:nlp'], q: '' };
+    expect(runsAddress(query, 'val_loss')).toBe('/?status=failed&tag=team%3Anlp&metric=val_loss');
+    expect(runsAddress(query, null)).toBe('/?status=failed&tag=team%3Anlp');
+    expect(runsAddress({ statuses: [], tags: [], q: '' }, null)).toBe('/');
+    expect(metricColumn('?status=failed&metric=loss')).toBe('loss');
+    expect(metricColumn('?metric=%20')).toBeNull();
+    expect(metricColumn('?status=failed')).toBeNull();
+  });
+
+  it('shows 4 significant digits, exponents only for very large or small values', () => {
+    expect(formatMetric(0.41234567)).toBe('0.4123');
+    expect(formatMetric(0.25)).toBe('0.25');
+    expect(formatMetric(1200)).toBe('1200');
+    expect(formatMetric(12345.678)).toBe('12350');
+    expect(formatMetric(3e-4)).toBe('3e-4');
+    expect(formatMetric(-25_000_000.5)).toBe('-2.5e+7');
+    expect(formatMetric(-2.5e7)).toBe('-25000000');
+    expect(formatMetric('nan')).toBe('nan');
+    expect(formatMetric('-inf')).toBe('-inf');
   });
 });

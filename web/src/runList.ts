@@ -1,5 +1,5 @@
 /** The runs page's list: the newest page, polled live, merged with older pages loaded on demand. */
-import type { Run } from './api';
+import { request, runQueryString, type Run, type RunQuery } from './api';
 
 /** Whether `a` comes after `b` in the list's order (newest first: created_at, then id). */
 export function isOlder(a: Run, b: Run): boolean {
@@ -30,4 +30,48 @@ export function appendOlder(shown: Run[], older: Run[]): Run[] {
 export function shortCommit(git: Run['git']): string | null {
   if (!git?.commit) return null;
   return git.commit.slice(0, 8) + (git.dirty ? '*' : '');
+}
+
+/** The runs page's metric column, kept in its address beside the filters (`?metric=loss`). */
+export function metricColumn(search: string): string | null {
+  return new URLSearchParams(search).get('metric')?.trim() || null;
+}
+
+/** The runs page's address for these filters and metric column (null: none). */
+export function runsAddress(query: RunQuery, metric: string | null): string {
+  return `/${runQueryString(query, metric ? { metric } : {})}`;
+}
+
+/** A run's latest point of a series, as `GET /api/metrics/latest` gives it. */
+export interface LatestPoint {
+  step: number;
+  /** A number, or "nan", "inf", "-inf". */
+  value: number | string;
+  time: number | null;
+  line: number;
+  offset: number;
+}
+
+/** The server's limit on runs per `/api/metrics/latest` request. */
+export const LATEST_BATCH = 500;
+
+/** Each of these runs' latest value of series `name` (runs without one are left out). */
+export async function latestValues(name: string, ids: string[], signal?: AbortSignal): Promise<Record<string, LatestPoint>> {
+  const found: Record<string, LatestPoint> = {};
+  for (let i = 0; i < ids.length; i += LATEST_BATCH) {
+    const p = new URLSearchParams({ name });
+    ids.slice(i, i + LATEST_BATCH).forEach((id) => p.append('run', id));
+    const answer = await request<{ runs: Record<string, LatestPoint> }>('GET', `/metrics/latest?${p}`, undefined, signal);
+    Object.assign(found, answer.runs);
+  }
+  return found;
+}
+
+/** A metric value for a table cell: 4 significant digits, exponents only for very large or small values. */
+export function formatMetric(value: number | string): string {
+  if (typeof value === 'string') return value;
+  const abs = Math.abs(value);
+  if (Number.isInteger(value) && abs < 1e9) return String(value);
+  const rounded = Number(value.toPrecision(4));
+  return abs !== 0 && (abs >= 1e6 || abs < 1e-3) ? rounded.toExponential() : String(rounded);
 }

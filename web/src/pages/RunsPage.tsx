@@ -17,7 +17,20 @@ import { Banner, ExitCode, StatusBadge } from '../components';
 import { formatBytes, formatRelative, formatTimestamp, runDuration, shortId } from '../format';
 import { usePolling, useNow } from '../hooks';
 import { Link, navigate, useSearch } from '../router';
-import { appendOlder, mergeNewest, shortCommit } from '../runList';
+import {
+  appendOlder,
+  formatMetric,
+  latestValues,
+  mergeNewest,
+  metricColumn,
+  runsAddress,
+  shortCommit,
+  type LatestPoint,
+} from '../runList';
+
+// The run page's code, fetched once the list is on screen and the browser is idle, so opening
+// a run needs no download (the runs page itself never waits for it).
+const prefetchRunPage = () => void import('./RunPage');
 
 function NewRun({ onStarted }: { onStarted: () => void }) {
   const configs = usePolling('configs', (s) => api.listConfigs(s), null);
@@ -122,10 +135,10 @@ interface Shown {
   loadedOlder: boolean;
 }
 
-function RunFilters({ query }: { query: RunQuery }) {
+function RunFilters({ query, metric }: { query: RunQuery; metric: string | null }) {
   const [text, setText] = useState(query.q);
   const [tag, setTag] = useState('');
-  const go = (next: RunQuery) => navigate(`/${runQueryString(next)}`, { replace: true });
+  const go = (next: RunQuery) => navigate(runsAddress(next, metric), { replace: true });
   useEffect(() => setText(query.q), [query.q]);
   useEffect(() => {
     if (text === query.q) return undefined;
@@ -185,8 +198,62 @@ function RunFilters({ query }: { query: RunQuery }) {
           {t} ×
         </button>
       ))}
+      <MetricPicker query={query} metric={metric} />
     </div>
   );
+}
+
+/** Names offered for the metric column; any series name may be typed. */
+const SUGGESTED_METRICS = ['loss', 'val_loss', 'accuracy', 'val_acc', 'lr', 'grad_norm'];
+
+/** Which metric's latest value the list shows as a column, kept in the address (`?metric=`). */
+function MetricPicker({ query, metric }: { query: RunQuery; metric: string | null }) {
+  const [name, setName] = useState(metric ?? '');
+  useEffect(() => setName(metric ?? ''), [metric]);
+  const choose = (next: string) => {
+    const picked = next.trim() || null;
+    if (picked !== metric) navigate(runsAddress(query, picked), { replace: true });
+  };
+  return (
+    <>
+      <input
+        className="filter-tag filter-metric"
+        aria-label="Metric column"
+        placeholder="metric column ⏎"
+        list="metric-names"
+        maxLength={64}
+        value={name}
+        onChange={(e) => setName(e.target.value)}
+        onBlur={() => choose(name)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') choose(name);
+        }}
+      />
+      <datalist id="metric-names">
+        {SUGGESTED_METRICS.map((m) => (
+          <option key={m} value={m} />
+        ))}
+      </datalist>
+    </>
+  );
+}
+
+/**
+ * Each shown run's latest value of series `name`: asked again whenever the list changes, every
+ * 2 s while a run is live, every 10 s otherwise (an ended run's last lines are extracted just
+ * after it ends). The last answer stays on screen while the next loads.
+ */
+function useLatestMetric(name: string | null, runs: Run[] | null): Record<string, LatestPoint> | null {
+  const ids = (runs ?? []).map((r) => r.id);
+  const live = (runs ?? []).some((r) => isActive(r.status));
+  const polled = usePolling(
+    `metric:${name ?? ''}:${ids.join(',')}`,
+    async (signal) => (name && ids.length > 0 ? latestValues(name, ids, signal) : {}),
+    () => (name ? (live ? 2000 : 10_000) : null),
+  );
+  const last = useRef<{ name: string | null; values: Record<string, LatestPoint> } | null>(null);
+  if (polled.data) last.current = { name, values: polled.data };
+  return last.current?.name === name ? last.current.values : null;
 }
 
 function Tags({ tags }: { tags: Run['tags'] }) {
@@ -203,9 +270,19 @@ function Tags({ tags }: { tags: Run['tags'] }) {
   );
 }
 
+function MetricCell({ point, loading }: { point: LatestPoint | undefined; loading: boolean }) {
+  if (!point) return <td className="num muted metric-value">{loading ? '…' : '—'}</td>;
+  return (
+    <td className="num mono metric-value" title={`step ${point.step}, line ${point.line}`}>
+      {formatMetric(point.value)}
+    </td>
+  );
+}
+
 export function RunsPage() {
   const search = useSearch();
   const query = useMemo(() => parseRunQuery(search), [search]);
+  const metric = metricColumn(search);
   const key = runQueryString(query);
   const newest = useNewestRuns(query, key);
   const [shown, setShown] = useState<Shown | null>(null);
@@ -227,9 +304,16 @@ export function RunsPage() {
   const list = current?.runs ?? null;
   const anyActive = (list ?? []).some((r) => isActive(r.status));
   const now = useNow(1000, anyActive);
+  const latest = useLatestMetric(metric, list);
   useEffect(() => {
     document.title = 'Runs · trainlog';
   }, []);
+  const painted = list !== null;
+  useEffect(() => {
+    if (!painted) return;
+    const idle = window.requestIdleCallback ?? ((f: () => void) => window.setTimeout(f, 200));
+    idle(prefetchRunPage);
+  }, [painted]);
 
   const loadOlder = async () => {
     if (!current?.cursor) return;
@@ -260,7 +344,7 @@ export function RunsPage() {
         <NewRun onStarted={newest.reload} />
       </div>
 
-      <RunFilters query={query} />
+      <RunFilters query={query} metric={metric} />
 
       {newest.error && (
         <Banner kind={isTransientError(newest.error) ? 'warn' : 'error'}>
@@ -297,6 +381,11 @@ export function RunsPage() {
                 <th className="num">Duration</th>
                 <th className="num">Log</th>
                 <th className="num">Exit</th>
+                {metric && (
+                  <th className="num metric-col" data-testid="metric-column">
+                    {metric}
+                  </th>
+                )}
               </tr>
             </thead>
             <tbody>
@@ -335,6 +424,7 @@ export function RunsPage() {
                   <td className="num">
                     <ExitCode code={r.exit_code} />
                   </td>
+                  {metric && <MetricCell point={latest?.[r.id]} loading={latest === null} />}
                 </tr>
               ))}
             </tbody>
