@@ -2,17 +2,10 @@
 // Prints one JSON line: for each load, on the page's own clock, when the request for the
 // series' chart data began, when its answer had arrived, and when the chart was painted with
 // it (the next frame after the chart holds its points), and how many points it drew.
-import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { launchChromium } from './browser.mjs';
 
-const web = resolve(dirname(fileURLToPath(import.meta.url)), '../web');
-const { chromium } = createRequire(resolve(web, 'package.json'))('@playwright/test');
 const [url, name, times] = [process.argv[2], process.argv[3], Number(process.argv[4] ?? 5)];
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-});
+const browser = await launchChromium();
 const loads = [];
 try {
   for (let i = 0; i < times; i++) {

@@ -1,17 +1,10 @@
 // The runs page's first paint in Chromium: `node bench/firstpaint.mjs URL TIMES`.
 // Prints one JSON line: for each load, the page's own clock (ms since navigation start) when
 // the first run row was on screen, and when the browser reported first contentful paint.
-import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { launchChromium } from './browser.mjs';
 
-const web = resolve(dirname(fileURLToPath(import.meta.url)), '../web');
-const { chromium } = createRequire(resolve(web, 'package.json'))('@playwright/test');
 const [url, times] = [process.argv[2], Number(process.argv[3] ?? 5)];
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-});
+const browser = await launchChromium();
 const loads = [];
 try {
   for (let i = 0; i < times; i++) {

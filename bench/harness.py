@@ -333,6 +333,22 @@ def server(url: str, **env: str) -> Iterator[Server]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def browser_script(script: str, *args: str, timeout: float = 300) -> Any:
+    """Run one of the bench's Chromium scripts (``bench/<script>``, node with the web app's
+    Playwright) and return the JSON it prints on its last line."""
+    done = subprocess.run(
+        ["node", str(BENCH_DIR / script), *args],
+        cwd=REPO / "web",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{script}: {done.stderr[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def raise_fd_limit(wanted: int = 8192) -> int:
     """Thousands of viewers need thousands of sockets in the client and the server."""
     import resource

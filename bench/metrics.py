@@ -13,9 +13,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -26,11 +24,10 @@ from sqlalchemy import func, select
 
 from bench.capture import _flood, _wall_t0, stored_size
 from bench.harness import (
-    BENCH_DIR,
-    REPO,
     Config,
     MiB,
     Row,
+    browser_script,
     fmt_s,
     fresh_db,
     median,
@@ -201,17 +198,7 @@ def _series_row(config: Config, db_kind: str) -> list[Row]:
 def _chart_loads(run_page: str, loads: int) -> list[dict[str, Any]]:
     """The run page in Chromium (bench/chart.mjs): from the series' request to its chart
     painted, on the page's clock."""
-    done = subprocess.run(
-        ["node", str(BENCH_DIR / "chart.mjs"), run_page, "loss", str(loads)],
-        cwd=REPO / "web",
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"chart.mjs: {done.stderr[-500:]}")
-    measured: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    measured: list[dict[str, Any]] = browser_script("chart.mjs", run_page, "loss", str(loads))
     return measured
 
 

@@ -15,9 +15,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
-import subprocess
 import threading
 import time
 import uuid
@@ -28,14 +26,13 @@ import httpx
 from sqlalchemy import Table, insert
 
 from bench.harness import (
-    BENCH_DIR,
     CHILDREN,
     PYTHON,
-    REPO,
     Config,
     MiB,
     Row,
     Server,
+    browser_script,
     fresh_db,
     median,
     percentile,
@@ -198,17 +195,7 @@ def _list_cases(client: httpx.Client, db: str, count: int, requests: int) -> lis
 
 
 def _first_paint(srv: Server, db: str, count: int, loads: int) -> Row:
-    done = subprocess.run(
-        ["node", str(BENCH_DIR / "firstpaint.mjs"), f"{srv.base}/", str(loads)],
-        cwd=REPO / "web",
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"firstpaint.mjs: {done.stderr[-500:]}")
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    measured = browser_script("firstpaint.mjs", f"{srv.base}/", str(loads))
     painted = [load["rows_ms"] for load in measured]
     worst = max(painted)
     fcp = median([load["fcp_ms"] or 0 for load in measured])

@@ -6,20 +6,13 @@
 // - heap: from LINE, scroll back (to the top of what is held, again and again, so each step
 //   loads the window before) across BACK_LINES lines; the JS heap in use (CDP
 //   Runtime.getHeapUsage) after each step, its peak, and after a garbage collection at the end.
-import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { launchChromium } from './browser.mjs';
 
-const web = resolve(dirname(fileURLToPath(import.meta.url)), '../web');
-const { chromium } = createRequire(resolve(web, 'package.json'))('@playwright/test');
 const [base, runId, lineArg, loadsArg, backArg] = process.argv.slice(2);
 const line = Number(lineArg);
 const loads = Number(loadsArg ?? 3);
 const back = Number(backArg ?? 50_000);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-});
+const browser = await launchChromium();
 const url = `${base}/runs/${runId}#L${line}`;
 
 /** A new page whose viewer exposes its terminal (as the e2e tests have it). */

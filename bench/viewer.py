@@ -10,15 +10,12 @@ there across 50,000 lines, window by window, noting the JS heap in use (CDP) aft
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 from bench.harness import (
-    BENCH_DIR,
     REPO,
     Config,
     MiB,
     Row,
+    browser_script,
     fmt_s,
     fresh_db,
     median,
@@ -58,17 +55,9 @@ def run(config: Config) -> list[Row]:
 def _measure(
     base: str, run_id: str, db: str, size: int, line: int, loads: int, back: int
 ) -> list[Row]:
-    done = subprocess.run(
-        ["node", str(BENCH_DIR / "viewer.mjs"), base, run_id, str(line), str(loads), str(back)],
-        cwd=REPO / "web",
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    measured = browser_script(
+        "viewer.mjs", base, run_id, str(line), str(loads), str(back), timeout=900
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"viewer.mjs: {done.stderr[-500:]}")
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
     shown = [load["ms"] / 1000 for load in measured["permalink"]]
     right = all(load["ok"] for load in measured["permalink"])
     worst = max(shown)

@@ -21,6 +21,12 @@ async def one_event(_offset: int) -> AsyncIterator[bytes]:
     yield LOG_EVENT
 
 
+async def receive() -> Message:
+    """A client that never disconnects."""
+    await anyio.sleep_forever()
+    raise AssertionError("unreachable")
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("failing_send", [0, 1, 2], ids=["start", "event", "ending"])
 async def test_a_send_that_fails_ends_the_stream_without_an_error(failing_send: int) -> None:
@@ -30,10 +36,6 @@ async def test_a_send_that_fails_ends_the_stream_without_an_error(failing_send: 
         if len(sent) == failing_send:
             raise OSError("connection reset by peer")
         sent.append(message)
-
-    async def receive() -> Message:
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")
 
     response = EventStreamResponse(resumable(one_event, 0), send_timeout=30)
     with anyio.fail_after(5):
@@ -48,10 +50,6 @@ async def test_the_stream_is_announced_as_events_of_unknown_length() -> None:
 
     async def send(message: Message) -> None:
         sent.append(message)
-
-    async def receive() -> Message:
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")
 
     response = EventStreamResponse(resumable(one_event, 0), send_timeout=30)
     with anyio.fail_after(5):
