@@ -58,8 +58,21 @@ def pg_admin() -> Iterator[sqlalchemy.Engine]:
         if IN_CI:
             pytest.fail(f"PostgreSQL at {PG_URL} is required under CI=true: {exc}")
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}: set TRAINLOG_TEST_DATABASE_URL")
+    _trigram_extension_in_public(engine)
     yield engine
     engine.dispose()
+
+
+def _trigram_extension_in_public(engine: sqlalchemy.Engine) -> None:
+    """pg_trgm lives in public, not in a test's schema. A migration's CREATE EXTENSION puts
+    it in the first schema of its search path: in a test's fresh schema, whose DROP ... CASCADE
+    would then take the extension and every other test's trigram index with it (a deadlock
+    when tests run side by side)."""
+    with engine.begin() as connection:
+        # Tests start side by side (xdist workers): one at a time here.
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(8146091)")
+        connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+        connection.exec_driver_sql("ALTER EXTENSION pg_trgm SET SCHEMA public")
 
 
 @pytest.fixture

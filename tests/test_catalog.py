@@ -238,37 +238,40 @@ def test_the_search_index_follows_runs_created_and_deleted(db: Database) -> None
 def test_without_pg_trgm_the_migration_goes_on_and_q_scans(
     pg_admin: sqlalchemy.Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # A database of its own: in the test database pg_trgm is installed (in public, which
+    # every role may use), and a role without CREATE there would still find it.
     suffix = uuid.uuid4().hex[:12]
-    role, schema = f"trainlog_nopriv_{suffix}", f"trainlog_test_{suffix}"
-    with pg_admin.begin() as connection:
-        found = connection.exec_driver_sql(
-            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
-            "ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
-        ).scalar()
-        if found == "public":
-            pytest.skip("pg_trgm is installed in public, which every role may use")
-        # No CREATE on the database: CREATE EXTENSION (even a trusted one) is refused.
+    role, database = f"trainlog_nopriv_{suffix}", f"trainlog_nopriv_{suffix}"
+    admin = pg_admin.execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
         connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
-        connection.exec_driver_sql(f"CREATE SCHEMA {schema} AUTHORIZATION {role}")
-    url = PG_URL.replace("postgres@", f"{role}@", 1)
-    separator = "&" if "?" in url else "?"
-    db = Database.connect(f"{url}{separator}options=-csearch_path%3D{schema}")
+        connection.exec_driver_sql(f"CREATE DATABASE {database}")
+    base = PG_URL.rsplit("/", 1)[0]
+    own_admin = sqlalchemy.create_engine(f"{base}/{database}".replace("://", "+psycopg://", 1))
     try:
-        with caplog.at_level(logging.WARNING, logger="trainlog.migrations"):
-            migrate(db.engine)
-        warnings = [r.getMessage() for r in caplog.records if r.name == "trainlog.migrations"]
-        assert len(warnings) == 1 and "q) scans every run" in warnings[0]
-        run_id = make_run(db, name="Größe-Ablation")
-        assert listed(db, runs.RunFilter(q="GRÖßE")) == [run_id]
-        with db.read() as session:
-            names = session.scalars(
-                text("SELECT indexname FROM pg_indexes WHERE schemaname = :s"), {"s": schema}
-            ).all()
-        assert "ix_experiment_runs_search_trgm" not in names
+        with own_admin.begin() as connection:
+            # No CREATE on the database: CREATE EXTENSION (even a trusted one) is refused.
+            connection.exec_driver_sql(f"CREATE SCHEMA trainlog AUTHORIZATION {role}")
+        url = f"{base}/{database}".replace("postgres@", f"{role}@", 1)
+        db = Database.connect(f"{url}?options=-csearch_path%3Dtrainlog")
+        try:
+            with caplog.at_level(logging.WARNING, logger="trainlog.migrations"):
+                migrate(db.engine)
+            warnings = [r.getMessage() for r in caplog.records if r.name == "trainlog.migrations"]
+            assert len(warnings) == 1 and "q) scans every run" in warnings[0]
+            run_id = make_run(db, name="Größe-Ablation")
+            assert listed(db, runs.RunFilter(q="GRÖßE")) == [run_id]
+            with db.read() as session:
+                names = session.scalars(
+                    text("SELECT indexname FROM pg_indexes WHERE schemaname = 'trainlog'")
+                ).all()
+            assert "ix_experiment_runs_search_trgm" not in names
+        finally:
+            db.dispose()
     finally:
-        db.dispose()
-        with pg_admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        own_admin.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE {database} WITH (FORCE)")
             connection.exec_driver_sql(f"DROP ROLE {role}")
 
 
