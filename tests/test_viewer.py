@@ -150,7 +150,13 @@ async def test_a_crowd_joining_a_live_run_at_once_costs_the_store_a_read_not_one
         return await watch(hub, run_id)
 
     crowd = [asyncio.create_task(join()) for _ in range(50)]
-    await asyncio.sleep(0.2)  # every viewer has joined and caught up
+    # Every viewer has joined and caught up once the tailer has read (however slow the
+    # machine); then a while longer, for any read a viewer should not make to show.
+    for _ in range(200):
+        if chunk_reads:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
     joined_with = len(chunk_reads)
     late = [asyncio.create_task(join()) for _ in range(20)]
     await asyncio.sleep(0.2)

@@ -148,6 +148,15 @@ test("a chosen metric's latest value is a column, kept in the URL", async ({ pag
 test('delete from the run page, after a confirmation', async ({ page, request }) => {
   await page.goto(`/runs/${beta}`);
   await expect(page.getByTestId('run-tags')).toHaveText('team:nlp');
+  // Every fact (tags, host and the long command included) is inside the facts box at 1280 px.
+  const facts = page.locator('dl.facts');
+  const box = (await facts.boundingBox())!;
+  for (const fact of await facts.locator('> div').all()) {
+    const b = (await fact.boundingBox())!;
+    expect(b.x + b.width, await fact.innerText()).toBeLessThanOrEqual(box.x + box.width);
+  }
+  expect(await facts.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+  await page.screenshot({ path: shot('run-page-facts.png') });
   const button = page.getByRole('button', { name: 'Delete run' });
   // Dismissed: nothing happens.
   page.once('dialog', (d) => void d.dismiss());
