@@ -1,8 +1,9 @@
 """Metric extraction: what it costs capture, how soon it is done, and a huge series' read.
 
 - Capture of a metrics-heavy flood (every line a step and three metrics) with extraction on
-  (TRAINLOG_METRICS=1, the runner's niced follower process) and off, alternating, timed as
-  the capture benchmark times it (child's first write to the run's recorded end). Target:
+  (TRAINLOG_METRICS=1, the runner's idle-priority follower process) and off, alternating,
+  timed as the capture benchmark times it (child's first write to the run's recorded end);
+  each "on" repetition waits for its follower's exit, so none runs into the next. Target:
   extraction costs at most 10% of capture throughput (time off / time on >= 0.9).
 - How long after the child's first write every point of that flood is stored (INFO).
 - A finished run's series of 1,000,000 points (stored directly with their block summaries,
@@ -16,10 +17,12 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from sqlalchemy import func, select
 
 from bench.capture import _flood, _wall_t0, stored_size
@@ -83,7 +86,24 @@ def capture(db_kind: str, nbytes: int, extract: bool) -> tuple[float, float | No
                 points = session.scalar(select(func.count()).select_from(MetricPoint)) or 0
         finally:
             db.dispose()
+        _wait_follower_gone(run_id)
     return seconds, done, points
+
+
+def _wait_follower_gone(run_id: uuid.UUID, timeout: float = 30) -> None:
+    """The run's follower ends a pass after its extraction is complete; until it has, it
+    would run into the next repetition (an "off" one), so wait for its exit."""
+    mine = str(run_id)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = False
+        for process in psutil.process_iter(["cmdline"]):
+            cmdline = process.info["cmdline"] or []
+            alive = alive or ("trainlog.metrics.follower" in cmdline and mine in cmdline)
+        if not alive:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the follower of run {run_id} still runs {timeout:.0f} s after its end")
 
 
 def _capture_rows(config: Config) -> list[Row]:
