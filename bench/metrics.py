@@ -1,7 +1,7 @@
 """Metric extraction: what it costs capture, how soon it is done, and a huge series' read.
 
 - Capture of a metrics-heavy flood (every line a step and three metrics) with extraction on
-  (TRAINLOG_METRICS=1, the runner's idle-priority follower process) and off, alternating,
+  (TRAINLOG_METRICS=1, the runner's niced follower process) and off, alternating,
   timed as the capture benchmark times it (child's first write to the run's recorded end);
   each "on" repetition waits for its follower's exit, so none runs into the next. Target:
   extraction costs at most 10% of capture throughput (time off / time on >= 0.9).

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import threading
 import time
 import uuid
@@ -13,12 +12,11 @@ import uuid
 from tests.helpers import new_run, wait_for
 from trainlog import runs, store
 from trainlog.db import Database
-from trainlog.metrics.follower import follow, start_follower
+from trainlog.metrics.follower import follow
 from trainlog.metrics.patterns import Rules
 from trainlog.metrics.store import extraction_complete, open_cursor, series_points
 from trainlog.models import RunStatus
 from trainlog.notify import RunWaker
-from trainlog.settings import Settings
 
 
 def test_it_ends_once_the_run_has_ended_and_all_is_extracted(db: Database) -> None:
@@ -70,42 +68,3 @@ def test_a_live_runs_points_are_stored_when_its_log_grows_not_at_the_next_poll(
         assert not follower.is_alive()  # the run's end woke it too, and it ended
     finally:
         waker.close()
-
-
-def test_the_runners_follower_takes_only_idle_cpu_from_its_start_and_still_keeps_up(
-    db: Database, database_url: str
-) -> None:
-    """Started beside a capture, its ~0.7 s CPU of imports must not take CPU the capture wants: it
-    is SCHED_IDLE before Python starts (not only once main() runs), and a live run's printed
-    metric is still charted within the second the chart may lag."""
-    run_id = new_run(db)
-    with db.write() as session:
-        open_cursor(session, run_id, Rules())
-        runs.mark_running(session, run_id, socket.gethostname(), os.getpid())
-    follower = start_follower(Settings(database_url=database_url), run_id)
-    try:
-
-        def python_started() -> bool:
-            with open(f"/proc/{follower.pid}/cmdline", "rb") as cmdline:
-                return cmdline.read().split(b"\0")[0] == sys.executable.encode()
-
-        wait_for(python_started, timeout=10, every=0.001)
-        assert os.sched_getscheduler(follower.pid) == os.SCHED_IDLE  # before its imports
-        time.sleep(1.0)  # started and waiting: what follows is a live run's pace
-        with db.write() as session:
-            store.append(session, run_id, 0, b"step 1 loss=0.5\n")
-        began = time.monotonic()
-
-        def charted() -> bool:
-            with db.read() as session:
-                return len(series_points(session, run_id, "loss")) == 1
-
-        wait_for(charted, timeout=10, every=0.01)
-        assert time.monotonic() - began < 1.0
-        with db.write() as session:
-            runs.finish(session, run_id, RunStatus.SUCCEEDED, 0)
-        assert follower.wait(timeout=30) == 0
-    finally:
-        if follower.poll() is None:
-            follower.kill()
-            follower.wait()

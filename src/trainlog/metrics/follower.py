@@ -1,16 +1,12 @@
 """A live run's metric extraction: ``python -m trainlog.metrics.follower RUN_ID``.
 
-The runner starts it once the run is marked running. It is a process of its own rather than
-a thread of the runner: extraction is Python regex work at a few MB/s, and in the runner it
-would hold the GIL that the capture threads need back after every read (one busy thread there
-once made a 64 MiB flood take 84 s instead of 0.6 s). It runs at Linux's idle priority
-(SCHED_IDLE, set by ``chrt --idle`` before Python starts, so that even its ~0.7 s of start-up
-imports, which fall right in a flood's first second, run at it; niced where that is missing),
-so it takes only CPU that capture leaves: under a flood it falls behind and catches up
-afterwards; otherwise it is woken by each append (``notify.RunWaker``, as ``trainlog tail
---follow`` is) and keeps up within a pass of it. On a machine whose every core is kept busy
-(SCHED_IDLE gets next to nothing there, nice 10 got ~10% of a core) it lags until one is
-free. It ends once the run has ended and everything is extracted. If it dies,
+The runner starts it once the run is marked running. It is a process of its own, niced,
+rather than a thread of the runner: extraction is Python regex work at a few MB/s, and in the
+runner it would hold the GIL that the capture threads need back after every read (one busy
+thread there once made a 64 MiB flood take 84 s instead of 0.6 s). On its own it takes only
+CPU that capture leaves: under a flood it falls behind and catches up afterwards; otherwise
+it is woken by each append (``notify.RunWaker``, as ``trainlog tail --follow`` is) and keeps up
+within a pass of it. It ends once the run has ended and everything is extracted. If it dies,
 nothing is lost: the cursor is in the database, and the API extracts an ended run's rest on
 first use.
 """
@@ -19,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -48,12 +43,8 @@ GIVE_UP_SECONDS = 60.0
 def start_follower(settings: Settings, run_id: uuid.UUID) -> subprocess.Popen[bytes]:
     # Not marked with the run id: ending the run's processes (a cancel) must not end it.
     env = {k: v for k, v in settings.runner_env().items() if k != RUN_ID_ENV}
-    # Idle from its first instruction: set in main() only, its imports would compete with
-    # the capture it starts beside. chrt rather than a preexec_fn: the runner has threads.
-    chrt = shutil.which("chrt")
-    idle = [chrt, "--idle", "0"] if chrt else []
     return subprocess.Popen(
-        [*idle, sys.executable, "-m", "trainlog.metrics.follower", str(run_id)],
+        [sys.executable, "-m", "trainlog.metrics.follower", str(run_id)],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -97,17 +88,9 @@ def follow(
             waker.wait(poll)
 
 
-def take_idle_cpu() -> None:
-    """Run only on CPU nobody else wants (a no-op if chrt already did it)."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):  # not Linux, or a kernel without SCHED_IDLE
-        os.nice(NICENESS)
-
-
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="trainlog-metrics %(levelname)s %(message)s")
-    take_idle_cpu()
+    os.nice(NICENESS)
     settings = get_settings()
     run_id = uuid.UUID(argv[0])
     db = Database.connect(settings.database_url)
