@@ -371,10 +371,13 @@ def test_delete_gives_sqlite_pages_back(tmp_path: Path) -> None:
                 return count, free
 
         before, _ = pages()
+        file_before = (tmp_path / "space.db").stat().st_size
         retention.delete_run(db, run_id)
         after, free = pages()
         assert free == 0
         assert before - after > (8 * 1024 * 1024) // 4096 * 0.9
+        # The file on disk too, once the delete returns (not at some later checkpoint).
+        assert file_before - (tmp_path / "space.db").stat().st_size > 8 * 1024 * 1024 * 0.9
     finally:
         db.dispose()
 

@@ -187,6 +187,20 @@ class Database:
             left: int = driver.execute("PRAGMA freelist_count").fetchone()[0]
             return left
 
+    def checkpoint(self) -> None:
+        """Copy what SQLite's WAL holds into the database file now, without taking or waiting
+        for the write lock (PASSIVE); PostgreSQL: nothing to do. A long series of writes (a
+        delete) calls it between its transactions so that the WAL never reaches
+        wal_autocheckpoint: that checkpoint would run inside whichever commit crossed the
+        threshold, often another run's append, and hold it while it copies and syncs."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as connection:
+            # Outside any transaction: on a connection inside one, SQLite refuses to checkpoint.
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def dispose(self) -> None:
         self.engine.dispose()
 

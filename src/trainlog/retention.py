@@ -93,7 +93,7 @@ def purge(db: Database, run_id: uuid.UUID) -> None:
     upper = last_seq + 1 if last_seq is not None else 0
     while upper > 0:
         lower = max(0, upper - DELETE_WINDOW_POINTS)
-        with _paced(), db.write() as session:
+        with _paced(db), db.write() as session:
             metrics_store.delete_points(session, run_id, lower, upper)
         upper = lower
     # From the end backwards: a reader still inside the log meanwhile finds it shorter, never
@@ -101,7 +101,7 @@ def purge(db: Database, run_id: uuid.UUID) -> None:
     upper = end or 0
     while upper > 0:
         lower = max(0, upper - DELETE_WINDOW_BYTES)
-        with _paced(), db.write() as session:
+        with _paced(db), db.write() as session:
             session.execute(
                 delete(LogChunk).where(
                     LogChunk.run_id == run_id,
@@ -113,17 +113,19 @@ def purge(db: Database, run_id: uuid.UUID) -> None:
     with db.write() as session:
         session.execute(delete(ExperimentRun).where(ExperimentRun.id == run_id))
     while True:
-        with _paced():
+        with _paced(db):
             left = db.release_free_space(RELEASE_PAGES)
         if not left:
             return
 
 
 @contextmanager
-def _paced() -> Iterator[None]:
-    """Run the block, then wait as long as it took (MIN_PAUSE_SECONDS at least)."""
+def _paced(db: Database) -> Iterator[None]:
+    """Run the block and checkpoint what it wrote (Database.checkpoint), then wait as long as
+    that took (MIN_PAUSE_SECONDS at least)."""
     started = time.monotonic()
     yield
+    db.checkpoint()
     time.sleep(max(MIN_PAUSE_SECONDS, time.monotonic() - started))
 
 
