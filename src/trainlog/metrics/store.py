@@ -477,6 +477,10 @@ class NewPoints:
 def new_points(session: Session, run_id: uuid.UUID, from_seq: int) -> NewPoints:
     """Points from ``from_seq`` on (the order printed, across series), EVENT_POINTS at most."""
     runs.get(session, run_id)
+    # Completeness first, then the points: on PostgreSQL each statement sees what was committed
+    # when it began, so asked the other way round, the last pass's points could commit between
+    # the two and the stream would say ``done`` without them.
+    complete = extraction_complete(session, run_id)
     rows = session.execute(
         select(_POINTS.c.name, *_COLUMNS)
         .where(_POINTS.c.run_id == run_id, _POINTS.c.seq >= from_seq)
@@ -484,7 +488,7 @@ def new_points(session: Session, run_id: uuid.UUID, from_seq: int) -> NewPoints:
         .limit(EVENT_POINTS)
     ).all()
     points = [{"name": row.name, **point_json(row)} for row in rows]
-    return NewPoints(points, len(rows) < EVENT_POINTS and extraction_complete(session, run_id))
+    return NewPoints(points, len(rows) < EVENT_POINTS and complete)
 
 
 def extraction_complete(session: Session, run_id: uuid.UUID) -> bool:
