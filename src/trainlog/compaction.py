@@ -13,9 +13,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 
+from trainlog import logread
+from trainlog.chunkgrams import LONG_LINE_BYTES, summarize
 from trainlog.codec import THOROUGH, decode, encode
 from trainlog.db import Database
 from trainlog.lineindex import Mark, coalesce, decode_marks, encode_marks, shift_marks
@@ -105,6 +108,7 @@ def compact(db: Database, run_id: uuid.UUID, start: int, upto: int, final: bool 
     compacted in bounded memory.
     """
     cursor = start
+    before: _Before | None = None
     while cursor < upto:
         window_end = cursor + WINDOW
         with db.read() as session:
@@ -126,6 +130,8 @@ def compact(db: Database, run_id: uuid.UUID, start: int, upto: int, final: bool 
             _rewrite(db, run_id, group)
         if plan.resume_at <= cursor:
             return cursor  # only an open group is left: it waits for more bytes
+        # What is settled will not change again: its chunks get their search summaries.
+        before = _summarize(db, run_id, cursor, plan.resume_at, before)
         cursor = plan.resume_at
     return cursor
 
@@ -178,3 +184,114 @@ def _merged_times(parts: list[tuple[int, bytes | None]]) -> bytes | None:
             return None
         marks.extend(shift_marks(decode_marks(times), offset))
     return encode_marks(coalesce(marks))
+
+
+@dataclass(frozen=True)
+class _Before:
+    """What a chunk's summary needs of the log before it (see chunkgrams)."""
+
+    end: int  # the chunk's start: where the previous chunk ends
+    line_start: int | None  # where the line holding byte ``end`` starts; None: unknown
+    tail: bytes  # the previous chunk's bytes from line_start (or from its own start) to end
+    summary: bytes | None  # the previous chunk's summary: holds the rest of that line's
+
+    def summary_of(self, data: bytes) -> bytes | None:
+        """The summary of the chunk after, holding ``data``; None when it cannot have one."""
+        if self.line_start is None or self.end - self.line_start >= LONG_LINE_BYTES:
+            return None
+        if self.end - self.line_start == len(self.tail):
+            return summarize(self.tail + data)
+        # The line started before the previous chunk, whose summary holds its start.
+        return None if self.summary is None else summarize(self.tail + data, self.summary)
+
+    def then(self, data: bytes, summary: bytes | None) -> _Before:
+        """What the chunk after the next one (which holds ``data``) needs."""
+        end = self.end + len(data)
+        newline = data.rfind(b"\n")
+        if newline >= 0:
+            return _Before(end, self.end + newline + 1, data[newline + 1 :], summary)
+        return _Before(end, self.line_start, data, summary)
+
+
+_CHUNKS = cast(Table, LogChunk.__table__)
+_SET_SUMMARY = (
+    update(_CHUNKS)
+    .where(
+        _CHUNKS.c.run_id == bindparam("run"),
+        _CHUNKS.c.start_offset == bindparam("start"),
+        _CHUNKS.c.length == bindparam("size"),
+    )
+    .values(trigrams=bindparam("summary"))
+)
+
+
+def _summarize(
+    db: Database, run_id: uuid.UUID, start: int, end: int, before: _Before | None
+) -> _Before | None:
+    """Give the chunks starting in [start, end) that have none their search summary, in
+    order (each needs the line it begins inside of); return what the next chunk needs."""
+    with db.read() as session:
+        rows = session.execute(
+            select(LogChunk.start_offset, LogChunk.codec, LogChunk.data, LogChunk.trigrams)
+            .where(
+                LogChunk.run_id == run_id,
+                LogChunk.start_offset >= start,
+                LogChunk.start_offset < end,
+            )
+            .order_by(LogChunk.start_offset)
+        ).all()
+    found: list[dict[str, object]] = []
+    for row in rows:
+        if before is None or before.end != row.start_offset:
+            before = _before(db, run_id, row.start_offset)
+        data = decode(row.codec, row.data)
+        summary = row.trigrams
+        if summary is None:
+            summary = before.summary_of(data)
+            if summary is not None:
+                found.append(
+                    {
+                        "run": run_id,
+                        "start": row.start_offset,
+                        "size": len(data),
+                        "summary": summary,
+                    }
+                )
+        before = before.then(data, summary)
+    if found:
+        with db.write() as session:
+            session.connection().execute(_SET_SUMMARY, found)
+    return before
+
+
+def _before(db: Database, run_id: uuid.UUID, start: int) -> _Before:
+    """What the chunk at ``start`` needs of the log before it, read from the store."""
+    if start == 0:
+        return _Before(0, 0, b"", None)
+    with db.read() as session:
+        previous = session.execute(
+            select(
+                LogChunk.start_offset,
+                LogChunk.codec,
+                LogChunk.data,
+                LogChunk.newlines_before,
+                LogChunk.trigrams,
+            )
+            .where(LogChunk.run_id == run_id, LogChunk.start_offset < start)
+            .order_by(LogChunk.start_offset.desc())
+            .limit(1)
+        ).one_or_none()
+    if previous is None or previous.newlines_before is None:
+        return _Before(start, None, b"", None)
+    data = decode(previous.codec, previous.data)
+    newline = data.rfind(b"\n")
+    if newline >= 0:
+        line_start = previous.start_offset + newline + 1
+    else:
+        # The line began before it: the line index says where.
+        totals = logread.line_totals(db, run_id)
+        with db.statement_reads() as connection:
+            chunks = logread.ChunkReader(connection, run_id)
+            line_start = logread.line_offset(chunks, previous.newlines_before + 1, totals)
+    tail = data[max(line_start - previous.start_offset, 0) :]
+    return _Before(start, line_start, tail, previous.trigrams)

@@ -187,6 +187,9 @@ class LogChunk(Base):
     # marks (see lineindex.encode_marks). NULL: stored before the index existed.
     newlines_before: Mapped[int | None] = mapped_column(BigInteger)
     times: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # What search may skip it by: the trigrams of its lines' text (chunkgrams.summarize),
+    # written by compaction once the chunk is final. NULL: not summarised (yet); read.
+    trigrams: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     __table_args__ = (Index("ix_log_chunks_lines", "run_id", "newlines_before", "start_offset"),)
 

@@ -22,6 +22,7 @@ from trainlog.codec import decode
 from trainlog.db import Database
 from trainlog.lineindex import decode_marks, line_count, mark_at, nth_newline
 from trainlog.models import LogChunk, TrainingLog
+from trainlog.offsets import MAX_CHUNK_BYTES
 from trainlog.stream import Step, next_step, read_snapshot
 
 _LOGS = cast(Table, TrainingLog.__table__)
@@ -83,6 +84,13 @@ def iter_bytes(
     return store.iter_bytes(db, run_id, start, end, page_bytes)
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """Bytes not read: every line they are part of was cleared by chunk summaries."""
+
+    length: int
+
+
 def iter_chunks(
     db: Database,
     run_id: uuid.UUID,
@@ -90,26 +98,49 @@ def iter_chunks(
     end: int,
     decode_ahead: int = 0,
     batch_bytes: int = store.READ_PAGE_BYTES,
-) -> Iterator[bytes]:
+    cleared: Callable[[bytes], bool] | None = None,
+) -> Iterator[bytes | Skipped]:
     """Bytes [start, end) as the stored chunks hold them, decoded, in order: the same bytes as
     iter_bytes, without joining a page's chunks into one copy (a scan of a 1 GiB log spent
     more on those copies and their fresh pages of memory than on searching them).
 
     ``decode_ahead`` chunks are decompressed ahead, that many at once, in threads (zstd lets
     go of the GIL: the caller works on one chunk while the next ones are decompressed).
+
+    ``cleared`` says of a chunk's summary (see chunkgrams) that none of the lines it covers
+    is wanted. Then a chunk is neither read nor decoded (Skipped in its place) when no line
+    overlapping it is wanted: the lines ending in it are cleared by its own summary and the
+    line that goes on past it by the summary of the chunk where that line ends. The bytes
+    that follow Skipped up to the next newline belong to a line that is not wanted either.
     """
-    pieces = _stored_pieces(db, run_id, start, end, batch_bytes)
+    pieces: Iterator[_Piece | Skipped] = (
+        _stored_pieces(db, run_id, start, end, batch_bytes)
+        if cleared is None
+        else _unskipped_pieces(db, run_id, start, end, batch_bytes, cleared)
+    )
     if decode_ahead <= 0:
-        yield from map(_decoded_piece, pieces)
+        yield from (p if isinstance(p, Skipped) else _decoded_piece(p) for p in pieces)
         return
     with ThreadPoolExecutor(decode_ahead, thread_name_prefix="decode") as pool:
-        pending: deque[Future[bytes]] = deque()
+        pending: deque[Future[bytes] | Skipped] = deque()
+        decoding = 0
         for piece in pieces:
+            if isinstance(piece, Skipped):
+                pending.append(piece)
+                continue
             pending.append(pool.submit(_decoded_piece, piece))
-            if len(pending) > decode_ahead:
-                yield pending.popleft().result()
+            decoding += 1
+            while decoding > decode_ahead:
+                done = pending.popleft()
+                if not isinstance(done, Skipped):
+                    decoding -= 1
+                yield _result(done)
         while pending:
-            yield pending.popleft().result()
+            yield _result(pending.popleft())
+
+
+def _result(item: Future[bytes] | Skipped) -> bytes | Skipped:
+    return item if isinstance(item, Skipped) else item.result()
 
 
 # A stored chunk and the part of its decoded bytes wanted: (codec, data, lo, hi).
@@ -138,6 +169,112 @@ def _stored_pieces(
         if read == position:
             return
         position = read
+
+
+# Chunk summaries read per statement when a search may skip chunks: 512 KiB of them.
+_SUMMARY_BATCH_BYTES = 128 * MAX_CHUNK_BYTES
+# A run of chunks inside one line waits at most this long for the chunk where the line ends
+# (whose summary decides whether the line is wanted); longer, and they are read.
+_MAX_UNDECIDED = 64
+_SUMMARIES = (
+    select(_CHUNKS.c.start_offset, _CHUNKS.c.length, _CHUNKS.c.newlines_before, _CHUNKS.c.trigrams)
+    .where(store.CHUNKS_IN_RANGE)
+    .order_by(_CHUNKS.c.start_offset)
+)
+
+
+@dataclass(frozen=True)
+class _Summarized:
+    start: int
+    length: int
+    newlines_before: int | None
+    cleared: bool  # its summary clears the lines ending in it
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length
+
+
+def _unskipped_pieces(
+    db: Database,
+    run_id: uuid.UUID,
+    start: int,
+    end: int,
+    batch_bytes: int,
+    cleared: Callable[[bytes], bool],
+) -> Iterator[_Piece | Skipped]:
+    """As _stored_pieces, with Skipped for the chunks no wanted line overlaps (iter_chunks);
+    the summaries are read first, then the bytes of the chunks to read, run by run."""
+    wanted_from: int | None = None  # the start of a run of chunks to read
+    position = start
+    for chunk, wanted in _decided(_summarized(db, run_id, start, end, cleared)):
+        if wanted:
+            if wanted_from is None:
+                wanted_from = position
+            elif position - wanted_from >= batch_bytes:
+                yield from _stored_pieces(db, run_id, wanted_from, position, batch_bytes)
+                wanted_from = position
+        else:
+            if wanted_from is not None:
+                yield from _stored_pieces(db, run_id, wanted_from, position, batch_bytes)
+                wanted_from = None
+            yield Skipped(min(chunk.end, end) - position)
+        position = min(chunk.end, end)
+    if wanted_from is not None:
+        yield from _stored_pieces(db, run_id, wanted_from, position, batch_bytes)
+
+
+def _summarized(
+    db: Database, run_id: uuid.UUID, start: int, end: int, cleared: Callable[[bytes], bool]
+) -> Iterator[_Summarized]:
+    position = start
+    while position < end:
+        batch_end = min(end, position + _SUMMARY_BATCH_BYTES)
+        with db.statement_reads() as connection:
+            rows = connection.execute(
+                _SUMMARIES, store.range_params(run_id, position, batch_end)
+            ).all()
+        for row in rows:
+            if row.start_offset + row.length <= position:
+                continue
+            trigrams = row.trigrams
+            yield _Summarized(
+                row.start_offset,
+                row.length,
+                row.newlines_before,
+                trigrams is not None and cleared(trigrams),
+            )
+            position = row.start_offset + row.length
+        if not rows or position < batch_end:
+            return  # the bytes end here (a gap: there should be none)
+
+
+def _decided(chunks: Iterator[_Summarized]) -> Iterator[tuple[_Summarized, bool]]:
+    """Each chunk, and whether a line overlapping it may be wanted: one ending in it, unless
+    its summary clears them; or the one going on past it, unless the summary of the chunk
+    where it ends (the next one holding a newline) clears it. Chunks wait for that one."""
+    undecided: list[_Summarized] = []  # after the last chunk known to hold a newline
+    for chunk in chunks:
+        if undecided and (
+            chunk.newlines_before is None
+            or undecided[-1].newlines_before is None
+            or len(undecided) > _MAX_UNDECIDED
+        ):
+            yield from ((waiting, True) for waiting in undecided)
+            undecided = []
+        elif undecided and chunk.newlines_before != undecided[-1].newlines_before:
+            # The last one waiting holds a newline: the line going on past each one before
+            # it ends there.
+            ends_in = undecided[-1]
+            for waiting in undecided[:-1]:
+                yield waiting, not (waiting.cleared and ends_in.cleared)
+            undecided = [ends_in]
+        undecided.append(chunk)
+    # The last chunk holds the end of the log's last line.
+    if undecided:
+        last = undecided[-1]
+        for waiting in undecided:
+            yield waiting, not (waiting.cleared and last.cleared)
 
 
 def _decoded_piece(piece: _Piece) -> bytes:

@@ -7,6 +7,10 @@ for real. What the pre-filter cannot see is missed: text that only a terminal pu
 (written in pieces joined by cursor moves or backspaces, or split by other escapes than
 colours), and a match across the cut of a line longer than LONG_LINE_BYTES.
 
+A literal of 3 characters or more does not even read most of a big log: chunks whose
+summaries (chunkgrams) lack one of its trigrams are skipped without being read or
+decompressed, with the same result as reading them.
+
 Regular expressions run on RE2 (linear time: no pattern can hold a worker), and a search
 stops after a time budget with what it found and where to resume, so memory and time per
 request stay bounded whatever the log's size.
@@ -14,19 +18,21 @@ request stay bounded whatever the log's size.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import re2  # google-re2
 
+from trainlog.chunkgrams import LONG_LINE_BYTES, SGR, lacks, query_bits
 from trainlog.db import Database
 from trainlog.lineindex import nth_newline
 from trainlog.logread import (
     ChunkReader,
     LineTotals,
+    Skipped,
     iter_chunks,
     line_at,
     line_offset,
@@ -41,12 +47,9 @@ TEXT_CHARS = 500
 SEARCH_SECONDS = 3.0
 # ... and sooner once it has found something: the first hits show while the rest is scanned.
 FIRST_ANSWER_SECONDS = 0.2
-# A line longer than this (a progress bar redrawn for days) is searched in pieces this long.
-LONG_LINE_BYTES = 8 * 1024 * 1024
 # Chunks decompressed ahead, in threads, while one is searched: a scan is bound by
 # decompression (zstd here: 0.6-0.8 GB/s a core), so both cores of a small server do it.
 DECODE_AHEAD = 2
-_SGR = re.compile(rb"\x1b\[[0-9;:]*m")
 
 
 class BadQuery(ValueError):
@@ -77,17 +80,25 @@ class Matcher:
     # A regex's ^ may match where a redraw's \r starts the text over: candidates are then
     # looked for with \r read as a line break.
     redraws_break: bool
+    # Whether a chunk summary (chunkgrams) shows that no line it covers can match; None:
+    # summaries cannot tell (a regex, or a literal without a trigram to look for).
+    absent: Callable[[bytes], bool] | None = None
 
 
 def matcher(query: str, regex: bool, case: bool) -> Matcher:
     """The matcher for a query; BadQuery (naming the problem) for a pattern RE2 refuses."""
     if not query:
         raise BadQuery("q must not be empty")
+    bits = None if regex else query_bits(query, case)
+    absent = None if bits is None else partial(lacks, bits=bits)
     if not regex and case:
         # The common literal: bytes.find, as fast as a scan gets here (RE2 for the rest).
         needle = query.encode()
         return Matcher(
-            lambda page, lo, hi: _finds(page, needle, lo, hi), lambda text: query in text, False
+            lambda page, lo, hi: _finds(page, needle, lo, hi),
+            lambda text: query in text,
+            False,
+            absent,
         )
     options = re2.Options()
     options.case_sensitive = case
@@ -104,6 +115,7 @@ def matcher(query: str, regex: bool, case: bool) -> Matcher:
         lambda page, lo, hi: (hit.start() for hit in on_bytes.finditer(page, lo, hi)),
         lambda text: on_text.search(text) is not None,
         redraws_break=regex,
+        absent=absent,
     )
 
 
@@ -139,13 +151,31 @@ def search(
     carry = b""  # the start of a line whose end is in a later chunk
     carry_at = begin  # where carry starts: every line before it was searched
     position = begin
+    dropping = False  # inside a line that skipped bytes are part of: not wanted
+    pieces = iter_chunks(
+        db, run_id, begin, totals.size, decode_ahead=DECODE_AHEAD, cleared=query.absent
+    )
     # Chunk by chunk, in place: only a line across two chunks is put together.
-    for chunk in iter_chunks(db, run_id, begin, totals.size, decode_ahead=DECODE_AHEAD):
+    for chunk in pieces:
+        if isinstance(chunk, Skipped):
+            # No time check here: next_after stays a line start.
+            position += chunk.length
+            carry, carry_at, dropping = b"", position, True
+            found.scanned_to = position
+            continue
+        chunk_at = position
         position += len(chunk)
         at_end = position >= totals.size
-        first = chunk.find(b"\n") + 1 or (len(chunk) if at_end else 0)
+        lo = 0  # where chunk's wanted lines start
+        if dropping:
+            lo = chunk.find(b"\n") + 1 or (len(chunk) if at_end else 0)
+            if lo == 0:
+                carry_at = found.scanned_to = position
+                continue
+            carry_at, dropping = chunk_at + lo, False
+        first = chunk.find(b"\n", lo) + 1 or (len(chunk) if at_end else 0)
         if first == 0:
-            carry += chunk  # inside one long line
+            carry += chunk[lo:] if lo else chunk  # inside one long line
             if len(carry) < LONG_LINE_BYTES:
                 continue
             units, rest = [(carry, 0, len(carry))], b""
@@ -153,7 +183,7 @@ def search(
             last = len(chunk) if at_end else chunk.rfind(b"\n") + 1
             # The line across the cut, put together; then the chunk's own lines, in place.
             units = [(carry + chunk[:first], 0, len(carry) + first)] if carry else []
-            units.append((chunk, first if carry else 0, last))
+            units.append((chunk, first if carry else lo, last))
             rest = chunk[last:]
         at = carry_at
         for data, lo, hi in units:
@@ -211,7 +241,7 @@ def _search_lines(
             data, start, lo, hi = data[lo:hi], start + lo, 0, hi - lo
         # Lines stay where they were without colours (an SGR holds no newline): a hit in
         # line i of text_lines is in line i of data.
-        text_lines = _SGR.sub(b"", data) if b"\x1b" in data else data
+        text_lines = SGR.sub(b"", data) if b"\x1b" in data else data
     scan = text_lines.replace(b"\r", b"\n") if query.redraws_break else text_lines
     text_hi = hi if text_lines is data else len(text_lines)
     raw_at = lo  # where the line being looked at starts, in data
