@@ -100,3 +100,30 @@ def test_compacting_while_the_log_grows_keeps_appends_working(db: Database) -> N
     assert compact(db, run_id, settled, upto=len(first) + 5, final=True) == len(first) + 5
     assert compact(db, run_id, 0, upto=len(first) + 5, final=True) == len(first) + 5  # idempotent
     assert b"".join(stored(db, run_id)[2]) == first + b"more\n"
+
+
+def summaries(db: Database, run_id: uuid.UUID) -> list[tuple[int, bytes | None]]:
+    with db.read() as session:
+        rows = session.execute(
+            select(LogChunk.start_offset, LogChunk.trigrams)
+            .where(LogChunk.run_id == run_id)
+            .order_by(LogChunk.start_offset)
+        ).all()
+    return [(row.start_offset, row.trigrams) for row in rows]
+
+
+def test_search_summaries_do_not_depend_on_where_passes_stop(db: Database) -> None:
+    # 1 MiB pieces, compressed as written and never merged: the same chunks either way. A
+    # line runs from chunk 1 through chunk 2 (no newline in it) into chunk 3.
+    log = b"".join(b"step %d ok\n" % i for i in range(200_000))[: MIB + MIB // 2]
+    log += b"x" * (2 * MIB) + b"\n" + b"y" * (MIB // 3)
+    pieces = [log[at : at + MIB] for at in range(0, len(log), MIB)]
+    at_once, _ = new_log(db, pieces)
+    compact(db, at_once, 0, upto=len(log), final=True)
+    in_passes, _ = new_log(db, pieces)
+    for upto in (MIB + 1, 2 * MIB + 1, 3 * MIB + 1):  # each pass starts after a chunk
+        compact(db, in_passes, upto - MIB - 1, upto)
+    compact(db, in_passes, 3 * MIB, upto=len(log), final=True)
+    whole = summaries(db, at_once)
+    assert len(whole) == 4 and all(summary is not None for _, summary in whole)
+    assert summaries(db, in_passes) == whole

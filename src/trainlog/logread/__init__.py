@@ -176,6 +176,22 @@ _SUMMARY_BATCH_BYTES = 128 * MAX_CHUNK_BYTES
 # A run of chunks inside one line waits at most this long for the chunk where the line ends
 # (whose summary decides whether the line is wanted); longer, and they are read.
 _MAX_UNDECIDED = 64
+_INDEX_COLUMNS_AT = select(
+    _CHUNKS.c.start_offset, _CHUNKS.c.length, _CHUNKS.c.newlines_before, _CHUNKS.c.times
+).where(
+    _CHUNKS.c.run_id == bindparam("run_id"),
+    _CHUNKS.c.start_offset.in_(bindparam("starts", expanding=True)),
+)
+# Bytes of the chunks to read fetched per statement, in batches of iter_chunks' batch_bytes.
+_WANTED_BATCHES = 4
+_CHUNKS_AT = (
+    select(*store.CHUNK_COLUMNS, _CHUNKS.c.length)
+    .where(
+        _CHUNKS.c.run_id == bindparam("run_id"),
+        _CHUNKS.c.start_offset.in_(bindparam("starts", expanding=True)),
+    )
+    .order_by(_CHUNKS.c.start_offset)
+)
 _SUMMARIES = (
     select(_CHUNKS.c.start_offset, _CHUNKS.c.length, _CHUNKS.c.newlines_before, _CHUNKS.c.trigrams)
     .where(store.CHUNKS_IN_RANGE)
@@ -203,25 +219,41 @@ def _unskipped_pieces(
     batch_bytes: int,
     cleared: Callable[[bytes], bool],
 ) -> Iterator[_Piece | Skipped]:
-    """As _stored_pieces, with Skipped for the chunks no wanted line overlaps (iter_chunks);
-    the summaries are read first, then the bytes of the chunks to read, run by run."""
-    wanted_from: int | None = None  # the start of a run of chunks to read
-    position = start
+    """As _stored_pieces, with Skipped for the chunks no wanted line overlaps (iter_chunks).
+    The summaries are read first; then the bytes of the chunks to read, several chunks a
+    statement (on PostgreSQL a statement per pair of chunks cost more than decoding them)."""
+    decided: list[tuple[_Summarized, bool]] = []
+    wanted_bytes = 0
     for chunk, wanted in _decided(_summarized(db, run_id, start, end, cleared)):
-        if wanted:
-            if wanted_from is None:
-                wanted_from = position
-            elif position - wanted_from >= batch_bytes:
-                yield from _stored_pieces(db, run_id, wanted_from, position, batch_bytes)
-                wanted_from = position
+        decided.append((chunk, wanted))
+        wanted_bytes += chunk.length if wanted else 0
+        if wanted_bytes >= _WANTED_BATCHES * batch_bytes:
+            yield from _fetched(db, run_id, decided, start, end)
+            decided, wanted_bytes = [], 0
+    yield from _fetched(db, run_id, decided, start, end)
+
+
+def _fetched(
+    db: Database, run_id: uuid.UUID, decided: list[tuple[_Summarized, bool]], start: int, end: int
+) -> Iterator[_Piece | Skipped]:
+    """The decided chunks in order, clipped to [start, end): the wanted ones' bytes (read in
+    one statement), Skipped for the others."""
+    starts = [chunk.start for chunk, wanted in decided if wanted]
+    stored: dict[int, Row[*tuple[Any, ...]]] = {}
+    if starts:
+        with db.statement_reads() as connection:
+            rows = connection.execute(_CHUNKS_AT, {"run_id": run_id, "starts": starts}).all()
+        stored = {row.start_offset: row for row in rows}
+    for chunk, wanted in decided:
+        lo, hi = max(start, chunk.start) - chunk.start, min(end, chunk.end) - chunk.start
+        row = stored.get(chunk.start)
+        if not wanted:
+            yield Skipped(hi - lo)
+        elif row is None or row.length != chunk.length:
+            # Rewritten since its summary was read (compaction): read it by offset.
+            yield from _stored_pieces(db, run_id, chunk.start + lo, chunk.start + hi, hi - lo)
         else:
-            if wanted_from is not None:
-                yield from _stored_pieces(db, run_id, wanted_from, position, batch_bytes)
-                wanted_from = None
-            yield Skipped(min(chunk.end, end) - position)
-        position = min(chunk.end, end)
-    if wanted_from is not None:
-        yield from _stored_pieces(db, run_id, wanted_from, position, batch_bytes)
+            yield row.codec, row.data, lo, hi
 
 
 def _summarized(
@@ -363,6 +395,21 @@ class ChunkReader:
         params = store.range_params(self._run_id, offset, offset + 1)
         row = self._connection.execute(_CHUNK_HOLDING, params).one_or_none()
         return None if row is None else self._keep(row)
+
+    def remember(self, decoded: dict[int, bytes]) -> None:
+        """Take chunks the caller has decoded already (whole, by start offset): their index
+        columns are read in one statement, and their bytes not again."""
+        if not decoded:
+            return
+        rows = self._connection.execute(
+            _INDEX_COLUMNS_AT, {"run_id": self._run_id, "starts": list(decoded)}
+        )
+        for row in rows:
+            data = decoded[row.start_offset]
+            if row.length == len(data):  # a whole chunk, not a piece of one
+                self._decoded[row.start_offset] = Chunk(
+                    row.start_offset, data, row.newlines_before, row.times
+                )
 
     def _keep(self, row: Row[*tuple[Any, ...]]) -> Chunk:
         chunk = Chunk(row.start_offset, decode(row.codec, row.data), row.newlines_before, row.times)

@@ -47,6 +47,8 @@ TEXT_CHARS = 500
 SEARCH_SECONDS = 3.0
 # ... and sooner once it has found something: the first hits show while the rest is scanned.
 FIRST_ANSWER_SECONDS = 0.2
+# Chunks with matches kept for numbering them (see search), at most: 32 MiB.
+KEPT_CHUNKS = 32
 # Chunks decompressed ahead, in threads, while one is searched: a scan is bound by
 # decompression (zstd here: 0.6-0.8 GB/s a core), so both cores of a small server do it.
 DECODE_AHEAD = 2
@@ -152,6 +154,8 @@ def search(
     carry_at = begin  # where carry starts: every line before it was searched
     position = begin
     dropping = False  # inside a line that skipped bytes are part of: not wanted
+    previous: tuple[int, bytes] = (begin, b"")  # the last chunk read, and where it starts
+    kept: dict[int, bytes] = {}  # chunks with matches, by where they start
     pieces = iter_chunks(
         db, run_id, begin, totals.size, decode_ahead=DECODE_AHEAD, cleared=query.absent
     )
@@ -186,12 +190,18 @@ def search(
             units.append((chunk, first if carry else lo, last))
             rest = chunk[last:]
         at = carry_at
+        had = len(found.matches)
         for data, lo, hi in units:
             if hi > lo:
                 _search_lines(data, lo, hi, at - lo, query, limit, found)
                 at += hi - lo
             if len(found.matches) >= limit:
                 break
+        if len(found.matches) > had and len(kept) < KEPT_CHUNKS:
+            kept[chunk_at] = chunk
+            if found.matches[had].offset < chunk_at:  # its line starts in the chunk before
+                kept[previous[0]] = previous[1]
+        previous = (chunk_at, chunk)
         if len(found.matches) >= limit:
             if found.scanned_to >= totals.size:
                 found.next_after = None
@@ -206,7 +216,11 @@ def search(
         # Numbered and timed from the index, afterwards: counting every page's newlines as
         # it is scanned would cost more than finding the matches.
         with db.statement_reads() as connection:
-            found.matches = _numbered(ChunkReader(connection, run_id), found.matches, totals)
+            # The chunks holding them were read already: on PostgreSQL reading each again
+            # cost more than the rest of a scan that skips most of the log.
+            chunks = ChunkReader(connection, run_id)
+            chunks.remember(kept)
+            found.matches = _numbered(chunks, found.matches, totals)
     return found
 
 
