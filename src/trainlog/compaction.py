@@ -230,68 +230,19 @@ def _summarize(
 ) -> _Before | None:
     """Give the chunks starting in [start, end) that have none their search summary, in
     order (each needs the line it begins inside of); return what the next chunk needs."""
-    with db.read() as session:
-        rows = session.execute(
-            select(LogChunk.start_offset, LogChunk.codec, LogChunk.data, LogChunk.trigrams)
-            .where(
-                LogChunk.run_id == run_id,
-                LogChunk.start_offset >= start,
-                LogChunk.start_offset < end,
-            )
-            .order_by(LogChunk.start_offset)
-        ).all()
     found: list[dict[str, object]] = []
-    for row in rows:
-        if before is None or before.end != row.start_offset:
-            before = _before(db, run_id, row.start_offset)
-        data = decode(row.codec, row.data)
-        summary = row.trigrams
+    for chunk_start, data, summary in logread.chunks_with_summaries(db, run_id, start, end):
+        if before is None or before.end != chunk_start:
+            line = logread.line_before(db, run_id, chunk_start)
+            before = _Before(chunk_start, line.start, line.tail, line.summary)
         if summary is None:
             summary = before.summary_of(data)
             if summary is not None:
                 found.append(
-                    {
-                        "run": run_id,
-                        "start": row.start_offset,
-                        "size": len(data),
-                        "summary": summary,
-                    }
+                    {"run": run_id, "start": chunk_start, "size": len(data), "summary": summary}
                 )
         before = before.then(data, summary)
     if found:
         with db.write() as session:
             session.connection().execute(_SET_SUMMARY, found)
     return before
-
-
-def _before(db: Database, run_id: uuid.UUID, start: int) -> _Before:
-    """What the chunk at ``start`` needs of the log before it, read from the store."""
-    if start == 0:
-        return _Before(0, 0, b"", None)
-    with db.read() as session:
-        previous = session.execute(
-            select(
-                LogChunk.start_offset,
-                LogChunk.codec,
-                LogChunk.data,
-                LogChunk.newlines_before,
-                LogChunk.trigrams,
-            )
-            .where(LogChunk.run_id == run_id, LogChunk.start_offset < start)
-            .order_by(LogChunk.start_offset.desc())
-            .limit(1)
-        ).one_or_none()
-    if previous is None or previous.newlines_before is None:
-        return _Before(start, None, b"", None)
-    data = decode(previous.codec, previous.data)
-    newline = data.rfind(b"\n")
-    if newline >= 0:
-        line_start = previous.start_offset + newline + 1
-    else:
-        # The line began before it: the line index says where.
-        totals = logread.line_totals(db, run_id)
-        with db.statement_reads() as connection:
-            chunks = logread.ChunkReader(connection, run_id)
-            line_start = logread.line_offset(chunks, previous.newlines_before + 1, totals)
-    tail = data[max(line_start - previous.start_offset, 0) :]
-    return _Before(start, line_start, tail, previous.trigrams)

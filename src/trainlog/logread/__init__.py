@@ -348,6 +348,60 @@ def _decided(chunks: Iterator[_Summarized]) -> Iterator[tuple[_Summarized, bool]
             yield waiting, not (waiting.cleared and last.cleared)
 
 
+def chunks_with_summaries(
+    db: Database, run_id: uuid.UUID, start: int, end: int
+) -> list[tuple[int, bytes, bytes | None]]:
+    """(start offset, decoded bytes, search summary) of each chunk starting in [start, end),
+    in order: what compaction summarises (a few chunks at a time)."""
+    with db.statement_reads() as connection:
+        rows = connection.execute(
+            select(*store.CHUNK_COLUMNS, _CHUNKS.c.trigrams)
+            .where(
+                _CHUNKS.c.run_id == run_id,
+                _CHUNKS.c.start_offset >= start,
+                _CHUNKS.c.start_offset < end,
+            )
+            .order_by(_CHUNKS.c.start_offset)
+        ).all()
+    return [(row.start_offset, decode(row.codec, row.data), row.trigrams) for row in rows]
+
+
+@dataclass(frozen=True)
+class LineBefore:
+    """The line holding a chunk's first byte, as far as the chunk before holds it."""
+
+    start: int | None  # where the line starts; None: unknown (no line index)
+    tail: bytes  # the previous chunk's bytes from there (or from its own start) on
+    summary: bytes | None  # the previous chunk's search summary
+
+
+def line_before(db: Database, run_id: uuid.UUID, start: int) -> LineBefore:
+    """The line holding byte ``start`` (a chunk's first), and what the chunk before holds."""
+    if start == 0:
+        return LineBefore(0, b"", None)
+    with db.statement_reads() as connection:
+        previous = connection.execute(
+            select(*_INDEXED_CHUNK, _CHUNKS.c.trigrams)
+            .where(_CHUNKS.c.run_id == run_id, _CHUNKS.c.start_offset < start)
+            .order_by(_CHUNKS.c.start_offset.desc())
+            .limit(1)
+        ).one_or_none()
+    if previous is None or previous.newlines_before is None:
+        return LineBefore(None, b"", None)
+    data = decode(previous.codec, previous.data)
+    newline = data.rfind(b"\n")
+    if newline >= 0:
+        line_start = previous.start_offset + newline + 1
+    else:
+        # The line began before it: the line index says where.
+        totals = line_totals(db, run_id)
+        with db.statement_reads() as connection:
+            chunks = ChunkReader(connection, run_id)
+            line_start = line_offset(chunks, previous.newlines_before + 1, totals)
+    tail = data[max(line_start - previous.start_offset, 0) :]
+    return LineBefore(line_start, tail, previous.trigrams)
+
+
 def _decoded_piece(piece: _Piece) -> bytes:
     codec, stored, lo, hi = piece
     data = decode(codec, stored)
