@@ -144,6 +144,7 @@ def test_summaries_skip_chunks_and_change_no_answer(server: Server, db: Database
             matches = searched(client, run_id, query, case, limit=25)
             got = [(m["line"], m["offset"], m["text"]) for m in matches]
             assert got == expected[query, case], query
+            assert all(isinstance(m["time"], float) for m in matches)
             answers[query, case] = matches
 
         # Chunks without summaries (as stored before them) are read: the same answers.

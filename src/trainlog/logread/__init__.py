@@ -471,20 +471,16 @@ class ChunkReader:
         row = self._connection.execute(_CHUNK_HOLDING, params).one_or_none()
         return None if row is None else self._keep(row)
 
-    def remember(self, decoded: dict[int, bytes]) -> None:
-        """Take chunks the caller has decoded already (whole, by start offset): their index
-        columns are read in one statement, and their bytes not again."""
-        if not decoded:
-            return
+    def index_columns(self, starts: Iterable[int]) -> dict[int, Row[*tuple[Any, ...]]]:
+        """The length, newlines_before and times of the chunks at these start offsets, in
+        one statement, without their bytes."""
+        wanted = list(starts)
+        if not wanted:
+            return {}
         rows = self._connection.execute(
-            _INDEX_COLUMNS_AT, {"run_id": self._run_id, "starts": list(decoded)}
+            _INDEX_COLUMNS_AT, {"run_id": self._run_id, "starts": wanted}
         )
-        for row in rows:
-            data = decoded[row.start_offset]
-            if row.length == len(data):  # a whole chunk, not a piece of one
-                self._decoded[row.start_offset] = Chunk(
-                    row.start_offset, data, row.newlines_before, row.times
-                )
+        return {row.start_offset: row for row in rows}
 
     def _keep(self, row: Row[*tuple[Any, ...]]) -> Chunk:
         chunk = Chunk(row.start_offset, decode(row.codec, row.data), row.newlines_before, row.times)
@@ -520,9 +516,12 @@ def line_at(chunks: ChunkReader, offset: int, totals: LineTotals) -> int:
 def line_time(chunks: ChunkReader, offset: int) -> float | None:
     """When the byte at ``offset`` was read (epoch seconds), None if unknown."""
     chunk = chunks.holding(offset)
-    if chunk is None or chunk.times is None:
-        return None
-    return mark_at(decode_marks(chunk.times), offset - chunk.start_offset) / 1000
+    return None if chunk is None else time_in(chunk.times, offset - chunk.start_offset)
+
+
+def time_in(times: bytes | None, at: int) -> float | None:
+    """When byte ``at`` of a chunk with these time marks was read; None if unknown."""
+    return None if times is None else mark_at(decode_marks(times), at) / 1000
 
 
 def lines_window(

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import re2  # google-re2
 
@@ -38,6 +39,7 @@ from trainlog.logread import (
     line_offset,
     line_time,
     line_totals,
+    time_in,
 )
 from trainlog.plaintext import PlainText
 
@@ -47,8 +49,6 @@ TEXT_CHARS = 500
 SEARCH_SECONDS = 3.0
 # ... and sooner once it has found something: the first hits show while the rest is scanned.
 FIRST_ANSWER_SECONDS = 0.2
-# Chunks with matches kept for numbering them (see search), at most: 32 MiB.
-KEPT_CHUNKS = 32
 # Chunks decompressed ahead, in threads, while one is searched: a scan is bound by
 # decompression (zstd here: 0.6-0.8 GB/s a core), so both cores of a small server do it.
 DECODE_AHEAD = 2
@@ -155,7 +155,8 @@ def search(
     position = begin
     dropping = False  # inside a line that skipped bytes are part of: not wanted
     previous: tuple[int, bytes] = (begin, b"")  # the last chunk read, and where it starts
-    kept: dict[int, bytes] = {}  # chunks with matches, by where they start
+    # Where each match is in the chunk it was found in (see _located), to number it.
+    located: dict[int, Located] = {}
     pieces = iter_chunks(
         db, run_id, begin, totals.size, decode_ahead=DECODE_AHEAD, cleared=query.absent
     )
@@ -197,10 +198,7 @@ def search(
                 at += hi - lo
             if len(found.matches) >= limit:
                 break
-        if len(found.matches) > had and len(kept) < KEPT_CHUNKS:
-            kept[chunk_at] = chunk
-            if found.matches[had].offset < chunk_at:  # its line starts in the chunk before
-                kept[previous[0]] = previous[1]
+        _locate(found.matches[had:], previous, (chunk_at, chunk), located)
         previous = (chunk_at, chunk)
         if len(found.matches) >= limit:
             if found.scanned_to >= totals.size:
@@ -216,20 +214,68 @@ def search(
         # Numbered and timed from the index, afterwards: counting every page's newlines as
         # it is scanned would cost more than finding the matches.
         with db.statement_reads() as connection:
-            # The chunks holding them were read already: on PostgreSQL reading each again
-            # cost more than the rest of a scan that skips most of the log.
             chunks = ChunkReader(connection, run_id)
-            chunks.remember(kept)
-            found.matches = _numbered(chunks, found.matches, totals)
+            found.matches = _numbered(chunks, found.matches, totals, located)
     return found
 
 
-def _numbered(chunks: ChunkReader, matches: list[Match], totals: LineTotals) -> list[Match]:
-    """The matches (in offset order) with their line numbers and times; matches in one chunk
-    count its newlines once between them, not from its start each time."""
+@dataclass(frozen=True)
+class Located:
+    """Where a match was found: the piece of log read (a whole chunk, if its length is the
+    chunk's), and the newlines in it before the match."""
+
+    start: int
+    length: int
+    newlines: int
+
+
+def _locate(
+    matches: list[Match],
+    previous: tuple[int, bytes],
+    current: tuple[int, bytes],
+    located: dict[int, Located],
+) -> None:
+    """Note where each of the matches just found is: in the piece just read, or (its line
+    starts before the cut) the one before. Counted now, while the piece is at hand: on
+    PostgreSQL reading each match's chunk again to number it cost more than the rest of a
+    scan that skips most of the log."""
+    last: tuple[int, Located] | None = None  # the last match noted and where
+    for match in matches:
+        at, data = current if match.offset >= current[0] else previous
+        if match.offset < at or match.offset > at + len(data):
+            continue  # not in either (a long line's piece): numbered from the index
+        if last is not None and last[1].start == at:
+            newlines = last[1].newlines + data.count(b"\n", last[0] - at, match.offset - at)
+        else:
+            newlines = data.count(b"\n", 0, match.offset - at)
+        last = (match.offset, Located(at, len(data), newlines))
+        located[match.offset] = last[1]
+
+
+def _whole(row: Any, where: Located) -> bool:
+    """Whether a match was located in the whole chunk of this index row (and it has one)."""
+    return bool(row.length == where.length and row.newlines_before is not None)
+
+
+def _numbered(
+    chunks: ChunkReader, matches: list[Match], totals: LineTotals, located: dict[int, Located]
+) -> list[Match]:
+    """The matches (in offset order) with their line numbers and times: from the chunk's
+    line index columns (one statement for all) where the match was located in a whole
+    chunk; else read from the index, where matches in one chunk count its newlines once
+    between them, not from its start each time."""
+    index = chunks.index_columns({where.start for where in located.values()})
     numbered: list[Match] = []
     previous: tuple[int, int] | None = None  # the last match's (offset, line)
     for match in matches:
+        where = located.get(match.offset)
+        row = None if where is None else index.get(where.start)
+        if where is not None and row is not None and _whole(row, where):
+            line = row.newlines_before + where.newlines + 1
+            time = time_in(row.times, match.offset - where.start)
+            previous = (match.offset, line)
+            numbered.append(Match(line, match.offset, time, match.text))
+            continue
         chunk = chunks.holding(match.offset)
         if previous is not None and chunk is not None and chunk.start_offset <= previous[0]:
             between = chunk.data.count(
