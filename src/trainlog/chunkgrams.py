@@ -57,7 +57,7 @@ def summarize(data: bytes, inherited: bytes | None = None) -> bytes:
     byte), with the bits of ``inherited`` (the previous chunk's summary, when that line
     starts before it) too.
 
-    Vectorised (numpy lets go of the GIL in its loops): 1 MiB takes ~4 ms here.
+    Vectorised with numpy: 1 MiB takes ~4 ms here.
     """
     text = fold(searchable(data)) + _PAD
     bits = np.zeros(BITS, np.bool_)
