@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from trainlog.codec import FAST, decode, encode
+from trainlog.codec import FAST, choose, compress, decode, encode
 from trainlog.db import Database
 from trainlog.lineindex import (
     Mark,
@@ -107,7 +107,12 @@ _APPEND_AT_ONCE = _append_at_once_statement(_GROW)
 @cache
 def _append_at_once_if(condition: ColumnElement[bool]) -> Select[tuple[Any]]:
     # Keyed by the condition object: callers pass one built once (see append_at_once).
-    return _append_at_once_statement(_GROW.where(condition))
+    return _append_at_once_statement(_grow_if(condition))
+
+
+@cache
+def _grow_if(condition: ColumnElement[bool]) -> Update:
+    return _GROW.where(condition)
 
 
 # The chunk holding ``start`` is the last one starting at or before it: one index seek. The
@@ -195,42 +200,71 @@ class EncodedAppend:
 
 
 def encode_append(
-    run_id: uuid.UUID, offset: int, data: bytes, times: Times = None
+    run_id: uuid.UUID,
+    offset: int,
+    data: bytes,
+    times: Times = None,
+    frames: list[bytes] | None = None,
 ) -> EncodedAppend:
     """Cut and compress ``data`` for an append at ``offset``, before any transaction.
 
     Compressing a flood's batch takes milliseconds; done first, it never holds the write
     lock (SQLite's is the whole database's) or the log's row lock meanwhile. ``times`` says
-    when the bytes were read (see lineindex.Times; None: now).
+    when the bytes were read (see lineindex.Times; None: now). ``frames``: zstd frames of
+    data's pieces (MAX_CHUNK_BYTES each, the last at most that, as compress_pieces cuts
+    them), each checked to hold exactly its piece (a remote runner compressed them, the
+    server decompressed them), kept instead of compressing again.
     """
     marks = append_marks(len(data), times)
-    return EncodedAppend(run_id, offset, data, marks, _chunk_rows(run_id, offset, data, marks))
+    rows = _chunk_rows(run_id, offset, data, marks, frames)
+    return EncodedAppend(run_id, offset, data, marks, rows)
+
+
+def compress_pieces(data: bytes) -> list[bytes]:
+    """A zstd frame of each piece an append of ``data`` is cut into, compressed side by side
+    (see encode_append's ``frames``), with a checksum: frames sent elsewhere to be stored
+    (a remote runner's) are refused if they arrive damaged, not stored as something else."""
+    pieces = [piece for _, piece in split_chunks(0, data)]
+    return list(_COMPRESSORS.map(partial(compress, level=FAST, checksum=True), pieces))
 
 
 def append_at_once(
     db: Database, encoded: EncodedAppend, only_if: ColumnElement[bool] | None = None
 ) -> int | None:
-    """Store an encoded append in one autocommitted statement; the log's new size, or None
-    when that does not apply (not PostgreSQL, several chunks, the log is not as long as
-    expected, or ``only_if`` does not hold) and append_encoded, in a transaction, must do it.
+    """Store an encoded append without looking at the log first; the log's new size, or
+    None, nothing stored, when the log is not exactly as long as expected or ``only_if``
+    does not hold, and append_encoded, in a transaction, must see what is stored.
 
-    ``only_if``: a further condition of the same statement, on the log's row (built once:
-    its statement is kept per condition object), e.g. that its run may still be written.
+    On PostgreSQL a one-chunk append is one autocommitted statement; anything else is one
+    write transaction of two statements (grow the log, insert the chunks).
+    ``only_if``: a further condition on the log's row, checked as the log grows (built
+    once: statements are kept per condition object), e.g. that its run may still be written.
     """
-    if db.engine.dialect.name != "postgresql" or len(encoded.rows) != 1 or not encoded.data:
+    if not encoded.data:
         return None
-    statement = _APPEND_AT_ONCE if only_if is None else _append_at_once_if(only_if)
     new_size = encoded.offset + len(encoded.data)
-    params = {
-        # Named apart from the columns: an UPDATE takes a parameter named like one of its
-        # table's columns as a value to set.
-        **{f"chunk_{name}": encoded.rows[0][name] for name in _CHUNK_COLUMNS},
-        **_grow_params(encoded.run_id, encoded.offset, encoded.data),
-        **notice(encoded.run_id),
-    }
-    with db.autocommit() as connection:
-        grown = connection.execute(statement, params).first() is not None
-    return new_size if grown else None
+    grow_params = _grow_params(encoded.run_id, encoded.offset, encoded.data)
+    if db.engine.dialect.name == "postgresql" and len(encoded.rows) == 1:
+        statement = _APPEND_AT_ONCE if only_if is None else _append_at_once_if(only_if)
+        params = {
+            # Named apart from the columns: an UPDATE takes a parameter named like one of
+            # its table's columns as a value to set.
+            **{f"chunk_{name}": encoded.rows[0][name] for name in _CHUNK_COLUMNS},
+            **grow_params,
+            **notice(encoded.run_id),
+        }
+        with db.autocommit() as connection:
+            grown = connection.execute(statement, params).first() is not None
+        return new_size if grown else None
+    with db.write() as session:
+        connection = session.connection()
+        row = connection.execute(_GROW if only_if is None else _grow_if(only_if), grow_params)
+        growth = row.first()
+        if growth is None:
+            return None
+        connection.execute(_INSERT_CHUNKS, _stored_rows(encoded.rows, growth, encoded.data))
+        announce(session, encoded.run_id)
+    return new_size
 
 
 def append(
@@ -309,11 +343,17 @@ def _stored_rows(
 
 
 def _chunk_rows(
-    run_id: uuid.UUID, start: int, data: bytes, marks: list[Mark]
+    run_id: uuid.UUID,
+    start: int,
+    data: bytes,
+    marks: list[Mark],
+    frames: list[bytes] | None = None,
 ) -> list[dict[str, object]]:
     pieces = list(split_chunks(start, data))
+    if frames is not None and len(frames) != len(pieces):
+        raise ValueError(f"{len(frames)} frames for {len(pieces)} pieces")
     if len(pieces) == 1:
-        return [_chunk_row(run_id, start, data, marks, 0)]
+        return [_chunk_row(run_id, start, data, marks, 0, frames[0] if frames else None)]
     starts = [piece_start for piece_start, _ in pieces]
     # Newlines in data before each piece.
     before = [data.count(b"\n", 0, piece_start - start) for piece_start in starts]
@@ -323,19 +363,33 @@ def _chunk_rows(
     ]
     return list(
         _COMPRESSORS.map(
-            partial(_chunk_row, run_id), starts, [piece for _, piece in pieces], piece_marks, before
+            partial(_chunk_row, run_id),
+            starts,
+            [piece for _, piece in pieces],
+            piece_marks,
+            before,
+            frames or [None] * len(pieces),
         )
     )
 
 
 def _chunk_row(
-    run_id: uuid.UUID, start: int, piece: bytes, marks: list[Mark], newlines_before: int
+    run_id: uuid.UUID,
+    start: int,
+    piece: bytes,
+    marks: list[Mark],
+    newlines_before: int,
+    frame: bytes | None,
 ) -> dict[str, object]:
     # A big piece means output is flooding: compressing it now (fast, and it never needs
     # compacting) writes several times fewer bytes. Small appends are compacted later.
-    codec, data = (
-        encode(piece, FAST) if len(piece) >= COMPRESS_ON_WRITE_BYTES else (ChunkCodec.RAW, piece)
-    )
+    # A frame already made is kept wherever it saves enough: it cost nothing here.
+    if frame is not None:
+        codec, data = choose(piece, frame)
+    elif len(piece) >= COMPRESS_ON_WRITE_BYTES:
+        codec, data = encode(piece, FAST)
+    else:
+        codec, data = ChunkCodec.RAW, piece
     return {
         "run_id": run_id,
         "start_offset": start,
