@@ -32,6 +32,11 @@ def choose(data: bytes, packed: bytes) -> tuple[ChunkCodec, bytes]:
     return ChunkCodec.RAW, data
 
 
+def decompress_frame(frame: bytes) -> bytes:
+    """The bytes of one whole zstd frame that says its size; anything else is a ZstdError."""
+    return zstandard.ZstdDecompressor().decompress(frame, allow_extra_data=False)
+
+
 def decode(codec: int, data: bytes) -> bytes:
     if codec == ChunkCodec.RAW:
         return data

@@ -259,39 +259,56 @@ def decode_body(body: bytes, encoding: str | None, limit: int) -> Body:
     return Body(data)
 
 
-# More than a zstd frame of MAX_CHUNK_BYTES can take (its worst case adds under 1%).
-_FRAME_WINDOW = 2 * MAX_CHUNK_BYTES
+# RFC 8878 3.1.1.2: a block's header says its type and size; an RLE block holds one byte.
+_RLE_BLOCK = 1
+_CHECKSUM_BYTES = 4
 
 
 def _chunk_frames(body: bytes, limit: int) -> Body | None:
     """A zstd body cut as the store cuts chunks (as a remote runner sends a flood): frames
-    that each say their size, MAX_CHUNK_BYTES each but the last. Each is decompressed (the
-    bytes, their size and line index come from that, never from the frame's word) and kept
-    whole, so the store need not compress again. None for any other body, damaged ones
-    included: the stream decoder then decodes it or says what is wrong."""
+    that each say their size, MAX_CHUNK_BYTES each but the last. Each is decompressed on its
+    own (the bytes, their size and line index come from that, never from the frame's word)
+    and kept whole, so the store need not compress again. None for any other body, damaged
+    ones included: the stream decoder then decodes it or says what is wrong."""
     view = memoryview(body)
     frames: list[bytes] = []
-    parts: list[bytes] = []
-    total = position = 0
+    sizes: list[int] = []
+    position = 0
     try:
         while position < len(body):
             size = zstandard.frame_content_size(view[position:])
-            after_short = parts and len(parts[-1]) != MAX_CHUNK_BYTES
-            if after_short or not 0 < size <= MAX_CHUNK_BYTES or total + size > limit:
+            after_short = sizes and sizes[-1] != MAX_CHUNK_BYTES
+            # Checked before decompressing: a frame never makes more than it says.
+            if after_short or not 0 < size <= MAX_CHUNK_BYTES or sum(sizes) + size > limit:
                 return None
-            decompressor = zstandard.ZstdDecompressor().decompressobj()
-            window = view[position : position + _FRAME_WINDOW]
-            part = decompressor.decompress(window)
-            if not decompressor.eof or len(part) != size:
+            length = _frame_length(view[position:])
+            if length is None:
                 return None
-            end = position + len(window) - len(decompressor.unused_data)
-            frames.append(body[position:end])
-            parts.append(part)
-            total += size
-            position = end
+            frames.append(body[position : position + length])
+            sizes.append(size)
+            position += length
+        # Each frame alone and whole: a length misread above is an error here, not bytes.
+        parts = store.decompress_pieces(frames)
     except zstandard.ZstdError:
         return None
     return Body(b"".join(parts), frames)
+
+
+def _frame_length(frame: memoryview) -> int | None:
+    """The length of the zstd frame ``frame`` begins with, read off its header and its
+    blocks' headers; None if it runs past the end."""
+    at = zstandard.frame_header_size(frame)
+    while True:
+        header = frame[at : at + 3]
+        if len(header) < 3:
+            return None
+        block = int.from_bytes(header, "little")
+        at += 3 + (1 if (block >> 1) & 3 == _RLE_BLOCK else block >> 3)
+        if block & 1:  # the last block
+            break
+    if zstandard.get_frame_parameters(frame).has_checksum:
+        at += _CHECKSUM_BYTES
+    return at if at <= len(frame) else None
 
 
 def append(

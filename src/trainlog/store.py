@@ -6,6 +6,7 @@ bytes [X, Y) touches only the chunks that overlap it, found by the primary key.
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import Iterable, Iterator
@@ -31,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from trainlog.codec import FAST, choose, compress, decode, encode
+from trainlog.codec import FAST, choose, compress, decode, decompress_frame, encode
 from trainlog.db import Database
 from trainlog.lineindex import (
     Mark,
@@ -197,6 +198,8 @@ class EncodedAppend:
     # Each row's newlines_before counts only the newlines of ``data`` before it: the log's
     # own count is added in the transaction (see _stored_rows).
     rows: list[dict[str, object]]
+    # Newlines in ``data``, counted once (a flood's 4 MiB take milliseconds to count).
+    newlines: int
 
 
 def encode_append(
@@ -216,8 +219,8 @@ def encode_append(
     server decompressed them), kept instead of compressing again.
     """
     marks = append_marks(len(data), times)
-    rows = _chunk_rows(run_id, offset, data, marks, frames)
-    return EncodedAppend(run_id, offset, data, marks, rows)
+    rows, newlines = _chunk_rows(run_id, offset, data, marks, frames)
+    return EncodedAppend(run_id, offset, data, marks, rows, newlines)
 
 
 def compress_pieces(data: bytes) -> list[bytes]:
@@ -226,6 +229,12 @@ def compress_pieces(data: bytes) -> list[bytes]:
     (a remote runner's) are refused if they arrive damaged, not stored as something else."""
     pieces = [piece for _, piece in split_chunks(0, data)]
     return list(_COMPRESSORS.map(partial(compress, level=FAST, checksum=True), pieces))
+
+
+def decompress_pieces(frames: list[bytes]) -> list[bytes]:
+    """The bytes of frames as compress_pieces makes them, decompressed side by side; each
+    must be one whole frame (codec.decompress_frame)."""
+    return list(_COMPRESSORS.map(decompress_frame, frames))
 
 
 def append_at_once(
@@ -243,7 +252,7 @@ def append_at_once(
     if not encoded.data:
         return None
     new_size = encoded.offset + len(encoded.data)
-    grow_params = _grow_params(encoded.run_id, encoded.offset, encoded.data)
+    grow_params = _grow_params(encoded.run_id, encoded.offset, encoded.data, encoded.newlines)
     if db.engine.dialect.name == "postgresql" and len(encoded.rows) == 1:
         statement = _APPEND_AT_ONCE if only_if is None else _append_at_once_if(only_if)
         params = {
@@ -262,7 +271,7 @@ def append_at_once(
         growth = row.first()
         if growth is None:
             return None
-        connection.execute(_INSERT_CHUNKS, _stored_rows(encoded.rows, growth, encoded.data))
+        connection.execute(_INSERT_CHUNKS, _stored_rows(encoded.rows, growth, encoded.newlines))
         announce(session, encoded.run_id)
     return new_size
 
@@ -286,9 +295,10 @@ def append_encoded(session: Session, encoded: EncodedAppend) -> int:
     # cost more than the database work on this hot path.
     connection = session.connection()
     run_id, offset, data, rows = encoded.run_id, encoded.offset, encoded.data, encoded.rows
+    newlines = encoded.newlines
     # The usual case, in one round trip: the log is exactly ``offset`` long, and growing it
     # takes its row lock.
-    grown = _grow(connection, run_id, offset, data) if data else None
+    grown = _grow(connection, run_id, offset, data, newlines) if data else None
     if grown is None:
         # A retry after a commit whose answer was lost (or nothing to store): see what is
         # stored, under the lock, and store only the rest.
@@ -300,29 +310,32 @@ def append_encoded(session: Session, encoded: EncodedAppend) -> int:
         if not data:
             return stored
         offset = stored
+        marks = slice_marks(encoded.marks, seen, seen + len(data))
+        rows, newlines = _chunk_rows(run_id, offset, data, marks)
         # Under the lock the size is what was just read, so this grows it.
-        grown = _grow(connection, run_id, offset, data)
+        grown = _grow(connection, run_id, offset, data, newlines)
         assert grown is not None
-        rows = _chunk_rows(run_id, offset, data, slice_marks(encoded.marks, seen, seen + len(data)))
-    connection.execute(_INSERT_CHUNKS, _stored_rows(rows, grown, data))
+    connection.execute(_INSERT_CHUNKS, _stored_rows(rows, grown, newlines))
     announce(session, run_id)
     return offset + len(data)
 
 
-def _grow(connection: Connection, run_id: uuid.UUID, size: int, data: bytes) -> Row[Any] | None:
-    """Add ``data`` to the log's size and line totals if its size is ``size``; the new
-    (size, newlines), or None if it was not that size."""
-    return connection.execute(_GROW, _grow_params(run_id, size, data)).first()
+def _grow(
+    connection: Connection, run_id: uuid.UUID, size: int, data: bytes, newlines: int
+) -> Row[Any] | None:
+    """Add ``data`` (holding ``newlines``) to the log's size and line totals if its size is
+    ``size``; the new (size, newlines), or None if it was not that size."""
+    return connection.execute(_GROW, _grow_params(run_id, size, data, newlines)).first()
 
 
-def _grow_params(run_id: uuid.UUID, size: int, data: bytes) -> dict[str, object]:
+def _grow_params(run_id: uuid.UUID, size: int, data: bytes, newlines: int) -> dict[str, object]:
     last_newline = data.rfind(b"\n")
     return {
         "log_id": run_id,
         "expected": size,
         "new_size": size + len(data),
         "now": utcnow(),
-        "added_newlines": data.count(b"\n"),
+        "added_newlines": newlines,
         "new_line_start": size + last_newline + 1 if last_newline >= 0 else None,
     }
 
@@ -331,11 +344,12 @@ _BEFORE = "newlines_before"
 
 
 def _stored_rows(
-    rows: list[dict[str, object]], grown: Row[Any], data: bytes
+    rows: list[dict[str, object]], grown: Row[Any], added: int
 ) -> list[dict[str, object]]:
-    """The rows with each one's newlines before it in the whole log (None: not indexed)."""
+    """The rows, of an append of ``added`` newlines, with each one's newlines before it in
+    the whole log (None: not indexed)."""
     newlines: int | None = grown.newlines
-    base = None if newlines is None else newlines - data.count(b"\n")
+    base = None if newlines is None else newlines - added
     return [
         {**row, "newlines_before": None if base is None else base + cast(int, row[_BEFORE])}
         for row in rows
@@ -348,29 +362,32 @@ def _chunk_rows(
     data: bytes,
     marks: list[Mark],
     frames: list[bytes] | None = None,
-) -> list[dict[str, object]]:
+) -> tuple[list[dict[str, object]], int]:
+    """The chunk rows of ``data`` from ``start``, and the newlines it holds."""
     pieces = list(split_chunks(start, data))
     if frames is not None and len(frames) != len(pieces):
         raise ValueError(f"{len(frames)} frames for {len(pieces)} pieces")
     if len(pieces) == 1:
-        return [_chunk_row(run_id, start, data, marks, 0, frames[0] if frames else None)]
+        row = _chunk_row(run_id, start, data, marks, 0, frames[0] if frames else None)
+        return [row], data.count(b"\n")
     starts = [piece_start for piece_start, _ in pieces]
-    # Newlines in data before each piece.
-    before = [data.count(b"\n", 0, piece_start - start) for piece_start in starts]
+    # Newlines in data before each piece, each byte counted once.
+    before = [0, *itertools.accumulate(piece.count(b"\n") for _, piece in pieces)]
     piece_marks = [
         slice_marks(marks, piece_start - start, piece_start - start + len(piece))
         for piece_start, piece in pieces
     ]
-    return list(
+    rows = list(
         _COMPRESSORS.map(
             partial(_chunk_row, run_id),
             starts,
             [piece for _, piece in pieces],
             piece_marks,
-            before,
+            before[:-1],
             frames or [None] * len(pieces),
         )
     )
+    return rows, before[-1]
 
 
 def _chunk_row(
