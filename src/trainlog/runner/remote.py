@@ -8,10 +8,12 @@ an argument or a log line, so the child cannot see it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -52,6 +54,8 @@ class Patch:
     # A flood's bytes as zstd frames cut as the store cuts chunks, which the server keeps
     # without compressing them again (see ingest.decode_body); None: sent as they are.
     frames: bytes | None
+    # A flood's PATCH, sent as soon as it was prepared (see HttpSink.prepare).
+    ahead: Future[httpx.Response] | None
 
 
 def capture_times_header(marks: list[Mark], start: int, end: int, offset: int) -> str:
@@ -112,8 +116,13 @@ class HttpSink:
             # was most of a quiet line's way from the child to a viewer.
             transport=httpx.HTTPTransport(socket_options=NO_DELAY),
         )
+        # A flood's next PATCH goes out while the one before is stored: at most two in
+        # flight, as the capture prepares one append ahead at most.
+        self._sender = ThreadPoolExecutor(max_workers=2, thread_name_prefix="patch-ahead")
 
     def close(self) -> None:
+        # Every PATCH sent ahead was waited for by its append.
+        self._sender.shutdown()
         self._client.close()
 
     def command(self) -> list[str]:
@@ -129,34 +138,24 @@ class HttpSink:
         # stored, as a local runner compresses its next append while one commits; the server
         # then only decompresses (several times faster) to check and index them. A quiet
         # line goes as it is: compressing it would save nothing worth its time.
-        frames = None
-        if store.COMPRESS_ON_WRITE_BYTES <= len(data) <= self._max_body_bytes:
-            frames = b"".join(store.compress_pieces(data))
-        return Patch(offset, data, append_marks(len(data), times), frames)
+        marks = append_marks(len(data), times)
+        if not store.COMPRESS_ON_WRITE_BYTES <= len(data) <= self._max_body_bytes:
+            return Patch(offset, data, marks, None, None)
+        flood = Patch(offset, data, marks, b"".join(store.compress_pieces(data)), None)
+        # Sent now, while the append before it may still be on its way: the server checks
+        # and indexes this one while it stores that one, as a local runner compresses its
+        # next append while one commits. Offsets keep it exact: arriving before the one
+        # before it is stored, it is refused (416, nothing stored), and append sends it again.
+        ahead = self._sender.submit(self._send_patch, flood, flood.offset, ends_log=False)
+        return dataclasses.replace(flood, ahead=ahead)
 
     def append(self, prepared: Patch, ends_log: bool) -> int:
         end = prepared.offset + len(prepared.data)
+        if self._stored_ahead(prepared) == end and not ends_log:
+            return end
         offset = prepared.offset
         while True:
-            # In pieces the server takes (a runner's batch is 4 MiB at most, the server's
-            # default limit 8 MiB).
-            start = offset - prepared.offset
-            piece = prepared.data[start : start + self._max_body_bytes]
-            times = capture_times_header(prepared.marks, start, start + len(piece), prepared.offset)
-            headers = {
-                "Content-Type": "application/octet-stream",
-                "Content-Range": f"bytes {offset}-{offset + len(piece) - 1}/*",
-                CAPTURE_TIMES_HEADER: times,
-            }
-            if ends_log:
-                headers[ENDS_LOG_HEADER] = "1"
-            body = piece
-            # The frames hold the whole append: once the server holds part of it (a 416),
-            # the rest goes as it is.
-            if prepared.frames is not None and start == 0:
-                body = prepared.frames
-                headers["Content-Encoding"] = "zstd"
-            response = self._send("PATCH", "/log", content=body, headers=headers)
+            response = self._send_patch(prepared, offset, ends_log)
             # 416: the server holds a different size; if part of this append is stored
             # already (a replica took it, its answer lost), the rest is sent from there.
             answer = response.json() if response.status_code == 416 else _answer(response)
@@ -168,6 +167,39 @@ class HttpSink:
             if stored == end:
                 return stored
             offset = stored
+
+    def _stored_ahead(self, prepared: Patch) -> int | None:
+        """The log's size the server answered the PATCH sent ahead with, if it took it."""
+        if prepared.ahead is None:
+            return None
+        try:
+            response = prepared.ahead.result()
+        except Unavailable:
+            return None
+        size: int | None = response.json()["size"] if response.is_success else None
+        return size
+
+    def _send_patch(self, prepared: Patch, offset: int, ends_log: bool) -> httpx.Response:
+        """PATCH the append's bytes from ``offset`` on."""
+        # In pieces the server takes (a runner's batch is 4 MiB at most, the server's default
+        # limit 8 MiB).
+        start = offset - prepared.offset
+        piece = prepared.data[start : start + self._max_body_bytes]
+        times = capture_times_header(prepared.marks, start, start + len(piece), prepared.offset)
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"bytes {offset}-{offset + len(piece) - 1}/*",
+            CAPTURE_TIMES_HEADER: times,
+        }
+        if ends_log:
+            headers[ENDS_LOG_HEADER] = "1"
+        body = piece
+        # The frames hold the whole append: once the server holds part of it (a 416), the
+        # rest goes as it is.
+        if prepared.frames is not None and start == 0:
+            body = prepared.frames
+            headers["Content-Encoding"] = "zstd"
+        return self._send("PATCH", "/log", content=body, headers=headers)
 
     def append_failed(self, exc: Exception, held: int) -> None:
         pass  # the server notes nothing it has not been told; the runner's log says why
