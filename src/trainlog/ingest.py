@@ -262,6 +262,10 @@ def decode_body(body: bytes, encoding: str | None, limit: int) -> Body:
 # RFC 8878 3.1.1.2: a block's header says its type and size; an RLE block holds one byte.
 _RLE_BLOCK = 1
 _CHECKSUM_BYTES = 4
+# zstd cuts a frame into blocks of up to 128 KiB: a frame of MAX_CHUNK_BYTES in more blocks
+# than this is left to the stream decoder, so a body of tiny blocks cannot keep the loop
+# below (Python, before the token is checked) busy.
+_MAX_BLOCKS = 1024
 
 
 def _chunk_frames(body: bytes, limit: int) -> Body | None:
@@ -296,9 +300,9 @@ def _chunk_frames(body: bytes, limit: int) -> Body | None:
 
 def _frame_length(frame: memoryview) -> int | None:
     """The length of the zstd frame ``frame`` begins with, read off its header and its
-    blocks' headers; None if it runs past the end."""
+    blocks' headers (RFC 8878); None if it runs past the end or has too many blocks."""
     at = zstandard.frame_header_size(frame)
-    while True:
+    for _ in range(_MAX_BLOCKS):
         header = frame[at : at + 3]
         if len(header) < 3:
             return None
@@ -306,6 +310,8 @@ def _frame_length(frame: memoryview) -> int | None:
         at += 3 + (1 if (block >> 1) & 3 == _RLE_BLOCK else block >> 3)
         if block & 1:  # the last block
             break
+    else:
+        return None
     if zstandard.get_frame_parameters(frame).has_checksum:
         at += _CHECKSUM_BYTES
     return at if at <= len(frame) else None

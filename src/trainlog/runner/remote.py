@@ -134,23 +134,25 @@ class HttpSink:
         self._request("POST", "/started", json=body)
 
     def prepare(self, offset: int, data: bytes, times: Times) -> Patch:
-        # Compressed here, in the capture's encoder thread, while the previous PATCH is
-        # stored, as a local runner compresses its next append while one commits; the server
-        # then only decompresses (several times faster) to check and index them. A quiet
-        # line goes as it is: compressing it would save nothing worth its time.
+        # A quiet line goes as it is, at once: compressing it would save nothing worth its
+        # time. A flood's append is prepared in the capture's encoder thread while the one
+        # before is stored, as a local runner compresses its next append while one commits:
+        # compressed here, the server only decompresses it (several times faster) to check
+        # and index it.
         marks = append_marks(len(data), times)
         if not store.COMPRESS_ON_WRITE_BYTES <= len(data) <= self._max_body_bytes:
             return Patch(offset, data, marks, None, None)
         flood = Patch(offset, data, marks, b"".join(store.compress_pieces(data)), None)
-        # Sent now, while the append before it may still be on its way: the server checks
-        # and indexes this one while it stores that one, as a local runner compresses its
-        # next append while one commits. Offsets keep it exact: arriving before the one
-        # before it is stored, it is refused (416, nothing stored), and append sends it again.
+        # And sent now, so the server decodes it while it commits the one before. Offsets
+        # keep it exact: arriving before that one is stored, it is refused (416, nothing
+        # stored), and append sends it again.
         ahead = self._sender.submit(self._send_patch, flood, flood.offset, ends_log=False)
         return dataclasses.replace(flood, ahead=ahead)
 
     def append(self, prepared: Patch, ends_log: bool) -> int:
         end = prepared.offset + len(prepared.data)
+        # Waited for first in any case, so no PATCH is left in flight. One sent ahead lacks
+        # the log-limit mark: sent again with it (its bytes are taken as stored already).
         if self._stored_ahead(prepared) == end and not ends_log:
             return end
         offset = prepared.offset
