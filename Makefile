@@ -33,11 +33,13 @@ lint: install
 	$(VENV)/bin/mypy
 
 # Tests run on PYTEST_WORKERS processes (pytest-xdist; much of a test waits on servers and
-# children; 4 on 2 cores starved the servers they start). Those marked serial (they stop PostgreSQL) run alone afterwards; those marked slow
-# only in test-slow. pytest exits 5 when a marker selects nothing: that is no failure here.
+# children; 4 on 2 cores starved the servers they start), an idle worker taking tests queued
+# for a busy one (worksteal: a few tests take 15-60 s). Those marked serial (they stop
+# PostgreSQL) run alone afterwards; those marked slow only in test-slow. pytest exits 5 when a
+# marker selects nothing: that is no failure here.
 PYTEST_WORKERS ?= 3
 test-python: install
-	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow and not serial"
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist worksteal -m "not slow and not serial"
 	$(VENV)/bin/pytest -q -m "serial and not slow" || [ $$? -eq 5 ]
 
 test-slow: install

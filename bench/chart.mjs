@@ -2,37 +2,26 @@
 // Prints one JSON line: for each load, on the page's own clock, when the request for the
 // series' chart data began, when its answer had arrived, and when the chart was painted with
 // it (the next frame after the chart holds its points), and how many points it drew.
-import { launchChromium } from './browser.mjs';
+import { freshLoads } from './browser.mjs';
 
 const [url, name, times] = [process.argv[2], process.argv[3], Number(process.argv[4] ?? 5)];
-const browser = await launchChromium();
-const loads = [];
-try {
-  for (let i = 0; i < times; i++) {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    await page.goto(url, { waitUntil: 'commit' });
-    const chart = page.getByTestId(`metric-chart-${name}`);
-    await page.waitForFunction(
-      (testId) => Number(document.querySelector(`[data-testid="${testId}"]`)?.getAttribute('data-points')) > 0,
-      `metric-chart-${name}`,
-      { timeout: 60_000, polling: 'raf' },
-    );
-    const drawn = await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(performance.now()))));
-    const request = await page.evaluate(
-      (path) => performance.getEntriesByType('resource').find((e) => e.name.includes(path) && e.name.includes('max_points')),
-      `/metrics/${name}`,
-    );
-    loads.push({
-      request_start_ms: request?.startTime ?? null,
-      response_end_ms: request?.responseEnd ?? null,
-      drawn_ms: drawn,
-      chart_ms: request ? drawn - request.startTime : null,
-      points: Number(await chart.getAttribute('data-points')),
-    });
-    await context.close();
-  }
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(loads));
+await freshLoads(url, times, async (page) => {
+  const chart = page.getByTestId(`metric-chart-${name}`);
+  await page.waitForFunction(
+    (testId) => Number(document.querySelector(`[data-testid="${testId}"]`)?.getAttribute('data-points')) > 0,
+    `metric-chart-${name}`,
+    { timeout: 60_000, polling: 'raf' },
+  );
+  const drawn = await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(performance.now()))));
+  const request = await page.evaluate(
+    (path) => performance.getEntriesByType('resource').find((e) => e.name.includes(path) && e.name.includes('max_points')),
+    `/metrics/${name}`,
+  );
+  return {
+    request_start_ms: request?.startTime ?? null,
+    response_end_ms: request?.responseEnd ?? null,
+    drawn_ms: drawn,
+    chart_ms: request ? drawn - request.startTime : null,
+    points: Number(await chart.getAttribute('data-points')),
+  };
+});

@@ -30,7 +30,7 @@ from bench.harness import (
     verdict,
 )
 from bench.sse_client import Viewer, all_caught_up, watch
-from trainlog import store
+from trainlog import logread, store
 from trainlog.db import Database
 from trainlog.models import LogChunk
 
@@ -133,6 +133,6 @@ def _stored_crc(db: Database, run_id: uuid.UUID) -> tuple[int, int]:
     with db.read() as session:
         size = store.log_size(session, run_id)
     crc = 0
-    for page in store.iter_bytes(db, run_id, 0, size):
+    for page in logread.iter_bytes(db, run_id, 0, size):
         crc = zlib.crc32(page, crc)
     return crc, size

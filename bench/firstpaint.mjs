@@ -1,25 +1,13 @@
 // The runs page's first paint in Chromium: `node bench/firstpaint.mjs URL TIMES`.
 // Prints one JSON line: for each load, the page's own clock (ms since navigation start) when
 // the first run row was on screen, and when the browser reported first contentful paint.
-import { launchChromium } from './browser.mjs';
+import { freshLoads } from './browser.mjs';
 
 const [url, times] = [process.argv[2], Number(process.argv[3] ?? 5)];
-const browser = await launchChromium();
-const loads = [];
-try {
-  for (let i = 0; i < times; i++) {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    await page.goto(url, { waitUntil: 'commit' });
-    await page.waitForSelector('tr.run-row', { state: 'visible', timeout: 30_000 });
-    // The next frame after the rows are in the DOM: when they were painted.
-    const rows = await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(performance.now()))));
-    const fcp = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null);
-    const count = await page.locator('tr.run-row').count();
-    loads.push({ rows_ms: rows, fcp_ms: fcp, rows: count });
-    await context.close();
-  }
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(loads));
+await freshLoads(url, times, async (page) => {
+  await page.waitForSelector('tr.run-row', { state: 'visible', timeout: 30_000 });
+  // The next frame after the rows are in the DOM: when they were painted.
+  const rows = await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(performance.now()))));
+  const fcp = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null);
+  return { rows_ms: rows, fcp_ms: fcp, rows: await page.locator('tr.run-row').count() };
+});

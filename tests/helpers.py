@@ -189,6 +189,12 @@ def parse_sse(lines: Iterator[str]) -> Iterator[SseEvent]:
                 event_id = value
 
 
+def sse_events(body: str | bytes) -> list[SseEvent]:
+    """The events of a whole text/event-stream body (or of frames joined together)."""
+    text = body.decode() if isinstance(body, bytes) else body
+    return list(parse_sse(iter(text.split("\n"))))
+
+
 @dataclass
 class StreamResult:
     """What an SSE client saw: the log bytes, the ids, the done payload (if any)."""

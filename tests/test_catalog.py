@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import PG_URL
 from tests.helpers import new_log
-from trainlog import retention, runs, store
+from trainlog import logread, retention, runs
 from trainlog.db import Database, migrate
 from trainlog.metrics import store as metrics_store
 from trainlog.models import (
@@ -352,7 +352,7 @@ def test_delete_removes_the_run_its_log_and_tags_in_batches(
     with db.read() as session:
         with pytest.raises(runs.RunNotFound):
             runs.get(session, doomed)
-        assert store.read(session, kept, 0, 1000) == kept_bytes
+        assert logread.read(session, kept, 0, 1000) == kept_bytes
 
 
 def test_delete_gives_sqlite_pages_back(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import func, select
 
 from tests.helpers import new_log
-from trainlog import store
+from trainlog import logread, store
 from trainlog.compaction import ChunkInfo, Group, Plan, compact, plan_groups
 from trainlog.db import Database
 from trainlog.models import ChunkCodec, LogChunk
@@ -61,7 +61,7 @@ def stored(db: Database, run_id: uuid.UUID) -> tuple[int, int, list[bytes]]:
                 LogChunk.run_id == run_id
             )
         ).one()
-    return count, size, list(store.iter_bytes(db, run_id, 0, 10**12))
+    return count, size, list(logread.iter_bytes(db, run_id, 0, 10**12))
 
 
 def test_a_tqdm_log_shrinks_and_reads_back_identically(db: Database) -> None:
@@ -78,7 +78,7 @@ def test_a_tqdm_log_shrinks_and_reads_back_identically(db: Database) -> None:
     with db.read() as session:
         for _ in range(30):
             start = rng.randrange(len(whole))
-            assert store.read(session, run_id, start, start + 5000) == whole[start : start + 5000]
+            assert logread.read(session, run_id, start, start + 5000) == whole[start : start + 5000]
 
 
 def test_random_bytes_are_merged_but_not_inflated(db: Database) -> None:

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from tests.helpers import new_run
-from trainlog import store
+from trainlog import logread, store
 from trainlog.db import Database, normalize_url
 from trainlog.models import ChunkCodec, LogChunk
 from trainlog.notify import CHANNEL
@@ -47,7 +47,7 @@ def test_an_append_at_once_stores_and_wakes_viewers(db: Database, database_url: 
     assert store.append_at_once(db, several) == 5 + len(flood)
     assert store.append_at_once(db, several) is None
     with db.read() as session:
-        assert store.read(session, run_id, 0, 100) == b"line\n" + flood[:95]
+        assert logread.read(session, run_id, 0, 100) == b"line\n" + flood[:95]
         assert store.log_size(session, run_id) == 5 + len(flood)
 
 
@@ -64,8 +64,8 @@ def test_bytes_in_equal_bytes_out_at_any_range(db: Database) -> None:
         for _ in range(50):
             start = rng.randrange(0, len(written))
             end = rng.randrange(start, len(written) + 10)
-            assert store.read(session, run_id, start, end) == bytes(written[start:end])
-    assert b"".join(store.iter_bytes(db, run_id, 0, len(written))) == written
+            assert logread.read(session, run_id, start, end) == bytes(written[start:end])
+    assert b"".join(logread.iter_bytes(db, run_id, 0, len(written))) == written
 
 
 def test_a_retried_append_is_stored_once(db: Database) -> None:
@@ -75,7 +75,7 @@ def test_a_retried_append_is_stored_once(db: Database) -> None:
     assert append(db, run_id, 0, b"hello ") == 6
     assert append(db, run_id, 0, b"hello world") == 11
     with db.read() as session:
-        assert store.read(session, run_id, 0, 100) == b"hello world"
+        assert logread.read(session, run_id, 0, 100) == b"hello world"
 
 
 def test_concurrent_appends_of_the_same_bytes_store_them_once(db: Database) -> None:
@@ -92,7 +92,7 @@ def test_concurrent_appends_of_the_same_bytes_store_them_once(db: Database) -> N
         sizes = list(pool.map(lambda _: attempt(), range(8)))
     assert sizes == [20] * 8
     with db.read() as session:
-        assert store.read(session, run_id, 0, 100) == b"start the same line\n"
+        assert logread.read(session, run_id, 0, 100) == b"start the same line\n"
 
 
 def test_an_append_that_would_leave_a_gap_changes_nothing(db: Database) -> None:
@@ -115,7 +115,7 @@ def test_large_appends_become_bounded_chunks(db: Database) -> None:
         ]
         assert max(sizes) <= MAX_CHUNK_BYTES and sum(sizes) == len(data)
         tail_start = len(data) - 10
-        assert store.read(session, run_id, tail_start, len(data)) == data[tail_start:]
+        assert logread.read(session, run_id, tail_start, len(data)) == data[tail_start:]
 
 
 def test_appends_never_rewrite_earlier_chunks(db: Database) -> None:
@@ -142,5 +142,5 @@ def test_a_flood_is_compressed_as_it_is_written_and_reads_back_exactly(db: Datab
         chunks = session.query(LogChunk).filter_by(run_id=run_id).all()
         assert {chunk.codec for chunk in chunks} == {ChunkCodec.ZSTD}
         assert sum(len(chunk.data) for chunk in chunks) < len(bar) / 10
-        assert store.read(session, run_id, 1000, 5000) == bar[1000:5000]
-    assert b"".join(store.iter_bytes(db, run_id, 0, len(bar))) == bar
+        assert logread.read(session, run_id, 1000, 5000) == bar[1000:5000]
+    assert b"".join(logread.iter_bytes(db, run_id, 0, len(bar))) == bar

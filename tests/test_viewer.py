@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from tests.helpers import SseEvent, new_log, new_run, parse_sse
+from tests.helpers import SseEvent, new_log, new_run, sse_events
 from trainlog import runs, store
 from trainlog.db import Database
 from trainlog.models import RunStatus
@@ -44,7 +44,7 @@ def new_hub(db: Database, **options: Any) -> LogHub:
 
 
 def events_of(frames: list[bytes]) -> Iterator[SseEvent]:
-    return parse_sse(iter(b"".join(frames).decode().split("\n")))
+    return sse_events(b"".join(frames))
 
 
 async def watch(hub: LogHub, run_id: uuid.UUID, offset: int = 0, stall: float = 0) -> bytes:

@@ -26,7 +26,7 @@ import zstandard
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from trainlog import runs, store
+from trainlog import logread, runs, store
 from trainlog.db import Database
 from trainlog.lineindex import Times
 from trainlog.models import (
@@ -403,7 +403,7 @@ def _stored(session: Session, run_id: uuid.UUID, start: int, end: int) -> bytes:
     parts: list[bytes] = []
     position = start
     while position < end:
-        page = store.read(session, run_id, position, end)
+        page = logread.read(session, run_id, position, end)
         if not page:
             break
         parts.append(page)

@@ -1,7 +1,8 @@
 """The log store: a run's bytes as append-only chunks keyed by (run_id, start offset).
 
 An append writes only its own bytes (O(chunk), never a rewrite of the log); a read of
-bytes [X, Y) touches only the chunks that overlap it, found by the primary key.
+bytes [X, Y) touches only the chunks that overlap it, found by the primary key (the
+conditions below, CHUNKS_IN_RANGE and CHUNK_HOLDING). Reading is trainlog.logread's.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,15 +44,12 @@ from trainlog.lineindex import (
 )
 from trainlog.models import ChunkCodec, LogChunk, TrainingLog, utcnow
 from trainlog.notify import announce, notice
-from trainlog.offsets import MAX_CHUNK_BYTES, slice_chunks, split_chunks, unseen_part
+from trainlog.offsets import MAX_CHUNK_BYTES, split_chunks, unseen_part
 
 _CHUNKS = cast(Table, LogChunk.__table__)
 _LOGS = cast(Table, TrainingLog.__table__)
 
 COMPRESS_ON_WRITE_BYTES = 256 * 1024
-
-# How much one read returns at most; callers that want more iterate (see iter_bytes).
-READ_PAGE_BYTES = 4 * MAX_CHUNK_BYTES
 
 # The hot paths' statements, built once: building and keying a statement per call cost more
 # than running it (a tailer read took about 1 ms of SQLAlchemy for 0.05 ms of SQLite).
@@ -138,7 +135,6 @@ CHUNKS_IN_RANGE = and_(
     _CHUNKS.c.start_offset < bindparam("end"),
 )
 CHUNK_COLUMNS = (_CHUNKS.c.start_offset, _CHUNKS.c.codec, _CHUNKS.c.data)
-_READ_CHUNKS = select(*CHUNK_COLUMNS).where(CHUNKS_IN_RANGE).order_by(_CHUNKS.c.start_offset)
 
 
 # A flood's pieces are compressed side by side: zstd lets go of the GIL, and compressing is
@@ -418,48 +414,9 @@ def _chunk_row(
     }
 
 
-def read(session: Session, run_id: uuid.UUID, start: int, end: int) -> bytes:
-    """Bytes [start, end) of the log, clipped to what is stored and to READ_PAGE_BYTES."""
-    end = min(end, start + READ_PAGE_BYTES)
-    if end <= start:
-        return b""
-    rows = session.connection().execute(_READ_CHUNKS, range_params(run_id, start, end))
-    return bytes_of(rows, start, end)
-
-
 def range_params(run_id: uuid.UUID, start: int, end: int) -> dict[str, object]:
     """The parameters of CHUNKS_IN_RANGE."""
     return {"run_id": run_id, "start": start, "floor": start - MAX_CHUNK_BYTES, "end": end}
-
-
-def bytes_of(rows: Iterable[Row[*tuple[Any, ...]]], start: int, end: int) -> bytes:
-    """Bytes [start, end) out of rows of CHUNK_COLUMNS in offset order (None columns: no
-    chunk)."""
-    chunks = (
-        (row.start_offset, decode(row.codec, row.data))
-        for row in rows
-        if row.start_offset is not None
-    )
-    return slice_chunks(chunks, start, end)
-
-
-def iter_bytes(
-    db: Database, run_id: uuid.UUID, start: int, end: int, page_bytes: int = READ_PAGE_BYTES
-) -> Iterator[bytes]:
-    """Bytes [start, end) in pages of at most page_bytes, each in its own short read
-    transaction.
-
-    A download of a huge log therefore holds neither the whole log in memory nor one
-    transaction open for minutes.
-    """
-    position = start
-    while position < end:
-        with db.read() as session:
-            page = read(session, run_id, position, min(end, position + page_bytes))
-        if not page:
-            return
-        position += len(page)
-        yield page
 
 
 # Chunks indexed per transaction when an old log gets its line index: bounded memory.

@@ -1,24 +1,14 @@
-"""The log stream's pieces: where a viewer resumes, its SSE events, and reading the store."""
+"""The log stream's protocol: where a viewer resumes, and its SSE events (pure).
+
+What is new in the store is read by trainlog.logread.follow."""
 
 from __future__ import annotations
 
 import base64
-import enum
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, select
-
-from trainlog import sse, store
-from trainlog.db import Database
-from trainlog.models import ExperimentRun, LogChunk, RunStatus, TrainingLog
+from trainlog import sse
 from trainlog.offsets import MAX_OFFSET, parse_decimal
-
-_LOGS = cast(Table, TrainingLog.__table__)
-_RUNS = cast(Table, ExperimentRun.__table__)
-_CHUNKS = cast(Table, LogChunk.__table__)
 
 # Largest chunk in one ``log`` event; big enough for fast replay, small enough for a browser
 # to decode and render without a visible hitch.
@@ -88,97 +78,3 @@ def done_event(exit_code: int | None, final_size: int) -> bytes:
 def deleted_event() -> bytes:
     """The run was deleted while streaming: nothing more will come; then the response ends."""
     return sse.frame("deleted", {})
-
-
-@dataclass(frozen=True)
-class LogSnapshot:
-    """A run's log size and state, read together: if the run has ended, the size is final
-    (the runner stores the last bytes before it records the end)."""
-
-    size: int
-    ended: bool
-    exit_code: int | None
-    # The run is being deleted, or is gone: its log is going away, so nothing more is read.
-    deleted: bool = False
-
-
-GONE = LogSnapshot(0, ended=True, exit_code=None, deleted=True)
-
-
-def read_snapshot(db: Database, run_id: uuid.UUID) -> LogSnapshot:
-    with db.statement_reads() as connection:
-        return _snapshot(connection, run_id)
-
-
-_SNAPSHOT = (
-    select(_LOGS.c.size, _RUNS.c.status, _RUNS.c.exit_code, _RUNS.c.deleted_at)
-    .join(_RUNS, _RUNS.c.id == _LOGS.c.run_id)
-    .where(_LOGS.c.run_id == bindparam("run_id"))
-)
-
-
-def _snapshot(connection: Connection, run_id: uuid.UUID) -> LogSnapshot:
-    row = connection.execute(_SNAPSHOT, {"run_id": run_id}).one_or_none()
-    return GONE if row is None else _snapshot_of(row)
-
-
-def _snapshot_of(row: Row[*tuple[Any, ...]]) -> LogSnapshot:
-    """From a row with the size, status, exit_code and deleted_at columns of _SNAPSHOT."""
-    if row.deleted_at is not None:
-        return GONE
-    return LogSnapshot(row.size, not RunStatus(row.status).is_active, row.exit_code)
-
-
-class Step(enum.Enum):
-    READ = "read"
-    DONE = "done"
-    WAIT = "wait"
-
-
-def next_step(offset: int, snapshot: LogSnapshot) -> Step:
-    """What a follower at ``offset`` does next: read what is new, finish, or wait."""
-    if offset < snapshot.size:
-        return Step.READ
-    return Step.DONE if snapshot.ended else Step.WAIT
-
-
-# A follower's look as one statement: the log's size and the run's state, with the chunks
-# stored after ``start``. Both come from one snapshot of the database, so every chunk up to
-# the size it reports is there; in autocommit it is one round trip where a transaction of two
-# queries took four (a look at one new line on PostgreSQL: 0.7-1.0 ms here, against 1.5 ms).
-# The chunk holding ``start`` is left out once it has been read whole, so a look that finds
-# nothing new reads no chunk.
-_NEWS = (
-    select(
-        _LOGS.c.size, _RUNS.c.status, _RUNS.c.exit_code, _RUNS.c.deleted_at, *store.CHUNK_COLUMNS
-    )
-    .select_from(
-        _LOGS.join(_RUNS, _RUNS.c.id == _LOGS.c.run_id).outerjoin(
-            _CHUNKS,
-            and_(
-                store.CHUNKS_IN_RANGE,
-                _CHUNKS.c.start_offset + _CHUNKS.c.length > bindparam("start"),
-                _CHUNKS.c.start_offset < _LOGS.c.size,
-            ),
-        )
-    )
-    .where(_LOGS.c.run_id == bindparam("run_id"))
-    .order_by(_CHUNKS.c.start_offset)
-)
-
-
-def read_news(
-    db: Database, run_id: uuid.UUID, position: int | None, tail_bytes: int
-) -> tuple[LogSnapshot, int, bytes]:
-    """The run's snapshot and the bytes stored since ``position`` (up to READ_PAGE_BYTES),
-    with the offset they begin at; a first look (position None) gets the last ``tail_bytes``
-    instead. A run deleted meanwhile gives GONE and no bytes."""
-    with db.statement_reads() as connection:
-        if position is None:
-            position = max(0, _snapshot(connection, run_id).size - tail_bytes)
-        end = position + store.READ_PAGE_BYTES
-        rows = connection.execute(_NEWS, store.range_params(run_id, position, end)).all()
-    snapshot = _snapshot_of(rows[0]) if rows else GONE
-    if snapshot.deleted:
-        return snapshot, position, b""
-    return snapshot, position, store.bytes_of(rows, position, min(end, snapshot.size))

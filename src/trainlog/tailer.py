@@ -22,7 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trainlog import runs
 from trainlog.db import Database
-from trainlog.stream import log_frames, read_news, reconnect_delay
+from trainlog.logread.follow import read_news
+from trainlog.stream import log_frames, reconnect_delay
 
 log = logging.getLogger(__name__)
 

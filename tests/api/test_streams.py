@@ -16,6 +16,7 @@ from tests.helpers import (
     StreamResult,
     parse_sse,
     server_env,
+    sse_events,
     start_run,
     start_server,
     stop_server,
@@ -108,7 +109,7 @@ def test_each_run_resumes_from_its_own_offset(busy_server: Server, config_dir: P
         assert (
             b"".join(
                 base64.b64decode(event.data["chunk"])
-                for event in parse_sse(iter(response.text.split("\n")))
+                for event in sse_events(response.text)
                 if event.event == "log"
             )
             == expected[fast]

@@ -29,8 +29,8 @@ def fault_env(database_url: str, config_dir: Path, program: str = "emit.py") -> 
         database_url,
         config_dir,
         program,
-        # Above the runner's drain (up to 4 s without heartbeats after the child exits while a
-        # descendant holds the output open), below the default, to keep the tests short.
+        # Below the default (12 s), to keep the lost-runner tests short; well above the
+        # heartbeat interval (0.5 s), so a busy test machine does not lose a live runner.
         TRAINLOG_RUNNER_LOST_AFTER="6",
         TRAINLOG_BUFFER_BYTES=str(1024 * 1024),
     )

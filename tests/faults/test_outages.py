@@ -142,14 +142,22 @@ def test_postgresql_down_mid_run_loses_and_repeats_nothing(
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_postgresql_unreachable_mid_run_loses_and_repeats_nothing(
-    servers: StartServer, database_url: str, config_dir: Path, postgres_link: PostgresLink
+def test_postgresql_unreachable_as_the_child_ends_loses_nothing_and_the_run_is_not_lost(
+    servers: StartServer,
+    database_url: str,
+    config_dir: Path,
+    tmp_path: Path,
+    postgres_link: PostgresLink,
 ) -> None:
     # The short form of the outage above, for make test: this test's server and runner lose
-    # PostgreSQL (their connections reset, new ones refused) for 4 s while the child writes.
-    server = servers(fault_env(postgres_link.url(database_url), config_dir))
-    config = write_config(config_dir, "long.json", delay=0.1, repeat=8)
-    expected = expected_output(repeat=8)
+    # PostgreSQL (their connections reset, new ones refused) for 4.5 s while the child writes,
+    # and the child ends inside the outage. The runner's backed-off append comes ~4 s after
+    # PostgreSQL is back, its backlog stored after that: longer than lost_after (3 s), so a
+    # runner that stopped reporting when its child ended would be judged lost meanwhile.
+    env = fault_env(postgres_link.url(database_url), config_dir)
+    server = servers({**env, "TRAINLOG_RUNNER_LOST_AFTER": "3"})
+    stop = tmp_path / "stop"
+    config = write_config(config_dir, "long.json", delay=0.05, repeat=100, stop_when=str(stop))
     with server.client() as client:
         run_id = start_run(client, config)["id"]
         runner = runner_pid(server, run_id)
@@ -157,16 +165,24 @@ def test_postgresql_unreachable_mid_run_loses_and_repeats_nothing(
         follower = threading.Thread(target=_follow, args=(client, run_id, viewer, seen))
         follower.start()
         wait_for(lambda: len(viewer.data) > 100_000)
-        postgres_link.cut(4)
-        # The outage fell inside the child's output, not after it: the child still writes.
+        outage = threading.Thread(target=postgres_link.cut, args=(4.5,))
+        outage.start()
+        time.sleep(0.5)
+        # The outage fell inside the child's output: the child still writes...
         children = _children(runner)
         assert children and all(alive(child) for child in children)
+        # ...and ends within it (after the repeat it is writing).
+        stop.touch()
+        wait_for(lambda: not any(alive(child) for child in children), timeout=4)
+        assert outage.is_alive()
+        outage.join()
         follower.join(timeout=90)
         run = wait_until_ended(client, run_id, timeout=60)
-    assert run["status"] == "succeeded" and run["exit_code"] == 0
-    assert run["log_size"] == len(expected)
-    assert bytes(viewer.data) == expected
-    assert viewer.done == {"exit_code": 0, "final_size": len(expected)}
+    repeats, rest = divmod(run["log_size"], len(expected_output()))
+    assert rest == 0 and repeats >= 1
+    assert run["status"] == "succeeded" and run["exit_code"] == 0, run
+    assert bytes(viewer.data) == expected_output(repeat=repeats)
+    assert viewer.done == {"exit_code": 0, "final_size": run["log_size"]}
     assert "reconnecting" in seen
     assert set(seen) <= {"log", "heartbeat", "reconnecting", "done"}, sorted(set(seen))
 

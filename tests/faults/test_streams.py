@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tests.faults.conftest import StartServer, fault_env
-from tests.helpers import parse_sse, start_run, wait_until_ended, write_config
+from tests.helpers import parse_sse, sse_events, start_run, wait_until_ended, write_config
 from tests.programs.emit import expected_output
 
 
@@ -43,7 +43,7 @@ def test_sigterm_ends_a_shared_stream_cleanly_and_each_run_resumes_from_its_offs
         params = [("run", f"{run_id}:{len(received[run_id])}") for run_id in runs]
         rest = client.get("/api/streams", params=params, timeout=120)
     done = {}
-    for event in parse_sse(iter(rest.text.split("\n"))):
+    for event in sse_events(rest.text):
         if event.event == "log":
             received[event.data["run"]] += base64.b64decode(event.data["chunk"])
         elif event.event == "done":

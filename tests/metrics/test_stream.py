@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import uuid
@@ -11,7 +10,7 @@ import uuid
 import anyio
 from sqlalchemy import text
 
-from tests.helpers import new_run
+from tests.helpers import new_run, sse_events
 from trainlog import runs, store
 from trainlog.api.sse_response import resumable
 from trainlog.db import Database
@@ -43,11 +42,7 @@ def test_the_metric_stream_waits_out_a_database_error_and_goes_on_exactly(db: Da
     frames: list[bytes] = []
 
     def events(kind: str) -> list[dict[str, object]]:
-        found = []
-        for frame in frames:
-            if frame.startswith(f"event: {kind}\n".encode()):
-                found.append(json.loads(frame.split(b"data: ", 1)[1]))
-        return found
+        return [event.data for event in sse_events(b"".join(frames)) if event.event == kind]
 
     async def until(check: object) -> None:
         with anyio.fail_after(30):

@@ -40,7 +40,11 @@ def main() -> int:
     if config.get("ignore_sigterm"):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     delay = float(config.get("delay", 0.0))
+    # Whole repeats only: it stops before the first one that starts after this file exists.
+    stop_when = config.get("stop_when")
     for _ in range(int(config.get("repeat", 1))):
+        if stop_when and Path(stop_when).exists():
+            break
         for fd, data in PARTS:
             view = memoryview(data)
             while view:

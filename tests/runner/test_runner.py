@@ -32,7 +32,7 @@ def create_run(db: Database, argv: list[str]) -> uuid.UUID:
 def stored_log(db: Database, run_id: uuid.UUID) -> bytes:
     with db.read() as session:
         size = store.log_size(session, run_id)
-    return b"".join(store.iter_bytes(db, run_id, 0, size))
+    return b"".join(logread.iter_bytes(db, run_id, 0, size))
 
 
 def emit_run(db: Database, tmp_path: Path, **config: object) -> uuid.UUID:

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -7,15 +7,8 @@ export const REPO_DIR = resolve(WEB_DIR, '..');
 
 /** Debian's chromium: Playwright's own browser downloads are not available here. */
 export const CHROMIUM = process.env.TRAINLOG_E2E_CHROMIUM ?? '/usr/bin/chromium';
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+/** The flags Chromium needs here (no sandbox as root, no GPU); bench/browser.mjs reads them too. */
+export const CHROMIUM_ARGS: string[] = JSON.parse(readFileSync(resolve(WEB_DIR, 'e2e/chromium-args.json'), 'utf8'));
 export const HAVE_CHROMIUM = existsSync(CHROMIUM);
 export const SKIP_MESSAGE = `e2e skipped: no Chromium at ${CHROMIUM} (install Debian's chromium, or set TRAINLOG_E2E_CHROMIUM)`;
 

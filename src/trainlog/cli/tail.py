@@ -32,7 +32,7 @@ def handle(args: argparse.Namespace) -> int:
     from functools import partial
 
     from trainlog import runs
-    from trainlog.logread import follow_bytes
+    from trainlog.logread.follow import follow_bytes
     from trainlog.notify import RunWaker
     from trainlog.plaintext import plain_text
 

@@ -1,6 +1,8 @@
 """Reading a log: its bytes by offset, its lines by number or by offset, their times.
 
-The one place the API, the CLI and the stream ask "what is in this range". Lines come from
+The one place the routes, the tailer and the CLI (follow.py), the metric extraction and
+ingest's overlap check ask "what is in this range": every read of a log's stored bytes is
+here (store writes them). Lines come from
 the line index kept beside the bytes (see lineindex and store): line N's offset is one index
 seek to the chunk holding the log's (N-1)th newline and a scan inside it; the line holding
 byte X is the chunk holding X and a count. Neither depends on the log's size.
@@ -10,27 +12,33 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, bindparam, select
+from sqlalchemy.orm import Session
 
 from trainlog import store
 from trainlog.codec import decode
 from trainlog.db import Database
 from trainlog.lineindex import decode_marks, line_count, mark_at, nth_newline
 from trainlog.models import LogChunk, TrainingLog
-from trainlog.stream import Step, next_step, read_snapshot
+from trainlog.offsets import MAX_CHUNK_BYTES, slice_chunks
 
 _LOGS = cast(Table, TrainingLog.__table__)
 _CHUNKS = cast(Table, LogChunk.__table__)
 
+# How much one read returns at most; callers that want more iterate (see iter_bytes).
+READ_PAGE_BYTES = 4 * MAX_CHUNK_BYTES
 MAX_WINDOW_LINES = 10_000
 # A window's bytes at most: whole lines up to this, or the first part of one longer line.
-WINDOW_BYTES = store.READ_PAGE_BYTES
+WINDOW_BYTES = READ_PAGE_BYTES
 
+_READ_CHUNKS = (
+    select(*store.CHUNK_COLUMNS).where(store.CHUNKS_IN_RANGE).order_by(_CHUNKS.c.start_offset)
+)
 _TOTALS = select(_LOGS.c.size, _LOGS.c.newlines, _LOGS.c.last_line_start).where(
     _LOGS.c.run_id == bindparam("run_id")
 )
@@ -76,11 +84,43 @@ class LineWindow:
     times: list[float | None]  # per line in data: epoch seconds, None if unknown
 
 
+def read(session: Session, run_id: uuid.UUID, start: int, end: int) -> bytes:
+    """Bytes [start, end) of the log, clipped to what is stored and to READ_PAGE_BYTES."""
+    end = min(end, start + READ_PAGE_BYTES)
+    if end <= start:
+        return b""
+    rows = session.connection().execute(_READ_CHUNKS, store.range_params(run_id, start, end))
+    return bytes_of(rows, start, end)
+
+
+def bytes_of(rows: Iterable[Row[*tuple[Any, ...]]], start: int, end: int) -> bytes:
+    """Bytes [start, end) out of rows of store.CHUNK_COLUMNS in offset order (None columns:
+    no chunk)."""
+    chunks = (
+        (row.start_offset, decode(row.codec, row.data))
+        for row in rows
+        if row.start_offset is not None
+    )
+    return slice_chunks(chunks, start, end)
+
+
 def iter_bytes(
-    db: Database, run_id: uuid.UUID, start: int, end: int, page_bytes: int = store.READ_PAGE_BYTES
+    db: Database, run_id: uuid.UUID, start: int, end: int, page_bytes: int = READ_PAGE_BYTES
 ) -> Iterator[bytes]:
-    """Bytes [start, end) in pages, each its own short read (see store.iter_bytes)."""
-    return store.iter_bytes(db, run_id, start, end, page_bytes)
+    """Bytes [start, end) in pages of at most page_bytes, each in its own short read
+    transaction.
+
+    A download of a huge log therefore holds neither the whole log in memory nor one
+    transaction open for minutes.
+    """
+    position = start
+    while position < end:
+        with db.read() as session:
+            page = read(session, run_id, position, min(end, position + page_bytes))
+        if not page:
+            return
+        position += len(page)
+        yield page
 
 
 def iter_chunks(
@@ -89,7 +129,7 @@ def iter_chunks(
     start: int,
     end: int,
     decode_ahead: int = 0,
-    batch_bytes: int = store.READ_PAGE_BYTES,
+    batch_bytes: int = READ_PAGE_BYTES,
 ) -> Iterator[bytes]:
     """Bytes [start, end) as the stored chunks hold them, decoded, in order: the same bytes as
     iter_bytes, without joining a page's chunks into one copy (a scan of a 1 GiB log spent
@@ -144,24 +184,6 @@ def _decoded_piece(piece: _Piece) -> bytes:
     codec, stored, lo, hi = piece
     data = decode(codec, stored)
     return data if lo == 0 and hi == len(data) else data[lo:hi]
-
-
-def follow_bytes(
-    db: Database, run_id: uuid.UUID, offset: int, wait: Callable[[], None] | None
-) -> Iterator[bytes]:
-    """The log's bytes from ``offset``: what is stored, then (given ``wait``, which returns
-    when there may be more) what comes, until the run has ended and all is read."""
-    while True:
-        snapshot = read_snapshot(db, run_id)
-        step = next_step(offset, snapshot)
-        if step is Step.READ:
-            for data in store.iter_bytes(db, run_id, offset, snapshot.size):
-                offset += len(data)
-                yield data
-        elif step is Step.DONE or wait is None:
-            return
-        else:
-            wait()
 
 
 def line_totals(db: Database, run_id: uuid.UUID) -> LineTotals:
@@ -308,7 +330,7 @@ def timed_lines(
             chunks = connection.execute(
                 _CHUNKS_WITH_TIMES, store.range_params(run_id, position, page_end)
             ).all()
-        data = store.bytes_of(chunks, position, page_end)
+        data = bytes_of(chunks, position, page_end)
         if not data:
             break
         times = _times(chunks, position, data)

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from trainlog import runs, store
+from trainlog import logread, runs, store
 from trainlog.db import Database
 from trainlog.metrics.downsample import Span, keep_extremes
 from trainlog.metrics.extract import Cursor, Point, extract
@@ -99,7 +99,7 @@ def _plan(session: Session, run_id: uuid.UUID, max_series: int) -> _Pass | None:
     size = store.log_size(session, run_id)
     run = runs.get(session, run_id)
     live = _live(run)
-    data = store.read(session, run_id, row.offset, min(size, row.offset + PASS_BYTES))
+    data = logread.read(session, run_id, row.offset, min(size, row.offset + PASS_BYTES))
     final = not live and row.offset + len(data) == size
     cursor = Cursor(row.offset, row.line, row.counts)
     points, after = extract(data, cursor, _rules(row, max_series), final)

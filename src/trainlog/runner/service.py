@@ -65,6 +65,7 @@ class Runner(Generic[Prepared]):
         self._child: subprocess.Popen[bytes] | None = None
         self._pump: subprocess.Popen[bytes] | None = None
         self._cancelled = threading.Event()
+        self._reporting = threading.Lock()  # heartbeats and the end, one at a time
 
     def stop_on_signals(self) -> None:
         """SIGINT, SIGTERM or SIGHUP to this process go to the child's whole group, then SIGKILL
@@ -130,7 +131,16 @@ class Runner(Generic[Prepared]):
         compactor = self._sink.compactor(lambda: capture.stored)
         if compactor is not None:
             compactor.start()
-        returncode = self._supervise(self._child)
+        # Heartbeats go on until the end is recorded, not only while the child runs: after
+        # an outage the runner may still be storing a backlog long after the child exited,
+        # and a silent runner would be judged lost (and its processes ended) meanwhile.
+        recorded = threading.Event()
+        heartbeat = threading.Thread(
+            target=self._heartbeat, args=(self._child, recorded), name="heartbeat", daemon=True
+        )
+        heartbeat.start()
+        # Blocks in waitpid, so the exit is seen at once (Popen.wait with a timeout polls).
+        returncode = self._child.wait()
         if self._cancelled.is_set():
             # Descendants that left the child's process group (setsid) are not reached by the
             # group's signal; they are found by the run id they inherited.
@@ -140,7 +150,8 @@ class Runner(Generic[Prepared]):
         status = outcome_status(returncode, self._cancelled.is_set())
         # A pump still copying (a descendant holds the pty) has not failed; it is stopped later.
         error = self._pump_failure() if output_ended else None
-        until_done(partial(self._sink.finish, status, returncode, error, size), "finish")
+        until_done(partial(self._record_end, recorded, status, returncode, error, size), "finish")
+        heartbeat.join()
         # After the end is recorded, so viewers get `done` without waiting for it.
         if compactor is not None:
             compactor.finish()
@@ -206,17 +217,19 @@ class Runner(Generic[Prepared]):
             self._pump.kill()
             self._pump.wait()
 
-    def _supervise(self, child: subprocess.Popen[bytes]) -> int:
-        """Heartbeat until the child exits; act on a cancel asked for through the database
-        (or the server)."""
-        exited = _exit_event(child)
+    def _heartbeat(self, child: subprocess.Popen[bytes], recorded: threading.Event) -> None:
+        """Report alive every interval until the end is recorded; act on a cancel asked for
+        through the database (or the server) while the child runs."""
         while True:
-            try:
-                cancel_requested = self._sink.heartbeat()
-            except RETRIED as exc:
-                log.warning("heartbeat failed: %s", type(exc).__name__)
-                cancel_requested = False
-            if cancel_requested and not self._cancelled.is_set():
+            with self._reporting:
+                if recorded.is_set():
+                    return
+                try:
+                    cancel_requested = self._sink.heartbeat()
+                except RETRIED as exc:
+                    log.warning("heartbeat failed: %s", type(exc).__name__)
+                    cancel_requested = False
+            if cancel_requested and child.returncode is None and not self._cancelled.is_set():
                 self._cancelled.set()
                 threading.Thread(
                     target=terminate_group,
@@ -224,9 +237,21 @@ class Runner(Generic[Prepared]):
                     name="cancel",
                     daemon=True,
                 ).start()
-            if exited.wait(self._settings.runner_heartbeat_interval):
-                assert child.returncode is not None
-                return child.returncode
+            if recorded.wait(self._settings.runner_heartbeat_interval):
+                return
+
+    def _record_end(
+        self,
+        recorded: threading.Event,
+        status: RunStatus,
+        exit_code: int,
+        error: str | None,
+        size: int,
+    ) -> None:
+        # Not beside a heartbeat: one sent after the end would find the run's token spent.
+        with self._reporting:
+            self._sink.finish(status, exit_code, error, size)
+            recorded.set()
 
     def _drain(self, capture: LogCapture[Prepared], pgid: int) -> bool:
         """Wait for the output to end; whether it did (False: given up on a descendant)."""
@@ -258,22 +283,6 @@ def _how_ended(returncode: int) -> str:
         return f"killed by {signal.Signals(-returncode).name}"
     except ValueError:  # a real-time signal has no name of its own
         return f"killed by signal {-returncode}"
-
-
-def _exit_event(child: subprocess.Popen[bytes]) -> threading.Event:
-    """An event set the moment the child has exited and been reaped.
-
-    ``Popen.wait(timeout)`` polls, sleeping up to 50 ms between looks: a run's end would be
-    recorded that much late. A thread blocked in ``waitpid`` learns of the exit at once.
-    """
-    exited = threading.Event()
-
-    def wait() -> None:
-        child.wait()
-        exited.set()
-
-    threading.Thread(target=wait, name="child-waiter", daemon=True).start()
-    return exited
 
 
 def _big_pipe() -> tuple[int, int]:
