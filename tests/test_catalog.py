@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy
-from sqlalchemy import func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, func, select, text, update
 
 from tests.conftest import PG_URL
 from tests.helpers import new_log
@@ -207,7 +206,7 @@ def test_a_search_of_one_or_two_characters_pages_through_its_runs_newest_first(
     # PostgreSQL reads an index of each text's 1- and 2-character substrings). "z" is in a
     # name, a config or a command, "ze" in a name or a command; pairs of runs share their
     # creation time (the id orders them); a deleted run that matches is not listed.
-    kinds = [
+    kinds: list[dict[str, Any]] = [
         {"name": "Zeta"},
         {"config": "z.yaml"},
         {"command": ["python", "ze.py"]},
@@ -215,7 +214,7 @@ def test_a_search_of_one_or_two_characters_pages_through_its_runs_newest_first(
     ]
     texts: dict[uuid.UUID, tuple[int, str]] = {}
     for i in range(16):
-        kind: dict[str, Any] = kinds[i % 4]
+        kind = kinds[i % 4]
         run_id = make_run(db, minutes=i // 2, **kind)
         command = kind.get("command", ["python", "train.py"])
         texts[run_id] = (i // 2, runs.search_text(kind.get("name"), kind.get("config"), command))
@@ -367,14 +366,14 @@ def test_delete_removes_the_run_its_log_and_tags_in_batches(
     batches: list[tuple[int, int]] = []
     delete_points = metrics_store.delete_points
 
-    def spy(session: Session, run_id: uuid.UUID, first: int, end: int) -> None:
+    def spy(connection: Connection, run_id: uuid.UUID, first: int, end: int) -> None:
         def count() -> int:
             points = select(func.count()).select_from(MetricPoint)
-            return session.scalar(points.where(MetricPoint.run_id == run_id)) or 0
+            return connection.scalar(points.where(MetricPoint.run_id == run_id)) or 0
 
         left = count()
         batches.append((first, end))
-        delete_points(session, run_id, first, end)
+        delete_points(connection, run_id, first, end)
         assert left - count() == end - first  # each batch removes its window's points
 
     monkeypatch.setattr(metrics_store, "delete_points", spy)

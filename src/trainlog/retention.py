@@ -89,43 +89,43 @@ def purge(db: Database, run_id: uuid.UUID) -> None:
                 LogChunk.run_id == run_id
             )
         )
-    # Points are numbered from 0 without gaps, so a window of seqs is a batch of rows.
-    upper = last_seq + 1 if last_seq is not None else 0
-    while upper > 0:
-        lower = max(0, upper - DELETE_WINDOW_POINTS)
-        with _paced(db), db.write() as session:
-            metrics_store.delete_points(session, run_id, lower, upper)
-        upper = lower
-    # From the end backwards: a reader still inside the log meanwhile finds it shorter, never
-    # with a hole in it.
-    upper = end or 0
-    while upper > 0:
-        lower = max(0, upper - DELETE_WINDOW_BYTES)
-        with _paced(db), db.write() as session:
-            session.execute(
-                delete(LogChunk).where(
-                    LogChunk.run_id == run_id,
-                    LogChunk.start_offset >= lower,
-                    LogChunk.start_offset < upper,
+    # Each batch one statement, a transaction of its own (Database.background_writes).
+    with db.background_writes() as connection:
+        # Points are numbered from 0 without gaps, so a window of seqs is a batch of rows.
+        upper = last_seq + 1 if last_seq is not None else 0
+        while upper > 0:
+            lower = max(0, upper - DELETE_WINDOW_POINTS)
+            with _paced():
+                metrics_store.delete_points(connection, run_id, lower, upper)
+            upper = lower
+        # From the end backwards: a reader still inside the log meanwhile finds it shorter,
+        # never with a hole in it.
+        upper = end or 0
+        while upper > 0:
+            lower = max(0, upper - DELETE_WINDOW_BYTES)
+            with _paced():
+                connection.execute(
+                    delete(LogChunk).where(
+                        LogChunk.run_id == run_id,
+                        LogChunk.start_offset >= lower,
+                        LogChunk.start_offset < upper,
+                    )
                 )
-            )
-        upper = lower
-    with db.write() as session:
-        session.execute(delete(ExperimentRun).where(ExperimentRun.id == run_id))
-    while True:
-        with _paced(db):
-            left = db.release_free_space(RELEASE_PAGES)
-        if not left:
-            return
+            upper = lower
+        connection.execute(delete(ExperimentRun).where(ExperimentRun.id == run_id))
+        while True:
+            with _paced():
+                left = db.release_free_space(RELEASE_PAGES, connection)
+            if not left:
+                break
+    db.checkpoint()
 
 
 @contextmanager
-def _paced(db: Database) -> Iterator[None]:
-    """Run the block and checkpoint what it wrote (Database.checkpoint), then wait as long as
-    that took (MIN_PAUSE_SECONDS at least)."""
+def _paced() -> Iterator[None]:
+    """Run the block, then wait as long as it took (MIN_PAUSE_SECONDS at least)."""
     started = time.monotonic()
     yield
-    db.checkpoint()
     time.sleep(max(MIN_PAUSE_SECONDS, time.monotonic() - started))
 
 
