@@ -20,8 +20,8 @@ from trainlog.revision import MIGRATIONS_DIR, schema_head
 # Any constant works; it only has to be the same in every trainlog process.
 _MIGRATION_LOCK_KEY = 7_341_002
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
-# SQLite's wal_autocheckpoint (its default), and the lower one of a connection for background
-# writes (see Database.background_writes): about 1 MiB of WAL.
+# SQLite's wal_autocheckpoint (its default), and the lower one of a connection that deletes
+# (see Database.deleting): about 1 MiB of WAL.
 AUTOCHECKPOINT_PAGES = 1000
 BACKGROUND_CHECKPOINT_PAGES = 256
 # SQLite's primary result code for a full disk (the low byte of its extended codes).
@@ -33,6 +33,8 @@ PG_DISK_FULL = "53100"
 IDLE_PING_SECONDS = 1.0
 # PRAGMA auto_vacuum's value for INCREMENTAL.
 _INCREMENTAL = 2
+# PRAGMA secure_delete's values as it reads them, and as it takes them back.
+_SECURE_DELETE = {0: "OFF", 1: "ON", 2: "FAST"}
 
 
 def normalize_url(database_url: str) -> URL:
@@ -175,18 +177,23 @@ class Database:
                 yield session.connection()
 
     @contextmanager
-    def background_writes(self) -> Iterator[Connection]:
-        """A connection for a long series of short writes that others must not wait for (a
-        delete's batches), each statement a transaction of its own.
+    def deleting(self) -> Iterator[Connection]:
+        """A connection for a long delete in short batches that others must not wait for,
+        each statement a transaction of its own, whose freed pages are given back after each
+        batch (release_free_space on this connection).
 
         SQLite: no BEGIN, so SQLite takes the write lock and commits inside the one driver
         call that runs the statement, and the thread lets go of Python's GIL for all of it. A
         transaction of several calls also holds the lock while its thread waits for the GIL
         between them (in a busy server process, where deletes run, up to the 5 ms switch
         interval each time), and a writer that found the lock taken sleeps in SQLite's busy
-        handler in steps of 1, 2, 5, 10 ms: a 9 ms hold costs it 18. The connection also
-        checkpoints (PASSIVE, in the same call, after letting the lock go) whenever the WAL has
-        BACKGROUND_CHECKPOINT_PAGES, so the series never takes it to wal_autocheckpoint, whose
+        handler in steps of 1, 2, 5, 10 ms: a 9 ms hold costs it 18. In a file that gives
+        pages back (auto_vacuum=INCREMENTAL), freed pages are not overwritten with zeros
+        (secure_delete=FAST; this machine's SQLite zeroes them by default): the release
+        right after cuts them off the file or moves other pages over them, so the zeros were
+        only WAL traffic, copied again by checkpoints. The connection also checkpoints
+        (PASSIVE, in the same call, after letting the lock go) whenever the WAL has
+        BACKGROUND_CHECKPOINT_PAGES, so the delete never takes it to wal_autocheckpoint, whose
         copy and sync would run in whichever commit crossed it, often another run's append.
         PostgreSQL: autocommit (its deletes wait for nobody's lock but the rows').
         """
@@ -196,11 +203,15 @@ class Database:
             return
         with self.engine.connect().execution_options(sqlite_begin=None) as connection:
             driver = _driver(connection)
+            zeroing = driver.execute("PRAGMA secure_delete").fetchone()[0]
+            if driver.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL:
+                driver.execute("PRAGMA secure_delete=FAST")
             driver.execute(f"PRAGMA wal_autocheckpoint={BACKGROUND_CHECKPOINT_PAGES}")
             try:
                 yield connection
             finally:  # the pool hands the connection to others next
                 driver.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+                driver.execute(f"PRAGMA secure_delete={_SECURE_DELETE[zeroing]}")
 
     def release_free_space(
         self, max_pages: int | None = None, connection: Connection | None = None
