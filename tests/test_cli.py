@@ -354,6 +354,8 @@ LIST_FILTERS = [
     listing.Filters(tags=(("team", "nobody"),)),
     listing.Filters(q="50%"),
     listing.Filters(q="_"),
+    listing.Filters(q="Lr"),
+    listing.Filters(statuses=("failed",), q="x"),
     listing.Filters(q="LR_"),
     listing.Filters(q="/x"),
     listing.Filters(q="sweep"),
@@ -374,7 +376,7 @@ def test_ls_lists_what_the_api_lists_for_every_filter(database_url: str, db: Dat
     finally:
         connection.close()
     # Not vacuous: each filter keeps what it should (`_` and `LR_` only literally).
-    assert matched == [17, 3, 6, 6, 8, 3, 0, 3, 6, 3, 3, 6, 1]
+    assert matched == [17, 3, 6, 6, 8, 3, 0, 3, 6, 6, 3, 3, 3, 6, 1]
 
 
 Shown = tuple[object, ...]

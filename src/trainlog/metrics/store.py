@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, func, select, update
+from sqlalchemy import Connection, Table, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -499,10 +499,10 @@ def extraction_complete(session: Session, run_id: uuid.UUID) -> bool:
     return cursor is not None and cursor.offset >= store.log_size(session, run_id)
 
 
-def delete_points(session: Session, run_id: uuid.UUID, first_seq: int, end_seq: int) -> None:
+def delete_points(connection: Connection, run_id: uuid.UUID, first_seq: int, end_seq: int) -> None:
     """Remove a deleted run's points with ``first_seq <= seq < end_seq``: one of the bounded
     batches a delete takes them away in (retention.purge), read off the primary key."""
-    session.execute(
+    connection.execute(
         delete(_POINTS).where(
             _POINTS.c.run_id == run_id, _POINTS.c.seq >= first_seq, _POINTS.c.seq < end_seq
         )
