@@ -52,6 +52,10 @@ GIVE_UP_SECONDS = 60.0
 FLOOD_BYTES_PER_SECOND = 1024 * 1024
 # How long the log is watched for growth before each pass.
 LULL_SECONDS = 0.05
+# After a flood, how long the growth must stay below the flood's rate before a pass: a flood
+# has pauses of tens of milliseconds (the runner's commits, SQLite's checkpoints), and a pass
+# begun in one took a core, and SQLite's write lock, until the flood's end.
+AFTER_FLOOD_SECONDS = 0.5
 # During a flood, a pass is still made after this long (or 19 times the last pass's time,
 # whichever is longer: at most ~5% of the time extracting), so a long flood's charts move.
 FLOOD_DEFER_SECONDS = 2.0
@@ -100,14 +104,19 @@ def _yield_to_a_flood(db: Database, run_id: uuid.UUID, last_pass: float) -> None
     SQLite its write transactions held the runner's appends back (a metrics-heavy 64 MiB
     flood was captured 2.7 times slower), so it stands aside until the output slows down.
     """
-    deadline = time.monotonic() + max(FLOOD_DEFER_SECONDS, FLOOD_DUTY * last_pass)
+    now = time.monotonic()
+    deadline = now + max(FLOOD_DEFER_SECONDS, FLOOD_DUTY * last_pass)
+    slow_since, slow_enough = now, LULL_SECONDS
     with db.read() as session:
         size = store.log_size(session, run_id)
     while time.monotonic() < deadline:
         time.sleep(LULL_SECONDS)
         with db.read() as session:
             grown = store.log_size(session, run_id)
-        if grown - size < FLOOD_BYTES_PER_SECOND * LULL_SECONDS:
+        now = time.monotonic()
+        if grown - size >= FLOOD_BYTES_PER_SECOND * LULL_SECONDS:
+            slow_since, slow_enough = now, AFTER_FLOOD_SECONDS
+        elif now - slow_since >= slow_enough:
             return
         size = grown
 
