@@ -152,15 +152,18 @@ def fork_follower(settings: Settings) -> PendingFollower | None:
     """
     if threading.active_count() > 1:
         raise RuntimeError("fork_follower must run before any other thread starts")
-    # Imported here, once: the follower then connects without importing the driver.
-    make_engine(settings.database_url).dispose()
+    try:
+        # The driver, imported here once: the follower then connects without importing it.
+        make_engine(settings.database_url).dispose()
+    except (SQLAlchemyError, ImportError):
+        return None  # a database this process cannot use either: its own connect says why
     try:
         wait_end, go = os.pipe()
         pid = os.fork()
     except OSError as exc:
         log.warning("metric follower not started (%s); metrics come on first use", exc)
         return None
-    if pid == 0:  # pragma: no cover (the forked child; tests see what it does)
+    if pid == 0:  # the child
         os.close(go)
         _forked(settings, wait_end)
     os.close(wait_end)
@@ -168,7 +171,7 @@ def fork_follower(settings: Settings) -> PendingFollower | None:
     return PendingFollower(go)
 
 
-def _forked(settings: Settings, wait_end: int) -> None:  # pragma: no cover (forked child)
+def _forked(settings: Settings, wait_end: int) -> None:
     code = 1
     try:
         # Named first: from now on, ending the run's processes spares it (reaper.py).
@@ -189,7 +192,7 @@ def _forked(settings: Settings, wait_end: int) -> None:  # pragma: no cover (for
         os._exit(code)
 
 
-def _wait_and_follow(settings: Settings, wait_end: int) -> int:  # pragma: no cover (forked)
+def _wait_and_follow(settings: Settings, wait_end: int) -> int:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
