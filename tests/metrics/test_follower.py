@@ -52,7 +52,7 @@ def test_a_live_runs_points_are_stored_when_its_log_grows_not_at_the_next_poll(
     with db.write() as session:
         open_cursor(session, run_id, Rules())
         runs.mark_running(session, run_id, socket.gethostname(), os.getpid())
-    waker = RunWaker(database_url, run_id)
+    waker = RunWaker(database_url, run_id, only_while_waiting=True)
     # A daemon: should the test fail, the follower (of a run that never ends) is left behind.
     follower = threading.Thread(target=follow, args=(db, run_id, 50, waker, 60.0), daemon=True)
     follower.start()
@@ -104,7 +104,7 @@ def live_follower(db: Database, database_url: str) -> Iterator[tuple[uuid.UUID, 
     with db.write() as session:
         open_cursor(session, run_id, Rules())
         runs.mark_running(session, run_id, socket.gethostname(), os.getpid())
-    waker = RunWaker(database_url, run_id)
+    waker = RunWaker(database_url, run_id, only_while_waiting=True)
     thread = threading.Thread(target=follow, args=(db, run_id, 50, waker, 60.0), daemon=True)
     thread.start()
     size = [0]
@@ -171,3 +171,33 @@ def test_ending_a_runs_processes_spares_its_metric_follower() -> None:
         named.kill()
         child.wait()
         named.wait()
+
+
+def test_a_waker_that_looks_only_while_waiting_still_sees_what_came_meanwhile(
+    db: Database, database_url: str
+) -> None:
+    """The follower's waker does not look while it extracts or stands aside; an append made
+    then still wakes its next wait at once, and so does one made during the wait."""
+    run_id = new_run(db)
+    waker = RunWaker(database_url, run_id, only_while_waiting=True)
+    try:
+        time.sleep(0.3)  # the listener is up, not looking
+        with db.write() as session:
+            size = store.append(session, run_id, 0, b"loss=1\n")
+        time.sleep(0.3)
+        began = time.monotonic()
+        waker.wait(30.0)
+        assert time.monotonic() - began < 5
+        appender = threading.Timer(0.3, lambda: store_more(db, run_id, size))
+        appender.start()
+        began = time.monotonic()
+        waker.wait(30.0)
+        assert time.monotonic() - began < 5
+        appender.join()
+    finally:
+        waker.close()
+
+
+def store_more(db: Database, run_id: uuid.UUID, offset: int) -> None:
+    with db.write() as session:
+        store.append(session, run_id, offset, b"loss=2\n")

@@ -208,7 +208,11 @@ def _wait_and_follow(settings: Settings, wait_end: int) -> int:
         return 0  # the runner ended before the run was marked running
     run_id = uuid.UUID(bytes=received)
     db = Database.connect(settings.database_url)
-    waker = RunWaker(settings.database_url, run_id) if settings.wakeups else None
+    waker = (
+        RunWaker(settings.database_url, run_id, only_while_waiting=True)
+        if settings.wakeups
+        else None
+    )
     try:
         # Woken, a second's poll is only the fallback for a wake-up lost.
         follow(db, run_id, settings.max_metric_series, waker, 1.0 if waker else FOLLOW_SECONDS)
