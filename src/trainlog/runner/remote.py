@@ -30,7 +30,6 @@ from trainlog.runner.terminal import TerminalSize
 
 if TYPE_CHECKING:
     from trainlog.metrics.patterns import Rules
-    from trainlog.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +221,7 @@ class HttpSink:
     def compactor(self, stored: Callable[[], int]) -> Compactor | None:
         return None  # the server compacts the log once the run has ended
 
-    def follow_metrics(self, settings: Settings, rules: Rules) -> None:
+    def follow_metrics(self, rules: Rules) -> None:
         # The server extracts a remote run's metrics on first use once it has ended.
         return None
 
