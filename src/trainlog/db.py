@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trainlog.revision import MIGRATIONS_DIR, schema_head
@@ -38,8 +38,14 @@ _SECURE_DELETE = {0: "OFF", 1: "ON", 2: "FAST"}
 
 
 def normalize_url(database_url: str) -> URL:
-    """``postgresql://`` means psycopg 3; SQLite files get their folder created."""
+    """``postgresql://`` means psycopg 3; SQLite files get their folder created; any other
+    database is an ArgumentError (SQLAlchemy knows more, but trainlog's SQL is for these two)."""
     url = make_url(database_url)
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ArgumentError(
+            "trainlog keeps its data in SQLite (sqlite:///PATH) or PostgreSQL "
+            f"(postgresql://...), not {url.get_backend_name()}"
+        )
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
