@@ -8,11 +8,11 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy
-from sqlalchemy import func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, func, select, text, update
 
 from tests.conftest import PG_URL
 from tests.helpers import new_log
@@ -199,6 +199,45 @@ def test_text_search_finds_what_a_scan_finds(
         assert found == expected_matches(texts, q), q
 
 
+def test_a_search_of_one_or_two_characters_pages_through_its_runs_newest_first(
+    db: Database,
+) -> None:
+    # Shorter than a trigram (migration 0008: SQLite walks an index holding the text,
+    # PostgreSQL reads an index of each text's 1- and 2-character substrings). "z" is in a
+    # name, a config or a command, "ze" in a name or a command; pairs of runs share their
+    # creation time (the id orders them); a deleted run that matches is not listed.
+    kinds: list[dict[str, Any]] = [
+        {"name": "Zeta"},
+        {"config": "z.yaml"},
+        {"command": ["python", "ze.py"]},
+        {"name": "other"},
+    ]
+    texts: dict[uuid.UUID, tuple[int, str]] = {}
+    for i in range(16):
+        kind = kinds[i % 4]
+        run_id = make_run(db, minutes=i // 2, **kind)
+        command = kind.get("command", ["python", "train.py"])
+        texts[run_id] = (i // 2, runs.search_text(kind.get("name"), kind.get("config"), command))
+    gone = make_run(db, minutes=20, name="zeta, deleted")
+    with db.write() as session:
+        runs.begin_delete(session, gone)
+    for q, matching in (("Z", 12), ("zE", 8), ("e", 12), ("é", 0)):
+        found = [run_id for run_id, (_, text) in texts.items() if q.lower() in text]
+        expected = sorted(found, key=lambda run_id: (texts[run_id][0], str(run_id)), reverse=True)
+        assert len(expected) == matching, q
+        seen: list[uuid.UUID] = []
+        after = None
+        while True:
+            with db.read() as session:
+                page = runs.page(session, runs.RunFilter(q=q), 3, after)
+            assert len(page.views) <= 3
+            seen += [view.run.id for view in page.views]
+            after = page.next_cursor
+            if after is None:
+                break
+        assert seen == expected, q
+
+
 def test_sqlite_reads_a_search_of_three_characters_off_its_trigram_index(
     db: Database,
 ) -> None:
@@ -327,14 +366,14 @@ def test_delete_removes_the_run_its_log_and_tags_in_batches(
     batches: list[tuple[int, int]] = []
     delete_points = metrics_store.delete_points
 
-    def spy(session: Session, run_id: uuid.UUID, first: int, end: int) -> None:
+    def spy(connection: Connection, run_id: uuid.UUID, first: int, end: int) -> None:
         def count() -> int:
             points = select(func.count()).select_from(MetricPoint)
-            return session.scalar(points.where(MetricPoint.run_id == run_id)) or 0
+            return connection.scalar(points.where(MetricPoint.run_id == run_id)) or 0
 
         left = count()
         batches.append((first, end))
-        delete_points(session, run_id, first, end)
+        delete_points(connection, run_id, first, end)
         assert left - count() == end - first  # each batch removes its window's points
 
     monkeypatch.setattr(metrics_store, "delete_points", spy)

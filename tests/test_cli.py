@@ -158,14 +158,32 @@ def test_run_waits_for_the_database_then_gives_up_without_running(tmp_path: Path
     assert b"Traceback" not in result.stderr and SECRET.encode() not in result.stderr
 
 
-def test_an_unreachable_database_is_one_line_for_ls_and_tail() -> None:
+def test_an_unreachable_database_is_one_line_for_serve_ls_and_tail() -> None:
     url = unreachable_url()
-    for args in (["ls"], ["tail", "00000000-0000-0000-0000-000000000000"]):
+    for args in (
+        ["serve", "--port", "1"],
+        ["ls"],
+        ["tail", "00000000-0000-0000-0000-000000000000"],
+    ):
         result = trainlog(url, *args)
         assert result.returncode == 1, args
-        assert result.stderr.decode().count("\n") == 1 and result.stdout == b""
+        assert result.stderr.decode().count("\n") == 1 and result.stdout == b"", result.stderr
         assert result.stderr.startswith(b"trainlog: cannot use the database at postgresql://")
         assert SECRET.encode() not in result.stderr
+
+
+def test_a_database_trainlog_does_not_keep_runs_in_is_one_line() -> None:
+    # SQLAlchemy knows MySQL (its driver is not installed here): refused by name, no traceback.
+    for args in (["serve", "--port", "1"], ["ls"], ["run", "--", "true"]):
+        result = trainlog("mysql://root@127.0.0.1/test", *args, env={"TRAINLOG_START_TIMEOUT": "0"})
+        assert result.returncode == 1, args
+        assert result.stderr.decode().splitlines()[-1] == (
+            "trainlog: cannot use the database at mysql://root@127.0.0.1/test"
+            + (" (gave up after 0 s)" if args[0] == "run" else "")
+            + ": trainlog keeps its data in SQLite (sqlite:///PATH) or PostgreSQL "
+            "(postgresql://...), not mysql"
+        ), args
+        assert b"Traceback" not in result.stderr
 
 
 def test_tail_into_a_reader_that_leaves_stops_quietly(database_url: str) -> None:
@@ -354,6 +372,8 @@ LIST_FILTERS = [
     listing.Filters(tags=(("team", "nobody"),)),
     listing.Filters(q="50%"),
     listing.Filters(q="_"),
+    listing.Filters(q="Lr"),
+    listing.Filters(statuses=("failed",), q="x"),
     listing.Filters(q="LR_"),
     listing.Filters(q="/x"),
     listing.Filters(q="sweep"),
@@ -374,7 +394,7 @@ def test_ls_lists_what_the_api_lists_for_every_filter(database_url: str, db: Dat
     finally:
         connection.close()
     # Not vacuous: each filter keeps what it should (`_` and `LR_` only literally).
-    assert matched == [17, 3, 6, 6, 8, 3, 0, 3, 6, 3, 3, 6, 1]
+    assert matched == [17, 3, 6, 6, 8, 3, 0, 3, 6, 6, 3, 3, 3, 6, 1]
 
 
 Shown = tuple[object, ...]

@@ -26,22 +26,29 @@ def append(db: Database, run_id: uuid.UUID, offset: int, data: bytes) -> int:
         return store.append_encoded(session, encoded)
 
 
-def test_a_one_statement_append_stores_and_wakes_viewers(db: Database, database_url: str) -> None:
+def test_an_append_at_once_stores_and_wakes_viewers(db: Database, database_url: str) -> None:
     run_id = new_run(db)
     encoded = store.encode_append(run_id, 0, b"line\n")
-    if db.engine.dialect.name != "postgresql":
-        assert store.append_at_once(db, encoded) is None  # a transaction does it
-        return
-    conninfo = normalize_url(database_url).set(drivername="postgresql")
-    with psycopg.connect(conninfo.render_as_string(hide_password=False), autocommit=True) as pg:
-        pg.execute(f"LISTEN {CHANNEL}")
+    if db.engine.dialect.name == "postgresql":
+        conninfo = normalize_url(database_url).set(drivername="postgresql")
+        url = conninfo.render_as_string(hide_password=False)
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute(f"LISTEN {CHANNEL}")
+            assert store.append_at_once(db, encoded) == 5
+            heard = [notice.payload for notice in pg.notifies(timeout=5, stop_after=1)]
+        assert heard == [str(run_id)]
+    else:
         assert store.append_at_once(db, encoded) == 5
-        heard = [notice.payload for notice in pg.notifies(timeout=5, stop_after=1)]
-    assert heard == [str(run_id)]
     # Not as long as expected any more: nothing is stored, and the caller is told so.
     assert store.append_at_once(db, encoded) is None
+    # Several chunks (a transaction on either database), and again once it is stored.
+    flood = b"x" * (MAX_CHUNK_BYTES + 10)
+    several = store.encode_append(run_id, 5, flood)
+    assert store.append_at_once(db, several) == 5 + len(flood)
+    assert store.append_at_once(db, several) is None
     with db.read() as session:
-        assert logread.read(session, run_id, 0, 100) == b"line\n"
+        assert logread.read(session, run_id, 0, 100) == b"line\n" + flood[:95]
+        assert store.log_size(session, run_id) == 5 + len(flood)
 
 
 def test_bytes_in_equal_bytes_out_at_any_range(db: Database) -> None:

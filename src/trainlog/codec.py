@@ -16,10 +16,25 @@ THOROUGH = 3
 
 def encode(data: bytes, level: int) -> tuple[ChunkCodec, bytes]:
     """(codec, stored bytes) for data: zstd when it is worth it, else the data itself."""
-    packed = zstandard.ZstdCompressor(level=level).compress(data)
+    return choose(data, compress(data, level))
+
+
+def compress(data: bytes, level: int, checksum: bool = False) -> bytes:
+    """One zstd frame of data, saying its size (so decode needs nothing else); with
+    ``checksum``, also a checksum of data that every decompression verifies."""
+    return zstandard.ZstdCompressor(level=level, write_checksum=checksum).compress(data)
+
+
+def choose(data: bytes, packed: bytes) -> tuple[ChunkCodec, bytes]:
+    """(codec, stored bytes) given data and a zstd frame of it: the frame if it is worth it."""
     if len(packed) <= len(data) * (1 - MIN_SAVING):
         return ChunkCodec.ZSTD, packed
     return ChunkCodec.RAW, data
+
+
+def decompress_frame(frame: bytes) -> bytes:
+    """The bytes of one whole zstd frame that says its size; anything else is a ZstdError."""
+    return zstandard.ZstdDecompressor().decompress(frame, allow_extra_data=False)
 
 
 def decode(codec: int, data: bytes) -> bytes:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trainlog.revision import MIGRATIONS_DIR, schema_head
@@ -20,6 +20,10 @@ from trainlog.revision import MIGRATIONS_DIR, schema_head
 # Any constant works; it only has to be the same in every trainlog process.
 _MIGRATION_LOCK_KEY = 7_341_002
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# SQLite's wal_autocheckpoint (its default), and the lower one of a connection that deletes
+# (see Database.deleting): about 1 MiB of WAL.
+AUTOCHECKPOINT_PAGES = 1000
+BACKGROUND_CHECKPOINT_PAGES = 256
 # SQLite's primary result code for a full disk (the low byte of its extended codes).
 SQLITE_FULL = 13
 # PostgreSQL's SQLSTATE disk_full ("could not extend file ...: No space left on device").
@@ -29,11 +33,19 @@ PG_DISK_FULL = "53100"
 IDLE_PING_SECONDS = 1.0
 # PRAGMA auto_vacuum's value for INCREMENTAL.
 _INCREMENTAL = 2
+# PRAGMA secure_delete's values as it reads them, and as it takes them back.
+_SECURE_DELETE = {0: "OFF", 1: "ON", 2: "FAST"}
 
 
 def normalize_url(database_url: str) -> URL:
-    """``postgresql://`` means psycopg 3; SQLite files get their folder created."""
+    """``postgresql://`` means psycopg 3; SQLite files get their folder created; any other
+    database is an ArgumentError (SQLAlchemy knows more, but trainlog's SQL is for these two)."""
     url = make_url(database_url)
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ArgumentError(
+            "trainlog keeps its data in SQLite (sqlite:///PATH) or PostgreSQL "
+            f"(postgresql://...), not {url.get_backend_name()}"
+        )
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
@@ -76,7 +88,8 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 def _begin_sqlite(connection: Any) -> None:
     mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    if mode is not None:  # None: each statement a transaction of its own
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -169,17 +182,56 @@ class Database:
             with self.read() as session:
                 yield session.connection()
 
-    def release_free_space(self, max_pages: int | None = None) -> int:
+    @contextmanager
+    def deleting(self) -> Iterator[Connection]:
+        """A connection for a long delete in short batches that others must not wait for,
+        each statement a transaction of its own, whose freed pages are given back after each
+        batch (release_free_space on this connection).
+
+        SQLite: no BEGIN, so SQLite takes the write lock and commits inside the one driver
+        call that runs the statement, and the thread lets go of Python's GIL for all of it. A
+        transaction of several calls also holds the lock while its thread waits for the GIL
+        between them (in a busy server process, where deletes run, up to the 5 ms switch
+        interval each time), and a writer that found the lock taken sleeps in SQLite's busy
+        handler in steps of 1, 2, 5, 10 ms: a 9 ms hold costs it 18. In a file that gives
+        pages back (auto_vacuum=INCREMENTAL), freed pages are not overwritten with zeros
+        (secure_delete=FAST; this machine's SQLite zeroes them by default): the release
+        right after cuts them off the file or moves other pages over them, so the zeros were
+        only WAL traffic, copied again by checkpoints. The connection also checkpoints
+        (PASSIVE, in the same call, after letting the lock go) whenever the WAL has
+        BACKGROUND_CHECKPOINT_PAGES, so the delete never takes it to wal_autocheckpoint, whose
+        copy and sync would run in whichever commit crossed it, often another run's append.
+        PostgreSQL: autocommit (its deletes wait for nobody's lock but the rows').
+        """
+        if self.engine.dialect.name != "sqlite":
+            with self.autocommit() as connection:
+                yield connection
+            return
+        with self.engine.connect().execution_options(sqlite_begin=None) as connection:
+            driver = _driver(connection)
+            zeroing = driver.execute("PRAGMA secure_delete").fetchone()[0]
+            if driver.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL:
+                driver.execute("PRAGMA secure_delete=FAST")
+            driver.execute(f"PRAGMA wal_autocheckpoint={BACKGROUND_CHECKPOINT_PAGES}")
+            try:
+                yield connection
+            finally:  # the pool hands the connection to others next
+                driver.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+                driver.execute(f"PRAGMA secure_delete={_SECURE_DELETE[zeroing]}")
+
+    def release_free_space(
+        self, max_pages: int | None = None, connection: Connection | None = None
+    ) -> int:
         """Return SQLite's free pages to the file system (all, or ``max_pages`` of them, a
-        shorter hold of the write lock); PostgreSQL's autovacuum does its own. The number of
-        free pages that could still be returned (0 when none can: auto-vacuum is off)."""
+        shorter hold of the write lock), on ``connection`` or one of the pool's (outside a
+        transaction); PostgreSQL's autovacuum does its own. The number of free pages that
+        could still be returned (0 when none can: auto-vacuum is off)."""
         if self.engine.dialect.name != "sqlite":
             return 0
-        with self.engine.connect() as connection:
+        with nullcontext(connection) if connection else self.engine.connect() as using:
             # pysqlite steps a statement once, which frees one page; executescript runs it to
             # the end.
-            driver = connection.connection.driver_connection
-            assert driver is not None
+            driver = _driver(using)
             count = "" if max_pages is None else f"({int(max_pages)})"
             driver.executescript(f"PRAGMA incremental_vacuum{count};")
             if driver.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
@@ -189,20 +241,23 @@ class Database:
 
     def checkpoint(self) -> None:
         """Copy what SQLite's WAL holds into the database file now, without taking or waiting
-        for the write lock (PASSIVE); PostgreSQL: nothing to do. A long series of writes (a
-        delete) calls it between its transactions so that the WAL never reaches
-        wal_autocheckpoint: that checkpoint would run inside whichever commit crossed the
-        threshold, often another run's append, and hold it while it copies and syncs."""
+        for the write lock (PASSIVE), so that space given back leaves the file now rather than
+        at some later checkpoint; PostgreSQL: nothing to do."""
         if self.engine.dialect.name != "sqlite":
             return
         with self.engine.connect() as connection:
             # Outside any transaction: on a connection inside one, SQLite refuses to checkpoint.
-            driver = connection.connection.driver_connection
-            assert driver is not None
-            driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            _driver(connection).execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _driver(connection: Connection) -> Any:
+    """The DB-API connection under a SQLAlchemy one."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    return driver
 
 
 def schema_is_current(engine: Engine) -> bool:

@@ -37,7 +37,7 @@ from trainlog.models import (
     RunToken,
     TrainingLog,
 )
-from trainlog.offsets import MAX_OFFSET, parse_decimal
+from trainlog.offsets import MAX_CHUNK_BYTES, MAX_OFFSET, parse_decimal
 from trainlog.provenance import Provenance
 
 # 256 bits from the OS's generator; URL-safe text so it fits an Authorization header.
@@ -227,16 +227,28 @@ def parse_capture_times(header: str | None, span: ContentRange) -> list[tuple[in
     return marks
 
 
-def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
+@dataclass(frozen=True)
+class Body:
+    """A PATCH's bytes, and the zstd frames they came in when the store can keep those as
+    they are (see store.encode_append)."""
+
+    data: bytes
+    frames: list[bytes] | None = None
+
+
+def decode_body(body: bytes, encoding: str | None, limit: int) -> Body:
     """The body with its Content-Encoding undone, refused past ``limit`` bytes decoded."""
     name = (encoding or "identity").strip().lower()
     if name == "identity":
-        return body
+        return Body(body)
     try:
         if name == "gzip":
             data = gzip.GzipFile(fileobj=io.BytesIO(body)).read(limit + 1)
         elif name == "zstd":
-            reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(body))
+            framed = _chunk_frames(body, limit)
+            if framed is not None:
+                return framed
+            reader = zstandard.ZstdDecompressor().stream_reader(body, read_across_frames=True)
             data = reader.read(limit + 1)
         else:
             raise BadIngestRequest(f"Content-Encoding {encoding!r} not supported: gzip, zstd")
@@ -244,7 +256,65 @@ def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
         raise BadIngestRequest(f"the {name} body could not be decoded: {exc}") from None
     if len(data) > limit:
         raise OverLogLimit(f"request body over {limit} bytes once decoded")
-    return data
+    return Body(data)
+
+
+# RFC 8878 3.1.1.2: a block's header says its type and size; an RLE block holds one byte.
+_RLE_BLOCK = 1
+_CHECKSUM_BYTES = 4
+# zstd cuts a frame into blocks of up to 128 KiB: a frame of MAX_CHUNK_BYTES in more blocks
+# than this is left to the stream decoder, so a body of tiny blocks cannot keep the loop
+# below (Python, before the token is checked) busy.
+_MAX_BLOCKS = 1024
+
+
+def _chunk_frames(body: bytes, limit: int) -> Body | None:
+    """A zstd body cut as the store cuts chunks (as a remote runner sends a flood): frames
+    that each say their size, MAX_CHUNK_BYTES each but the last. Each is decompressed on its
+    own (the bytes, their size and line index come from that, never from the frame's word)
+    and kept whole, so the store need not compress again. None for any other body, damaged
+    ones included: the stream decoder then decodes it or says what is wrong."""
+    view = memoryview(body)
+    frames: list[bytes] = []
+    sizes: list[int] = []
+    position = 0
+    try:
+        while position < len(body):
+            size = zstandard.frame_content_size(view[position:])
+            after_short = sizes and sizes[-1] != MAX_CHUNK_BYTES
+            # Checked before decompressing: a frame never makes more than it says.
+            if after_short or not 0 < size <= MAX_CHUNK_BYTES or sum(sizes) + size > limit:
+                return None
+            length = _frame_length(view[position:])
+            if length is None:
+                return None
+            frames.append(body[position : position + length])
+            sizes.append(size)
+            position += length
+        # Each frame alone and whole: a length misread above is an error here, not bytes.
+        parts = store.decompress_pieces(frames)
+    except zstandard.ZstdError:
+        return None
+    return Body(b"".join(parts), frames)
+
+
+def _frame_length(frame: memoryview) -> int | None:
+    """The length of the zstd frame ``frame`` begins with, read off its header and its
+    blocks' headers (RFC 8878); None if it runs past the end or has too many blocks."""
+    at = zstandard.frame_header_size(frame)
+    for _ in range(_MAX_BLOCKS):
+        header = frame[at : at + 3]
+        if len(header) < 3:
+            return None
+        block = int.from_bytes(header, "little")
+        at += 3 + (1 if (block >> 1) & 3 == _RLE_BLOCK else block >> 3)
+        if block & 1:  # the last block
+            break
+    else:
+        return None
+    if zstandard.get_frame_parameters(frame).has_checksum:
+        at += _CHECKSUM_BYTES
+    return at if at <= len(frame) else None
 
 
 def append(
@@ -253,22 +323,24 @@ def append(
     run_id: uuid.UUID,
     token: str,
     offset: int,
-    data: bytes,
+    body: Body,
     times: Times,
     ends_log: bool,
     max_log_bytes: int,
 ) -> int:
-    """Store ``data`` at ``offset``, read at ``times``, unless it is there already, if
-    ``token`` may write the run; the log's new size."""
+    """Store ``body``'s bytes at ``offset``, read at ``times``, unless they are there
+    already, if ``token`` may write the run; the log's new size."""
+    data = body.data
     over_limit = offset + len(data) > max_log_bytes
     # Cut and compressed once, before any transaction (as a local runner does), but only for
     # a token known to be the run's: nobody else gets the server to compress for them.
     encoded = None
     if not (ends_log or over_limit) and tokens.matches(run_id, token):
-        encoded = store.encode_append(run_id, offset, data, times)
-        # PostgreSQL, the log as long as expected: one statement, as a local runner's append,
-        # which also checks that the run may still be written, so a line's way to its viewers
-        # takes no other round trip. Anything else is looked at in the transaction below.
+        encoded = store.encode_append(run_id, offset, data, times, body.frames)
+        # The log as long as expected: stored as a local runner's append is (on PostgreSQL,
+        # one chunk: one statement), the same statement checking that the run may still be
+        # written, so a line's way to its viewers takes no other round trip. Anything else
+        # is looked at in the transaction below.
         size = store.append_at_once(db, encoded, only_if=_RUN_WRITABLE)
         if size is not None:
             return size
@@ -288,7 +360,7 @@ def append(
             raise LogMismatch(size, f"bytes {offset}-{overlap_end - 1} differ from the stored ones")
         if offset + len(data) > size:
             # Stores only what is not there yet (see store.append_encoded).
-            encoded = encoded or store.encode_append(run_id, offset, data, times)
+            encoded = encoded or store.encode_append(run_id, offset, data, times, body.frames)
             size = store.append_encoded(session, encoded)
         if ends_log:
             # With the limit's notice, so no reader sees one without the other.

@@ -5,6 +5,9 @@ from the launcher (or ``trainlog run`` sets it before starting the child) and th
 its descendants inherit it. That finds them all, even ones that left the child's process
 group or session, once the runner that knew their pids is gone. A process that starts
 itself with a cleared environment is the one thing this cannot find.
+
+The run's metric follower is spared: it is forked from the runner, so it may carry the id
+too, and it ends by itself once the run's metrics are extracted (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 RUN_ID_ENV = "TRAINLOG_RUN_ID"
+# The follower's process name (Linux keeps 15 characters): metrics/follower.py.
+METRIC_FOLLOWER_NAME = "trainlog-metric"
 _PROC = Path("/proc")
 
 
@@ -34,9 +39,16 @@ def run_processes(run_id: uuid.UUID) -> list[int]:
             environ = (entry / "environ").read_bytes()
         except OSError:
             continue  # gone meanwhile, or not ours to read
-        if marker in environ.split(b"\0"):
+        if marker in environ.split(b"\0") and not _is_metric_follower(entry):
             found.append(int(entry.name))
     return found
+
+
+def _is_metric_follower(entry: Path) -> bool:
+    try:
+        return (entry / "comm").read_text().rstrip("\n") == METRIC_FOLLOWER_NAME
+    except OSError:
+        return False
 
 
 def _signal_all(pids: list[int], signum: int) -> None:

@@ -7,7 +7,7 @@ transaction, and last the run's row: ON DELETE CASCADE takes its log row, its ta
 whatever else (a few rows) hangs off the run or its log. A delete cut short (a crash)
 leaves a marked run; the next delete, gc or retention sweep finishes it.
 
-Space: on SQLite the freed pages are given back to the file system a few at a time (a file
+Space: on SQLite the freed pages are given back to the file system after each batch (a file
 created by trainlog uses incremental auto-vacuum); on PostgreSQL the rows are deleted and
 autovacuum makes their space reusable (the files do not shrink by themselves).
 """
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from anyio import to_thread
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from trainlog import runs
@@ -52,12 +52,9 @@ DELETE_WINDOW_POINTS = 10_000
 # (at 4 MiB windows and 2 ms pauses, a 1 GiB delete on a loaded machine took SQLite's wake-up
 # p99 from 62 ms to 2.2 s).
 MIN_PAUSE_SECONDS = 0.002
-# SQLite pages given back per step: each step moves pages within the file under the write
-# lock. At 256 pages, another run's ticks stalled 58 ms every ~110 ms while a 1 GiB delete
-# gave its pages back (a step and its pause: ~0.2 ms a page), its wake-up p99 11 -> 58 ms;
-# the chunk deletes before that stayed under 10 ms. The total time does not depend on the
-# step: the pause matches the work.
-RELEASE_PAGES = 32
+# SQLite pages given back per step, each step under the write lock (a batch's pages are a
+# step or two: a 1 MiB chunk of log, compressed, is about 40).
+RELEASE_PAGES = 64
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -89,43 +86,56 @@ def purge(db: Database, run_id: uuid.UUID) -> None:
                 LogChunk.run_id == run_id
             )
         )
-    # Points are numbered from 0 without gaps, so a window of seqs is a batch of rows.
-    upper = last_seq + 1 if last_seq is not None else 0
-    while upper > 0:
-        lower = max(0, upper - DELETE_WINDOW_POINTS)
-        with _paced(db), db.write() as session:
-            metrics_store.delete_points(session, run_id, lower, upper)
-        upper = lower
-    # From the end backwards: a reader still inside the log meanwhile finds it shorter, never
-    # with a hole in it.
-    upper = end or 0
-    while upper > 0:
-        lower = max(0, upper - DELETE_WINDOW_BYTES)
-        with _paced(db), db.write() as session:
-            session.execute(
-                delete(LogChunk).where(
-                    LogChunk.run_id == run_id,
-                    LogChunk.start_offset >= lower,
-                    LogChunk.start_offset < upper,
+    # Each batch one statement, a transaction of its own (Database.deleting), and its pages
+    # given back before the next: SQLite searches the free list for each page it moves, so a
+    # step's time grows with the list (32 pages took 4 ms a step with a whole 1 GiB log's
+    # pages on it), where one batch's pages take a few hundredths of a millisecond.
+    with db.deleting() as connection:
+        # Points are numbered from 0 without gaps, so a window of seqs is a batch of rows.
+        upper = last_seq + 1 if last_seq is not None else 0
+        while upper > 0:
+            lower = max(0, upper - DELETE_WINDOW_POINTS)
+            with _paced():
+                metrics_store.delete_points(connection, run_id, lower, upper)
+            _give_back(db, connection)
+            upper = lower
+        # From the end backwards: a reader still inside the log meanwhile finds it shorter,
+        # never with a hole in it.
+        upper = end or 0
+        while upper > 0:
+            lower = max(0, upper - DELETE_WINDOW_BYTES)
+            with _paced():
+                connection.execute(
+                    delete(LogChunk).where(
+                        LogChunk.run_id == run_id,
+                        LogChunk.start_offset >= lower,
+                        LogChunk.start_offset < upper,
+                    )
                 )
-            )
-        upper = lower
-    with db.write() as session:
-        session.execute(delete(ExperimentRun).where(ExperimentRun.id == run_id))
-    while True:
-        with _paced(db):
-            left = db.release_free_space(RELEASE_PAGES)
-        if not left:
-            return
+            _give_back(db, connection)
+            upper = lower
+        connection.execute(delete(ExperimentRun).where(ExperimentRun.id == run_id))
+        _give_back(db, connection)
+    # What the last batches wrote, into the file now: it has shrunk when the delete returns.
+    db.checkpoint()
+
+
+def _give_back(db: Database, connection: Connection) -> None:
+    """Return SQLite's free pages to the file system, RELEASE_PAGES a step, each step paced
+    (PostgreSQL: autovacuum's)."""
+    if db.engine.dialect.name != "sqlite":
+        return
+    left = True
+    while left:
+        with _paced():
+            left = db.release_free_space(RELEASE_PAGES, connection) > 0
 
 
 @contextmanager
-def _paced(db: Database) -> Iterator[None]:
-    """Run the block and checkpoint what it wrote (Database.checkpoint), then wait as long as
-    that took (MIN_PAUSE_SECONDS at least)."""
+def _paced() -> Iterator[None]:
+    """Run the block, then wait as long as it took (MIN_PAUSE_SECONDS at least)."""
     started = time.monotonic()
     yield
-    db.checkpoint()
     time.sleep(max(MIN_PAUSE_SECONDS, time.monotonic() - started))
 
 

@@ -7,6 +7,7 @@ conditions below, CHUNKS_IN_RANGE and CHUNK_HOLDING). Reading is trainlog.logrea
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from trainlog.codec import FAST, decode, encode
+from trainlog.codec import FAST, choose, compress, decode, decompress_frame, encode
 from trainlog.db import Database
 from trainlog.lineindex import (
     Mark,
@@ -104,7 +105,12 @@ _APPEND_AT_ONCE = _append_at_once_statement(_GROW)
 @cache
 def _append_at_once_if(condition: ColumnElement[bool]) -> Select[tuple[Any]]:
     # Keyed by the condition object: callers pass one built once (see append_at_once).
-    return _append_at_once_statement(_GROW.where(condition))
+    return _append_at_once_statement(_grow_if(condition))
+
+
+@cache
+def _grow_if(condition: ColumnElement[bool]) -> Update:
+    return _GROW.where(condition)
 
 
 # The chunk holding ``start`` is the last one starting at or before it: one index seek. The
@@ -188,45 +194,82 @@ class EncodedAppend:
     # Each row's newlines_before counts only the newlines of ``data`` before it: the log's
     # own count is added in the transaction (see _stored_rows).
     rows: list[dict[str, object]]
+    # Newlines in ``data``, counted once (a flood's 4 MiB take milliseconds to count).
+    newlines: int
 
 
 def encode_append(
-    run_id: uuid.UUID, offset: int, data: bytes, times: Times = None
+    run_id: uuid.UUID,
+    offset: int,
+    data: bytes,
+    times: Times = None,
+    frames: list[bytes] | None = None,
 ) -> EncodedAppend:
     """Cut and compress ``data`` for an append at ``offset``, before any transaction.
 
     Compressing a flood's batch takes milliseconds; done first, it never holds the write
     lock (SQLite's is the whole database's) or the log's row lock meanwhile. ``times`` says
-    when the bytes were read (see lineindex.Times; None: now).
+    when the bytes were read (see lineindex.Times; None: now). ``frames``: zstd frames of
+    data's pieces (MAX_CHUNK_BYTES each, the last at most that, as compress_pieces cuts
+    them), each checked to hold exactly its piece (a remote runner compressed them, the
+    server decompressed them), kept instead of compressing again.
     """
     marks = append_marks(len(data), times)
-    return EncodedAppend(run_id, offset, data, marks, _chunk_rows(run_id, offset, data, marks))
+    rows, newlines = _chunk_rows(run_id, offset, data, marks, frames)
+    return EncodedAppend(run_id, offset, data, marks, rows, newlines)
+
+
+def compress_pieces(data: bytes) -> list[bytes]:
+    """A zstd frame of each piece an append of ``data`` is cut into, compressed side by side
+    (see encode_append's ``frames``), with a checksum: frames sent elsewhere to be stored
+    (a remote runner's) are refused if they arrive damaged, not stored as something else."""
+    pieces = [piece for _, piece in split_chunks(0, data)]
+    return list(_COMPRESSORS.map(partial(compress, level=FAST, checksum=True), pieces))
+
+
+def decompress_pieces(frames: list[bytes]) -> list[bytes]:
+    """The bytes of frames as compress_pieces makes them, decompressed side by side; each
+    must be one whole frame (codec.decompress_frame)."""
+    return list(_COMPRESSORS.map(decompress_frame, frames))
 
 
 def append_at_once(
     db: Database, encoded: EncodedAppend, only_if: ColumnElement[bool] | None = None
 ) -> int | None:
-    """Store an encoded append in one autocommitted statement; the log's new size, or None
-    when that does not apply (not PostgreSQL, several chunks, the log is not as long as
-    expected, or ``only_if`` does not hold) and append_encoded, in a transaction, must do it.
+    """Store an encoded append without looking at the log first; the log's new size, or
+    None, nothing stored, when the log is not exactly as long as expected or ``only_if``
+    does not hold, and append_encoded, in a transaction, must see what is stored.
 
-    ``only_if``: a further condition of the same statement, on the log's row (built once:
-    its statement is kept per condition object), e.g. that its run may still be written.
+    On PostgreSQL a one-chunk append is one autocommitted statement; anything else is one
+    write transaction of two statements (grow the log, insert the chunks).
+    ``only_if``: a further condition on the log's row, checked as the log grows (built
+    once: statements are kept per condition object), e.g. that its run may still be written.
     """
-    if db.engine.dialect.name != "postgresql" or len(encoded.rows) != 1 or not encoded.data:
+    if not encoded.data:
         return None
-    statement = _APPEND_AT_ONCE if only_if is None else _append_at_once_if(only_if)
     new_size = encoded.offset + len(encoded.data)
-    params = {
-        # Named apart from the columns: an UPDATE takes a parameter named like one of its
-        # table's columns as a value to set.
-        **{f"chunk_{name}": encoded.rows[0][name] for name in _CHUNK_COLUMNS},
-        **_grow_params(encoded.run_id, encoded.offset, encoded.data),
-        **notice(encoded.run_id),
-    }
-    with db.autocommit() as connection:
-        grown = connection.execute(statement, params).first() is not None
-    return new_size if grown else None
+    grow_params = _grow_params(encoded.run_id, encoded.offset, encoded.data, encoded.newlines)
+    if db.engine.dialect.name == "postgresql" and len(encoded.rows) == 1:
+        statement = _APPEND_AT_ONCE if only_if is None else _append_at_once_if(only_if)
+        params = {
+            # Named apart from the columns: an UPDATE takes a parameter named like one of
+            # its table's columns as a value to set.
+            **{f"chunk_{name}": encoded.rows[0][name] for name in _CHUNK_COLUMNS},
+            **grow_params,
+            **notice(encoded.run_id),
+        }
+        with db.autocommit() as connection:
+            grown = connection.execute(statement, params).first() is not None
+        return new_size if grown else None
+    with db.write() as session:
+        connection = session.connection()
+        row = connection.execute(_GROW if only_if is None else _grow_if(only_if), grow_params)
+        growth = row.first()
+        if growth is None:
+            return None
+        connection.execute(_INSERT_CHUNKS, _stored_rows(encoded.rows, growth, encoded.newlines))
+        announce(session, encoded.run_id)
+    return new_size
 
 
 def append(
@@ -248,9 +291,10 @@ def append_encoded(session: Session, encoded: EncodedAppend) -> int:
     # cost more than the database work on this hot path.
     connection = session.connection()
     run_id, offset, data, rows = encoded.run_id, encoded.offset, encoded.data, encoded.rows
+    newlines = encoded.newlines
     # The usual case, in one round trip: the log is exactly ``offset`` long, and growing it
     # takes its row lock.
-    grown = _grow(connection, run_id, offset, data) if data else None
+    grown = _grow(connection, run_id, offset, data, newlines) if data else None
     if grown is None:
         # A retry after a commit whose answer was lost (or nothing to store): see what is
         # stored, under the lock, and store only the rest.
@@ -262,29 +306,32 @@ def append_encoded(session: Session, encoded: EncodedAppend) -> int:
         if not data:
             return stored
         offset = stored
+        marks = slice_marks(encoded.marks, seen, seen + len(data))
+        rows, newlines = _chunk_rows(run_id, offset, data, marks)
         # Under the lock the size is what was just read, so this grows it.
-        grown = _grow(connection, run_id, offset, data)
+        grown = _grow(connection, run_id, offset, data, newlines)
         assert grown is not None
-        rows = _chunk_rows(run_id, offset, data, slice_marks(encoded.marks, seen, seen + len(data)))
-    connection.execute(_INSERT_CHUNKS, _stored_rows(rows, grown, data))
+    connection.execute(_INSERT_CHUNKS, _stored_rows(rows, grown, newlines))
     announce(session, run_id)
     return offset + len(data)
 
 
-def _grow(connection: Connection, run_id: uuid.UUID, size: int, data: bytes) -> Row[Any] | None:
-    """Add ``data`` to the log's size and line totals if its size is ``size``; the new
-    (size, newlines), or None if it was not that size."""
-    return connection.execute(_GROW, _grow_params(run_id, size, data)).first()
+def _grow(
+    connection: Connection, run_id: uuid.UUID, size: int, data: bytes, newlines: int
+) -> Row[Any] | None:
+    """Add ``data`` (holding ``newlines``) to the log's size and line totals if its size is
+    ``size``; the new (size, newlines), or None if it was not that size."""
+    return connection.execute(_GROW, _grow_params(run_id, size, data, newlines)).first()
 
 
-def _grow_params(run_id: uuid.UUID, size: int, data: bytes) -> dict[str, object]:
+def _grow_params(run_id: uuid.UUID, size: int, data: bytes, newlines: int) -> dict[str, object]:
     last_newline = data.rfind(b"\n")
     return {
         "log_id": run_id,
         "expected": size,
         "new_size": size + len(data),
         "now": utcnow(),
-        "added_newlines": data.count(b"\n"),
+        "added_newlines": newlines,
         "new_line_start": size + last_newline + 1 if last_newline >= 0 else None,
     }
 
@@ -293,11 +340,12 @@ _BEFORE = "newlines_before"
 
 
 def _stored_rows(
-    rows: list[dict[str, object]], grown: Row[Any], data: bytes
+    rows: list[dict[str, object]], grown: Row[Any], added: int
 ) -> list[dict[str, object]]:
-    """The rows with each one's newlines before it in the whole log (None: not indexed)."""
+    """The rows, of an append of ``added`` newlines, with each one's newlines before it in
+    the whole log (None: not indexed)."""
     newlines: int | None = grown.newlines
-    base = None if newlines is None else newlines - data.count(b"\n")
+    base = None if newlines is None else newlines - added
     return [
         {**row, "newlines_before": None if base is None else base + cast(int, row[_BEFORE])}
         for row in rows
@@ -305,33 +353,56 @@ def _stored_rows(
 
 
 def _chunk_rows(
-    run_id: uuid.UUID, start: int, data: bytes, marks: list[Mark]
-) -> list[dict[str, object]]:
+    run_id: uuid.UUID,
+    start: int,
+    data: bytes,
+    marks: list[Mark],
+    frames: list[bytes] | None = None,
+) -> tuple[list[dict[str, object]], int]:
+    """The chunk rows of ``data`` from ``start``, and the newlines it holds."""
     pieces = list(split_chunks(start, data))
+    if frames is not None and len(frames) != len(pieces):
+        raise ValueError(f"{len(frames)} frames for {len(pieces)} pieces")
     if len(pieces) == 1:
-        return [_chunk_row(run_id, start, data, marks, 0)]
+        row = _chunk_row(run_id, start, data, marks, 0, frames[0] if frames else None)
+        return [row], data.count(b"\n")
     starts = [piece_start for piece_start, _ in pieces]
-    # Newlines in data before each piece.
-    before = [data.count(b"\n", 0, piece_start - start) for piece_start in starts]
+    # Newlines in data before each piece, each byte counted once.
+    before = [0, *itertools.accumulate(piece.count(b"\n") for _, piece in pieces)]
     piece_marks = [
         slice_marks(marks, piece_start - start, piece_start - start + len(piece))
         for piece_start, piece in pieces
     ]
-    return list(
+    rows = list(
         _COMPRESSORS.map(
-            partial(_chunk_row, run_id), starts, [piece for _, piece in pieces], piece_marks, before
+            partial(_chunk_row, run_id),
+            starts,
+            [piece for _, piece in pieces],
+            piece_marks,
+            before[:-1],
+            frames or [None] * len(pieces),
         )
     )
+    return rows, before[-1]
 
 
 def _chunk_row(
-    run_id: uuid.UUID, start: int, piece: bytes, marks: list[Mark], newlines_before: int
+    run_id: uuid.UUID,
+    start: int,
+    piece: bytes,
+    marks: list[Mark],
+    newlines_before: int,
+    frame: bytes | None,
 ) -> dict[str, object]:
     # A big piece means output is flooding: compressing it now (fast, and it never needs
     # compacting) writes several times fewer bytes. Small appends are compacted later.
-    codec, data = (
-        encode(piece, FAST) if len(piece) >= COMPRESS_ON_WRITE_BYTES else (ChunkCodec.RAW, piece)
-    )
+    # A frame already made is kept wherever it saves enough: it cost nothing here.
+    if frame is not None:
+        codec, data = choose(piece, frame)
+    elif len(piece) >= COMPRESS_ON_WRITE_BYTES:
+        codec, data = encode(piece, FAST)
+    else:
+        codec, data = ChunkCodec.RAW, piece
     return {
         "run_id": run_id,
         "start_offset": start,

@@ -4,6 +4,8 @@ reordered, overlapping), 416 recovery, finishing, and what a run token may not d
 from __future__ import annotations
 
 import gzip
+import itertools
+import random
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,8 +13,12 @@ from typing import Any
 import httpx
 import pytest
 import zstandard
+from sqlalchemy import select
 
 from tests.helpers import Server, server_env, start_server, stop_server, wait_for
+from trainlog import store
+from trainlog.db import Database
+from trainlog.models import ChunkCodec, LogChunk
 
 
 def register(client: httpx.Client, token: str | None = None, **body: Any) -> httpx.Response:
@@ -37,6 +43,34 @@ def patch(
         content=data,
         headers={**auth, "Content-Range": f"bytes {start}-{start + len(data) - 1}/*", **headers},
     )
+
+
+def patch_zstd(
+    client: httpx.Client, run_id: str, auth: dict[str, str], start: int, length: int, body: bytes
+) -> httpx.Response:
+    """A PATCH of ``length`` bytes from ``start`` sent as the zstd ``body``."""
+    return client.patch(
+        f"/api/runs/{run_id}/log",
+        content=body,
+        headers={
+            **auth,
+            "Content-Range": f"bytes {start}-{start + length - 1}/*",
+            "Content-Encoding": "zstd",
+        },
+    )
+
+
+def flood(size: int) -> bytes:
+    """Progress bars and figures, with every byte value in among them, ``size`` bytes."""
+    lines = (
+        f"\rtrain {i}: {i % 100:3d}%|{'#' * (i % 100 // 4):<25}| loss {1 / (i + 1):.6f}\n".encode()
+        + (bytes(range(256)) if i % 97 == 0 else b"")
+        for i in itertools.count()
+    )
+    data = b""
+    while len(data) < size:
+        data += next(lines)
+    return data[:size]
 
 
 def stored(client: httpx.Client, run_id: str) -> bytes:
@@ -85,6 +119,72 @@ def test_compressed_and_big_bodies(server: Server) -> None:
             size += len(part)
             assert response.json() == {"size": size}
         assert stored(client, run_id) == big + b"gzip part\nzstd part\n"
+
+
+def test_a_runners_compressed_flood_is_stored_as_it_came(server: Server, db: Database) -> None:
+    """A remote runner sends a flood as zstd frames, one per chunk the store keeps: the
+    server decompresses them (the size, the line index and the checks come from the bytes)
+    and stores the frames themselves instead of compressing again. Any other zstd body is
+    decoded whole. Either way the log holds exactly the child's bytes."""
+    data = flood(2_500_000)
+    frames = store.compress_pieces(data)
+    assert len(frames) == 3  # 1 MiB, 1 MiB and the rest
+    more = flood(300_000)
+    with server.client() as client:
+        run_id, auth = new_remote_run(client)
+        body = b"".join(frames)
+        assert patch_zstd(client, run_id, auth, 0, len(data), body).json() == {"size": len(data)}
+        # Replayed (its answer lost): accepted, not stored twice.
+        assert patch_zstd(client, run_id, auth, 0, len(data), body).json() == {"size": len(data)}
+        # One frame for another client's body, cut otherwise than the store's chunks.
+        single = zstandard.ZstdCompressor().compress(more)
+        answer = patch_zstd(client, run_id, auth, len(data), len(more), single)
+        assert answer.json() == {"size": len(data) + len(more)}
+        assert stored(client, run_id) == data + more
+        run = client.get(f"/api/runs/{run_id}").json()
+        whole = data + more
+        assert run["line_count"] == whole.count(b"\n") + (not whole.endswith(b"\n"))
+
+        # Overlapping what is stored: only the rest is stored, exactly.
+        other_id, other_auth = new_remote_run(client)
+        assert patch(client, other_id, other_auth, 0, data[:1_500_000]).is_success
+        answer = patch_zstd(client, other_id, other_auth, 0, len(data), body)
+        assert answer.json() == {"size": len(data)}
+        assert stored(client, other_id) == data
+    with db.read() as session:
+        chunks = session.execute(
+            select(LogChunk.codec, LogChunk.data)
+            .where(LogChunk.run_id == uuid.UUID(run_id))
+            .order_by(LogChunk.start_offset)
+        ).all()
+    # The runner's frames, byte for byte: the server did not compress them again.
+    assert [(codec, data) for codec, data in chunks[:3]] == [(ChunkCodec.ZSTD, f) for f in frames]
+
+
+def test_damaged_compressed_bodies_are_refused_and_change_nothing(server: Server) -> None:
+    # Bytes that do not compress: zstd keeps them as they are inside its frames, so a flipped
+    # bit still decodes, to other bytes; only the frame's checksum tells.
+    data = random.Random(17).randbytes(2_500_000)
+    body = b"".join(store.compress_pieces(data))
+    flipped = bytearray(body)
+    flipped[len(body) // 2] ^= 0x10
+    with server.client() as client:
+        run_id, auth = new_remote_run(client)
+        cases = [
+            (len(data), body[:-7]),  # cut short
+            (len(data), bytes(flipped)),
+            (len(data), body + b"trailing"),
+            (len(data), b"\x28\xb5\x2f\xfd" + b"not zstd" * 10),  # zstd's magic number, then not
+            (len(data) + 1, body),  # not the bytes Content-Range says
+        ]
+        for length, bad in cases:
+            response = patch_zstd(client, run_id, auth, 0, length, bad)
+            assert response.status_code == 400, response.text
+            assert "detail" in response.json()
+        assert stored(client, run_id) == b""
+        assert client.get(f"/api/runs/{run_id}").json()["log_size"] == 0
+        assert patch_zstd(client, run_id, auth, 0, len(data), body).json() == {"size": len(data)}
+        assert stored(client, run_id) == data
 
 
 def test_bad_requests_are_clear_errors_that_change_nothing(server: Server) -> None:
@@ -227,6 +327,10 @@ def test_limits_answer_413(database_url: str, config_dir: Path, tmp_path: Path) 
                 headers={**auth, "Content-Range": "bytes 0-1048575/*", "Content-Encoding": "gzip"},
             )
             assert response.status_code == 413
+            # The same as a remote runner's frames: each one's size is checked before it is
+            # decompressed.
+            frames = b"".join(store.compress_pieces(b"x" * (2 * 1024 * 1024)))
+            assert patch_zstd(client, run_id, auth, 0, 2 * 1024 * 1024, frames).status_code == 413
             assert patch(client, run_id, auth, 0, b"x" * 60000).is_success
             over = patch(client, run_id, auth, 60000, b"y" * 50000)
             assert over.status_code == 413 and "log limit" in over.json()["detail"]

@@ -88,6 +88,27 @@ def test_bytes_exact_end_to_end_and_no_secret_reaches_the_child(
         assert secret not in stdout
 
 
+def test_a_flood_sent_ahead_and_compressed_is_the_childs_output(
+    servers: StartServer, database_url: str, config_dir: Path, tmp_path: Path
+) -> None:
+    """A flood goes as compressed PATCHes, each sent while the one before is still being
+    stored: some arrive before it and are refused and sent again, and the log is still
+    exactly the child's output."""
+    server = servers(fault_env(database_url, config_dir))
+    config = tmp_path / "c.json"
+    config.write_text('{"repeat": 24}')  # 25 MiB, every byte value, as fast as it can
+    runner = remote_run(server, sys.executable, str(PROGRAMS / "emit.py"), str(config))
+    run_id = run_id_of(runner)
+    stdout, stderr = runner.communicate(timeout=120)
+    assert runner.returncode == 0, stderr
+    assert stdout == expected_output(24)
+    with server.client() as client:
+        run = wait_until_ended(client, run_id)
+        assert (run["status"], run["log_size"]) == ("succeeded", len(stdout))
+        assert client.get(f"/api/runs/{run_id}/logs/raw").content == stdout
+        assert run["line_count"] == stdout.count(b"\n") + (not stdout.endswith(b"\n"))
+
+
 def test_server_killed_and_restarted_10s_later_the_log_is_the_childs_output(
     servers: StartServer, database_url: str, config_dir: Path
 ) -> None:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 # With every match asked for, pages of this many: a long history never sits in one query.
 EVERY_PAGE = 500
+# A q this short has no trigram (runs.TRIGRAM): PostgreSQL finds it by its grams' index.
+SHORT_Q = 3
 
 
 @dataclass(frozen=True)
@@ -66,17 +68,18 @@ def read_page(
 ) -> tuple[list[Listed], Cursor | None]:
     """Up to ``limit`` runs matching ``filters``, newest first, after ``after``; and where the
     next page starts (None: this was the last)."""
-    sql, params = page_query(db.mark, filters, limit, after)
+    sql, params = page_query(db, filters, limit, after)
     rows = db.connection.execute(sql, params).fetchall()
     page = [_listed(row) for row in rows[:limit]]
     return page, (tuple(rows[limit - 1][-2:]) if len(rows) > limit else None)
 
 
 def page_query(
-    mark: str, filters: Filters, limit: int, after: Cursor | None
+    db: DriverConnection, filters: Filters, limit: int, after: Cursor | None
 ) -> tuple[str, list[object]]:
-    """The SQL of a page, as runs.page builds it, and its parameters (``mark`` the driver's
-    placeholder). The last two columns are the order's, the cursor's values."""
+    """The SQL of a page, as runs.page builds it, and its parameters (in ``db``'s dialect).
+    The last two columns are the order's, the cursor's values."""
+    mark = db.mark
     params: list[object] = []
     # With a tag, the first one is joined and the order is its copy of (created_at, run id),
     # so the page is read off the tag's index in order (as runs.page does).
@@ -100,10 +103,19 @@ def page_query(
         )
         params += (key, value)
     if filters.q:
-        # A substring of the lowercased search_text, LIKE's wildcards taken literally.
-        escaped = filters.q.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
-        where.append(f"r.search_text LIKE {mark} ESCAPE '/'")
-        params.append(f"%{escaped}%")
+        lowered = filters.q.lower()
+        if db.dialect == "postgresql" and len(lowered) < SHORT_Q:
+            # Shorter than a trigram: the grams' index, as runs.page reads it (see there).
+            where.append(
+                f"strpos(r.search_text, {mark}) > 0"
+                f" AND run_search_grams(r.search_text) @> ARRAY[{mark}]::text[]"
+            )
+            params += (lowered, lowered)
+        else:
+            # A substring of the lowercased search_text, LIKE's wildcards taken literally.
+            escaped = lowered.replace("/", "//").replace("%", "/%").replace("_", "/_")
+            where.append(f"r.search_text LIKE {mark} ESCAPE '/'")
+            params.append(f"%{escaped}%")
     if after is not None:
         where.append(f"({order}) < ({mark}, {mark})")
         params += after

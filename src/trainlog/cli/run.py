@@ -73,6 +73,7 @@ def add_parser(commands: Subparsers) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from trainlog import provenance, runs
+    from trainlog.metrics.follower import fork_follower
     from trainlog.models import RunSource
     from trainlog.runner.service import Runner
     from trainlog.runner.sink import DatabaseSink
@@ -94,6 +95,8 @@ def handle(args: argparse.Namespace) -> int:
     server = args.server or settings.server
     if server:
         return _run_remote(server, args, command, settings)
+    # Forked first: before this process has a database connection or a thread.
+    follower = fork_follower(settings) if settings.metrics else None
     db = connect(settings.database_url, wait=settings.start_timeout)
     origin = provenance.gather()
     with db.write() as session:
@@ -108,7 +111,10 @@ def handle(args: argparse.Namespace) -> int:
         )
     _announce(run.id)
     runner = Runner(
-        DatabaseSink(db, run.id), settings, echo=sys.stdout.buffer, metric_rules=metric_rules
+        DatabaseSink(db, run.id, follower),
+        settings,
+        echo=sys.stdout.buffer,
+        metric_rules=metric_rules,
     )
     returncode = _execute(runner)
     db.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from trainlog.cli.common import EXIT_USAGE, CliError, load_settings
+from trainlog.cli.common import EXIT_USAGE, CliError, connect, load_settings
 
 # typing.TYPE_CHECKING without importing typing: `trainlog --help` loads only what it shows.
 TYPE_CHECKING = False
@@ -50,6 +50,10 @@ def handle(args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
 
+    # Reach the database (and bring its schema up to date) before serving: if it cannot be,
+    # one line and exit 1, where the app's startup would print a traceback.
+    connect(settings.database_url).dispose()
+
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # Open SSE streams never end on their own: end them cleanly at once, so a restart
@@ -65,8 +69,9 @@ def handle(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=2,
         log_config=_log_config(),
     )
-    Server(config).run()
-    return 0
+    server = Server(config)
+    server.run()
+    return 0 if server.started else 1  # uvicorn has said why (the port is taken, say)
 
 
 def _log_config() -> dict[str, Any]:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, func, select, update
+from sqlalchemy import Connection, Table, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -238,13 +239,23 @@ def _merge_blocks(session: Session, run_id: uuid.UUID, blocks: list[dict[str, An
     )
 
 
-def catch_up(db: Database, run_id: uuid.UUID, max_series: int) -> int:
+def catch_up(
+    db: Database,
+    run_id: uuid.UUID,
+    max_series: int,
+    pace: Callable[[float], None] | None = None,
+) -> int:
     """Extract what is stored past the run's cursor; the number of points stored.
 
-    Does nothing for a run without a cursor (see ensure_cursor).
+    ``pace``, if given, is called before each pass with the seconds the previous pass took (0
+    for the first), and may wait. Does nothing for a run without a cursor (see ensure_cursor).
     """
     stored = 0
+    took = 0.0
     while True:
+        if pace is not None:
+            pace(took)
+        began = time.monotonic()
         with db.read() as session:
             planned = _plan(session, run_id, max_series)
         if planned is None:
@@ -254,6 +265,7 @@ def catch_up(db: Database, run_id: uuid.UUID, max_series: int) -> int:
                 # Another extractor stored these bytes; carry on from where it got to.
                 continue
         stored += len(planned.points)
+        took = time.monotonic() - began
 
 
 def ensure_cursor(db: Database, run_id: uuid.UUID, rules: Rules) -> None:
@@ -499,10 +511,10 @@ def extraction_complete(session: Session, run_id: uuid.UUID) -> bool:
     return cursor is not None and cursor.offset >= store.log_size(session, run_id)
 
 
-def delete_points(session: Session, run_id: uuid.UUID, first_seq: int, end_seq: int) -> None:
+def delete_points(connection: Connection, run_id: uuid.UUID, first_seq: int, end_seq: int) -> None:
     """Remove a deleted run's points with ``first_seq <= seq < end_seq``: one of the bounded
     batches a delete takes them away in (retention.purge), read off the primary key."""
-    session.execute(
+    connection.execute(
         delete(_POINTS).where(
             _POINTS.c.run_id == run_id, _POINTS.c.seq >= first_seq, _POINTS.c.seq < end_seq
         )

@@ -8,16 +8,19 @@ an argument or a log line, so the child cannot see it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from trainlog import store
 from trainlog.ingest import CAPTURE_TIMES_HEADER, ENDS_LOG_HEADER
 from trainlog.lineindex import Mark, Times, append_marks, slice_marks
 from trainlog.models import RunStatus
@@ -27,7 +30,6 @@ from trainlog.runner.terminal import TerminalSize
 
 if TYPE_CHECKING:
     from trainlog.metrics.patterns import Rules
-    from trainlog.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,11 @@ class Patch:
     offset: int
     data: bytes
     marks: list[Mark]  # relative to offset, beginning at 0
+    # A flood's bytes as zstd frames cut as the store cuts chunks, which the server keeps
+    # without compressing them again (see ingest.decode_body); None: sent as they are.
+    frames: bytes | None
+    # A flood's PATCH, sent as soon as it was prepared (see HttpSink.prepare).
+    ahead: Future[httpx.Response] | None
 
 
 def capture_times_header(marks: list[Mark], start: int, end: int, offset: int) -> str:
@@ -108,8 +115,13 @@ class HttpSink:
             # was most of a quiet line's way from the child to a viewer.
             transport=httpx.HTTPTransport(socket_options=NO_DELAY),
         )
+        # A flood's next PATCH goes out while the one before is stored: at most two in
+        # flight, as the capture prepares one append ahead at most.
+        self._sender = ThreadPoolExecutor(max_workers=2, thread_name_prefix="patch-ahead")
 
     def close(self) -> None:
+        # Every PATCH sent ahead was waited for by its append.
+        self._sender.shutdown()
         self._client.close()
 
     def command(self) -> list[str]:
@@ -121,25 +133,30 @@ class HttpSink:
         self._request("POST", "/started", json=body)
 
     def prepare(self, offset: int, data: bytes, times: Times) -> Patch:
-        return Patch(offset, data, append_marks(len(data), times))
+        # A quiet line goes as it is, at once: compressing it would save nothing worth its
+        # time. A flood's append is prepared in the capture's encoder thread while the one
+        # before is stored, as a local runner compresses its next append while one commits:
+        # compressed here, the server only decompresses it (several times faster) to check
+        # and index it.
+        marks = append_marks(len(data), times)
+        if not store.COMPRESS_ON_WRITE_BYTES <= len(data) <= self._max_body_bytes:
+            return Patch(offset, data, marks, None, None)
+        flood = Patch(offset, data, marks, b"".join(store.compress_pieces(data)), None)
+        # And sent now, so the server decodes it while it commits the one before. Offsets
+        # keep it exact: arriving before that one is stored, it is refused (416, nothing
+        # stored), and append sends it again.
+        ahead = self._sender.submit(self._send_patch, flood, flood.offset, ends_log=False)
+        return dataclasses.replace(flood, ahead=ahead)
 
     def append(self, prepared: Patch, ends_log: bool) -> int:
         end = prepared.offset + len(prepared.data)
+        # Waited for first in any case, so no PATCH is left in flight. One sent ahead lacks
+        # the log-limit mark: sent again with it (its bytes are taken as stored already).
+        if self._stored_ahead(prepared) == end and not ends_log:
+            return end
         offset = prepared.offset
         while True:
-            # In pieces the server takes (a runner's batch is 4 MiB at most, the server's
-            # default limit 8 MiB).
-            start = offset - prepared.offset
-            piece = prepared.data[start : start + self._max_body_bytes]
-            times = capture_times_header(prepared.marks, start, start + len(piece), prepared.offset)
-            headers = {
-                "Content-Type": "application/octet-stream",
-                "Content-Range": f"bytes {offset}-{offset + len(piece) - 1}/*",
-                CAPTURE_TIMES_HEADER: times,
-            }
-            if ends_log:
-                headers[ENDS_LOG_HEADER] = "1"
-            response = self._send("PATCH", "/log", content=piece, headers=headers)
+            response = self._send_patch(prepared, offset, ends_log)
             # 416: the server holds a different size; if part of this append is stored
             # already (a replica took it, its answer lost), the rest is sent from there.
             answer = response.json() if response.status_code == 416 else _answer(response)
@@ -151,6 +168,39 @@ class HttpSink:
             if stored == end:
                 return stored
             offset = stored
+
+    def _stored_ahead(self, prepared: Patch) -> int | None:
+        """The log's size the server answered the PATCH sent ahead with, if it took it."""
+        if prepared.ahead is None:
+            return None
+        try:
+            response = prepared.ahead.result()
+        except Unavailable:
+            return None
+        size: int | None = response.json()["size"] if response.is_success else None
+        return size
+
+    def _send_patch(self, prepared: Patch, offset: int, ends_log: bool) -> httpx.Response:
+        """PATCH the append's bytes from ``offset`` on."""
+        # In pieces the server takes (a runner's batch is 4 MiB at most, the server's default
+        # limit 8 MiB).
+        start = offset - prepared.offset
+        piece = prepared.data[start : start + self._max_body_bytes]
+        times = capture_times_header(prepared.marks, start, start + len(piece), prepared.offset)
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"bytes {offset}-{offset + len(piece) - 1}/*",
+            CAPTURE_TIMES_HEADER: times,
+        }
+        if ends_log:
+            headers[ENDS_LOG_HEADER] = "1"
+        body = piece
+        # The frames hold the whole append: once the server holds part of it (a 416), the
+        # rest goes as it is.
+        if prepared.frames is not None and start == 0:
+            body = prepared.frames
+            headers["Content-Encoding"] = "zstd"
+        return self._send("PATCH", "/log", content=body, headers=headers)
 
     def append_failed(self, exc: Exception, held: int) -> None:
         pass  # the server notes nothing it has not been told; the runner's log says why
@@ -171,7 +221,7 @@ class HttpSink:
     def compactor(self, stored: Callable[[], int]) -> Compactor | None:
         return None  # the server compacts the log once the run has ended
 
-    def follow_metrics(self, settings: Settings, rules: Rules) -> None:
+    def follow_metrics(self, rules: Rules) -> None:
         # The server extracts a remote run's metrics on first use once it has ended.
         return None
 

@@ -105,7 +105,7 @@ class Runner(Generic[Prepared]):
         until_done(partial(self._sink.mark_running, host, pid, terminal), "mark running")
         if self._settings.metrics:
             until_done(
-                partial(self._sink.follow_metrics, self._settings, self._metric_rules),
+                partial(self._sink.follow_metrics, self._metric_rules),
                 "start metric extraction",
             )
         try:

@@ -24,8 +24,8 @@ from trainlog.runner.compactor import Compactor
 from trainlog.runner.terminal import TerminalSize
 
 if TYPE_CHECKING:
+    from trainlog.metrics.follower import PendingFollower
     from trainlog.metrics.patterns import Rules
-    from trainlog.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +79,21 @@ class LogSink(Protocol[Prepared]):
         """What compacts the log while the run goes on, if the runner does it."""
         ...
 
-    def follow_metrics(self, settings: Settings, rules: Rules) -> None:
+    def follow_metrics(self, rules: Rules) -> None:
         """Have the run's metrics extracted by ``rules`` as it goes, if the runner does it."""
         ...
 
 
 class DatabaseSink:
-    """The runner writes the database itself (``TRAINLOG_DATABASE_URL``)."""
+    """The runner writes the database itself (``TRAINLOG_DATABASE_URL``); ``follower``, forked
+    before ``db`` was first used (metrics/follower.py), extracts the run's metrics live."""
 
-    def __init__(self, db: Database, run_id: uuid.UUID) -> None:
+    def __init__(
+        self, db: Database, run_id: uuid.UUID, follower: PendingFollower | None = None
+    ) -> None:
         self._db = db
         self.run_id = run_id
+        self._follower = follower
         # What the run's error goes back to when a disk-full note is withdrawn.
         self._loss_note: str | None = None
         self._disk_full_noted = False
@@ -161,15 +165,12 @@ class DatabaseSink:
     def compactor(self, stored: Callable[[], int]) -> Compactor | None:
         return Compactor(self._db, self.run_id, stored)
 
-    def follow_metrics(self, settings: Settings, rules: Rules) -> None:
-        from trainlog.metrics.follower import start_follower
+    def follow_metrics(self, rules: Rules) -> None:
         from trainlog.metrics.store import open_cursor
 
         with self._db.write() as session:
             open_cursor(session, self.run_id, rules)
-        # Ends on its own once the run has ended and everything is extracted. Metrics are
-        # derived data: if it cannot start, the run goes on and the API extracts them later.
-        try:
-            start_follower(settings, self.run_id)
-        except OSError as exc:
-            log.warning("metric follower not started (%s); metrics come on first use", exc)
+        # It ends on its own once the run has ended and everything is extracted. Without one
+        # (a runner built in-process), the API extracts the run on first use once it ends.
+        if self._follower is not None:
+            self._follower.start(self.run_id)

@@ -20,9 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from trainlog import ingest, runs
 from trainlog.api.deps import DbDep, SettingsDep
 from trainlog.api.schemas import ErrorOut, GitOut, RunOut
+from trainlog.db import Database
 from trainlog.models import RunStatus, utcnow
 from trainlog.provenance import GitState, Provenance
 from trainlog.runner.compactor import compact_ended
+from trainlog.settings import Settings
 from trainlog.tags import check_tags
 
 router = APIRouter(prefix="/runs", tags=["ingest"])
@@ -212,31 +214,55 @@ async def append_log(
     stored are accepted once more without being stored twice; a gap, or an overlap that
     differs, answers 416 with the stored size, from which the runner resends."""
     span = ingest.parse_content_range(content_range)
-    data = ingest.decode_body(
-        await request.body(), content_encoding, settings.ingest_max_body_bytes
-    )
-    if len(data) != span.length:
-        raise ingest.BadIngestRequest(
-            f"Content-Range says {span.length} bytes, the body has {len(data)}"
-        )
-    # The runner's capture times, for the line index; without them, the time of receipt.
-    times = ingest.parse_capture_times(trainlog_capture_times, span) or None
-    # One thread hop: the token is checked in the append's own statement or transaction.
+    body = await request.body()
+    # One thread hop: decompressing a flood's body takes milliseconds, kept off the event
+    # loop, and the token is checked in the append's own statement or transaction.
     size = await to_thread.run_sync(
         partial(
-            ingest.append,
+            _append,
             db,
-            KNOWN_TOKENS,
+            settings,
             run_id,
             token,
-            span.start,
-            data,
-            times,
+            span,
+            body,
+            content_encoding,
+            trainlog_capture_times,
             ends_log=trainlog_ends_log == "1",
-            max_log_bytes=settings.max_log_bytes,
         )
     )
     return Appended(size=size)
+
+
+def _append(
+    db: Database,
+    settings: Settings,
+    run_id: uuid.UUID,
+    token: str,
+    span: ingest.ContentRange,
+    body: bytes,
+    content_encoding: str | None,
+    capture_times: str | None,
+    ends_log: bool,
+) -> int:
+    decoded = ingest.decode_body(body, content_encoding, settings.ingest_max_body_bytes)
+    if len(decoded.data) != span.length:
+        raise ingest.BadIngestRequest(
+            f"Content-Range says {span.length} bytes, the body has {len(decoded.data)}"
+        )
+    # The runner's capture times, for the line index; without them, the time of receipt.
+    times = ingest.parse_capture_times(capture_times, span) or None
+    return ingest.append(
+        db,
+        KNOWN_TOKENS,
+        run_id,
+        token,
+        span.start,
+        decoded,
+        times,
+        ends_log=ends_log,
+        max_log_bytes=settings.max_log_bytes,
+    )
 
 
 @router.post(
