@@ -27,7 +27,7 @@ from bench.harness import Config, MiB, Row, fmt_s, fresh_db, percentile, settle,
 from trainlog import logread, runs, store
 from trainlog.db import Database, migrate
 from trainlog.logread import search
-from trainlog.models import LogChunk, RunSource, RunStatus
+from trainlog.models import ChunkSummary, LogChunk, RunSource, RunStatus
 from trainlog.runner.compactor import compact_ended
 
 BATCH = 4 * MiB
@@ -197,13 +197,16 @@ def _index_bytes(db: Database, kind: str, run_id: uuid.UUID) -> tuple[int, int]:
     newlines_before, start_offset) B-tree (the log is the only one in this database); and
     the chunks' search summaries."""
     with db.read() as session:
-        chunks, marks, summaries = session.execute(
-            select(
-                func.count(),
-                func.sum(func.length(LogChunk.times)),
-                func.sum(func.length(LogChunk.trigrams)),
-            ).where(LogChunk.run_id == run_id)
+        chunks, marks = session.execute(
+            select(func.count(), func.sum(func.length(LogChunk.times))).where(
+                LogChunk.run_id == run_id
+            )
         ).one()
+        summaries = session.scalar(
+            select(func.sum(func.length(ChunkSummary.trigrams))).where(
+                ChunkSummary.run_id == run_id
+            )
+        )
         if kind == "postgresql":
             btree = session.scalar(text("SELECT pg_relation_size('ix_log_chunks_lines')"))
         else:

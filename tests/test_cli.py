@@ -12,6 +12,7 @@ from datetime import timedelta, timezone
 from pathlib import Path
 
 import alembic.command
+import pytest
 from alembic.config import Config
 from sqlalchemy import update
 
@@ -434,3 +435,11 @@ def _as_shown(view: runs.RunView) -> Shown:
     run = view.run
     fields = (run.status, run.exit_code, run.started_at, run.finished_at, run.name, run.config)
     return (str(run.id), *fields, run.command, view.log_size)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_postgres_scheme_url_is_postgresql(database_url: str) -> None:
+    # postgres:// (as Heroku and others write it) is the same database as postgresql://.
+    url = database_url.replace("postgresql://", "postgres://", 1)
+    result = trainlog(url, "run", "--no-pty", "--", "echo", "hi")
+    assert result.returncode == 0 and result.stdout == b"hi\n", result.stderr

@@ -11,7 +11,7 @@ from tests.helpers import new_log
 from trainlog import logread, store
 from trainlog.compaction import ChunkInfo, Group, Plan, compact, plan_groups
 from trainlog.db import Database
-from trainlog.models import ChunkCodec, LogChunk
+from trainlog.models import ChunkCodec, ChunkSummary, LogChunk
 from trainlog.offsets import MAX_CHUNK_BYTES
 
 MIB = MAX_CHUNK_BYTES
@@ -105,7 +105,13 @@ def test_compacting_while_the_log_grows_keeps_appends_working(db: Database) -> N
 def summaries(db: Database, run_id: uuid.UUID) -> list[tuple[int, bytes | None]]:
     with db.read() as session:
         rows = session.execute(
-            select(LogChunk.start_offset, LogChunk.trigrams)
+            select(LogChunk.start_offset, ChunkSummary.trigrams)
+            .outerjoin(
+                ChunkSummary,
+                (ChunkSummary.run_id == LogChunk.run_id)
+                & (ChunkSummary.start_offset == LogChunk.start_offset)
+                & (ChunkSummary.length == LogChunk.length),
+            )
             .where(LogChunk.run_id == run_id)
             .order_by(LogChunk.start_offset)
         ).all()

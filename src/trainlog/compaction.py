@@ -15,14 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from trainlog import logread
 from trainlog.chunkgrams import LONG_LINE_BYTES, summarize
 from trainlog.codec import THOROUGH, decode, encode
 from trainlog.db import Database
 from trainlog.lineindex import Mark, coalesce, decode_marks, encode_marks, shift_marks
-from trainlog.models import ChunkCodec, LogChunk
+from trainlog.models import ChunkCodec, ChunkSummary, LogChunk
 from trainlog.offsets import MAX_CHUNK_BYTES
 from trainlog.store import COMPRESS_ON_WRITE_BYTES
 
@@ -213,16 +214,7 @@ class _Before:
         return _Before(end, self.line_start, data, summary)
 
 
-_CHUNKS = cast(Table, LogChunk.__table__)
-_SET_SUMMARY = (
-    update(_CHUNKS)
-    .where(
-        _CHUNKS.c.run_id == bindparam("run"),
-        _CHUNKS.c.start_offset == bindparam("start"),
-        _CHUNKS.c.length == bindparam("size"),
-    )
-    .values(trigrams=bindparam("summary"))
-)
+_SUMMARIES = cast(Table, ChunkSummary.__table__)
 
 
 def _summarize(
@@ -239,10 +231,24 @@ def _summarize(
             summary = before.summary_of(data)
             if summary is not None:
                 found.append(
-                    {"run": run_id, "start": chunk_start, "size": len(data), "summary": summary}
+                    {
+                        "run_id": run_id,
+                        "start_offset": chunk_start,
+                        "length": len(data),
+                        "trigrams": summary,
+                    }
                 )
         before = before.then(data, summary)
     if found:
         with db.write() as session:
-            session.connection().execute(_SET_SUMMARY, found)
+            dialect = session.connection().dialect.name
+            new = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_SUMMARIES)
+            # One made from a chunk since rewritten (same start, other length) is replaced.
+            session.execute(
+                new.on_conflict_do_update(
+                    index_elements=[_SUMMARIES.c.run_id, _SUMMARIES.c.start_offset],
+                    set_={"length": new.excluded.length, "trigrams": new.excluded.trigrams},
+                ),
+                found,
+            )
     return before

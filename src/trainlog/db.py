@@ -41,13 +41,13 @@ def normalize_url(database_url: str) -> URL:
     """``postgresql://`` means psycopg 3; SQLite files get their folder created; any other
     database is an ArgumentError (SQLAlchemy knows more, but trainlog's SQL is for these two)."""
     url = make_url(database_url)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in ("sqlite", "postgresql"):
         raise ArgumentError(
             "trainlog keeps its data in SQLite (sqlite:///PATH) or PostgreSQL "
             f"(postgresql://...), not {url.get_backend_name()}"
         )
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     return url

@@ -187,11 +187,27 @@ class LogChunk(Base):
     # marks (see lineindex.encode_marks). NULL: stored before the index existed.
     newlines_before: Mapped[int | None] = mapped_column(BigInteger)
     times: Mapped[bytes | None] = mapped_column(LargeBinary)
-    # What search may skip it by: the trigrams of its lines' text (chunkgrams.summarize),
-    # written by compaction once the chunk is final. NULL: not summarised (yet); read.
-    trigrams: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     __table_args__ = (Index("ix_log_chunks_lines", "run_id", "newlines_before", "start_offset"),)
+
+
+class ChunkSummary(Base):
+    """What search may skip a chunk by: the trigrams of its lines' text (chunkgrams.summarize),
+    written by compaction once the chunk is final; a chunk without one is read.
+
+    A table of its own, not a column of log_chunks: SQLite rewrites a whole row (its chunk's
+    overflow pages too) to set one column, ~2 MiB of WAL for a 1 MiB chunk's 4 KiB summary.
+    Holds the chunk's length: a summary counts only for the chunk it was made from.
+    """
+
+    __tablename__ = "chunk_summaries"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("training_logs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    start_offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    length: Mapped[int] = mapped_column(Integer)
+    trigrams: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class RunToken(Base):

@@ -17,14 +17,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, select
+from sqlalchemy import Connection, Row, Table, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from trainlog import store
 from trainlog.codec import decode
 from trainlog.db import Database
 from trainlog.lineindex import decode_marks, line_count, mark_at, nth_newline
-from trainlog.models import LogChunk, TrainingLog
+from trainlog.models import ChunkSummary, LogChunk, TrainingLog
 from trainlog.offsets import MAX_CHUNK_BYTES, slice_chunks
 
 _LOGS = cast(Table, TrainingLog.__table__)
@@ -231,8 +231,19 @@ _CHUNKS_AT = (
     )
     .order_by(_CHUNKS.c.start_offset)
 )
+_SUMS = cast(Table, ChunkSummary.__table__)
+# Each chunk with its search summary, if it has one made from it.
+_WITH_SUMMARY = _CHUNKS.outerjoin(
+    _SUMS,
+    and_(
+        _SUMS.c.run_id == _CHUNKS.c.run_id,
+        _SUMS.c.start_offset == _CHUNKS.c.start_offset,
+        _SUMS.c.length == _CHUNKS.c.length,
+    ),
+)
 _SUMMARIES = (
-    select(_CHUNKS.c.start_offset, _CHUNKS.c.length, _CHUNKS.c.newlines_before, _CHUNKS.c.trigrams)
+    select(_CHUNKS.c.start_offset, _CHUNKS.c.length, _CHUNKS.c.newlines_before, _SUMS.c.trigrams)
+    .select_from(_WITH_SUMMARY)
     .where(store.CHUNKS_IN_RANGE)
     .order_by(_CHUNKS.c.start_offset)
 )
@@ -355,7 +366,8 @@ def chunks_with_summaries(
     in order: what compaction summarises (a few chunks at a time)."""
     with db.statement_reads() as connection:
         rows = connection.execute(
-            select(*store.CHUNK_COLUMNS, _CHUNKS.c.trigrams)
+            select(*store.CHUNK_COLUMNS, _SUMS.c.trigrams)
+            .select_from(_WITH_SUMMARY)
             .where(
                 _CHUNKS.c.run_id == run_id,
                 _CHUNKS.c.start_offset >= start,
@@ -381,7 +393,8 @@ def line_before(db: Database, run_id: uuid.UUID, start: int) -> LineBefore:
         return LineBefore(0, b"", None)
     with db.statement_reads() as connection:
         previous = connection.execute(
-            select(*_INDEXED_CHUNK, _CHUNKS.c.trigrams)
+            select(*_INDEXED_CHUNK, _SUMS.c.trigrams)
+            .select_from(_WITH_SUMMARY)
             .where(_CHUNKS.c.run_id == run_id, _CHUNKS.c.start_offset < start)
             .order_by(_CHUNKS.c.start_offset.desc())
             .limit(1)

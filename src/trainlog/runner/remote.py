@@ -141,7 +141,12 @@ class HttpSink:
         marks = append_marks(len(data), times)
         if not store.COMPRESS_ON_WRITE_BYTES <= len(data) <= self._max_body_bytes:
             return Patch(offset, data, marks, None, None)
-        flood = Patch(offset, data, marks, b"".join(store.compress_pieces(data)), None)
+        frames = b"".join(store.compress_pieces(data))
+        if len(frames) >= len(data):
+            # Output that does not compress: its frames are a little larger than itself and
+            # could pass the server's body limit where the bytes do not (413 on every retry).
+            return Patch(offset, data, marks, None, None)
+        flood = Patch(offset, data, marks, frames, None)
         # And sent now, so the server decodes it while it commits the one before. Offsets
         # keep it exact: arriving before that one is stored, it is refused (416, nothing
         # stored), and append sends it again.
@@ -177,7 +182,10 @@ class HttpSink:
             response = prepared.ahead.result()
         except Unavailable:
             return None
-        size: int | None = response.json()["size"] if response.is_success else None
+        try:
+            size: int | None = response.json()["size"] if response.is_success else None
+        except (ValueError, KeyError, TypeError):
+            return None  # not the server's answer (a proxy's page, say): append sends again
         return size
 
     def _send_patch(self, prepared: Patch, offset: int, ends_log: bool) -> httpx.Response:

@@ -1,4 +1,5 @@
-"""Search summaries beside the bytes: each chunk's trigram bitmap (see chunkgrams.py).
+"""Search summaries beside the bytes: each chunk's trigram bitmap (see chunkgrams.py), in a
+table of its own (setting a column of log_chunks would rewrite the chunk's row in SQLite).
 
 Chunks stored before this revision have none and are searched by reading them, as before.
 
@@ -17,8 +18,19 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("log_chunks", sa.Column("trigrams", sa.LargeBinary(), nullable=True))
+    op.create_table(
+        "chunk_summaries",
+        sa.Column(
+            "run_id",
+            sa.Uuid(),
+            sa.ForeignKey("training_logs.run_id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("start_offset", sa.BigInteger(), primary_key=True),
+        sa.Column("length", sa.Integer(), nullable=False),
+        sa.Column("trigrams", sa.LargeBinary(), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    op.drop_column("log_chunks", "trigrams")
+    op.drop_table("chunk_summaries")
