@@ -33,6 +33,7 @@ from trainlog.db import Database
 from trainlog.metrics import store as metrics_store
 from trainlog.models import (
     ACTIVE_STATUSES,
+    ChunkSummary,
     ExperimentRun,
     LogChunk,
     MetricPoint,
@@ -104,14 +105,15 @@ def purge(db: Database, run_id: uuid.UUID) -> None:
         upper = end or 0
         while upper > 0:
             lower = max(0, upper - DELETE_WINDOW_BYTES)
-            with _paced():
-                connection.execute(
-                    delete(LogChunk).where(
-                        LogChunk.run_id == run_id,
-                        LogChunk.start_offset >= lower,
-                        LogChunk.start_offset < upper,
+            for table in (ChunkSummary, LogChunk):  # the summaries too, not all at the end
+                with _paced():
+                    connection.execute(
+                        delete(table).where(
+                            table.run_id == run_id,
+                            table.start_offset >= lower,
+                            table.start_offset < upper,
+                        )
                     )
-                )
             _give_back(db, connection)
             upper = lower
         connection.execute(delete(ExperimentRun).where(ExperimentRun.id == run_id))

@@ -109,6 +109,29 @@ def test_a_flood_sent_ahead_and_compressed_is_the_childs_output(
         assert run["line_count"] == stdout.count(b"\n") + (not stdout.endswith(b"\n"))
 
 
+def test_a_flood_that_does_not_compress_fits_a_body_limit_of_one_batch(
+    servers: StartServer, database_url: str, config_dir: Path
+) -> None:
+    """Random bytes in 4 MiB batches to a server that takes 4 MiB bodies: compressed, a batch
+    would be a little larger than itself and refused (413) on every try; it goes as it is."""
+    batch = 4 * 1024 * 1024
+    server = servers(
+        fault_env(database_url, config_dir) | {"TRAINLOG_INGEST_MAX_BODY_BYTES": str(batch)}
+    )
+    flood = f"import os, sys; sys.stdout.buffer.write(os.urandom(3 * {batch}))"
+    runner = remote_run(server, sys.executable, "-c", flood)
+    run_id = run_id_of(runner)
+    try:
+        stdout, stderr = runner.communicate(timeout=60)
+    finally:
+        runner.kill()  # one refused for good retries for ever
+    assert runner.returncode == 0, stderr
+    with server.client() as client:
+        run = wait_until_ended(client, run_id)
+        assert (run["status"], run["log_size"]) == ("succeeded", len(stdout))
+        assert client.get(f"/api/runs/{run_id}/logs/raw").content == stdout
+
+
 def test_server_killed_and_restarted_10s_later_the_log_is_the_childs_output(
     servers: StartServer, database_url: str, config_dir: Path
 ) -> None:
