@@ -202,6 +202,29 @@ def test_keep_extremes_per_bucket() -> None:
     assert keep_extremes(points([1.0, 2.0, None, None, 3.0, 4.0]), 8) == [0, 1, 2, 4, 5]
 
 
+def outline_of(db: Database, run_id: uuid.UUID, name: str, max_points: int) -> list[int]:
+    """The seqs a chart of the whole series keeps, worked out from every stored point: its
+    points cut into buckets of whole blocks, each bucket's first lowest and last highest point
+    (or its first, if all NaN), and the ends."""
+    points = [p for p in stored_points(db, run_id) if p.name == name]
+    buckets = (max_points - 2) // 2
+    kept = {points[0].seq, points[-1].seq}
+    by_bucket: dict[int, list[MetricPoint]] = {}
+    for block in range(0, len(points), BLOCK_POINTS):
+        bucket = block * buckets // len(points)
+        by_bucket.setdefault(bucket, []).extend(points[block : block + BLOCK_POINTS])
+    for members in by_bucket.values():
+        numbers = [p for p in members if p.value is not None and not math.isnan(p.value)]
+        if not numbers:
+            kept.add(members[0].seq)
+            continue
+        lowest = min(p.value for p in numbers if p.value is not None)
+        highest = max(p.value for p in numbers if p.value is not None)
+        kept.add(next(p.seq for p in numbers if p.value == lowest))
+        kept.add([p.seq for p in numbers if p.value == highest][-1])
+    return sorted(kept)
+
+
 def test_a_huge_series_is_downsampled_from_its_blocks_as_from_its_points(db: Database) -> None:
     """Blocks give the outline the points give: the spike, the dip, the ends, and after a
     cut inside a block (a live chart's next request) the points past it."""
@@ -226,6 +249,7 @@ def test_a_huge_series_is_downsampled_from_its_blocks_as_from_its_points(db: Dat
     assert {0, 1234, 50_000, count - 1} <= set(steps)
     by_seq = {p["seq"]: p for p in every}
     assert all(p == by_seq[p["seq"]] for p in chart)  # whole points, as stored
+    assert [p["seq"] for p in chart] == outline_of(db, run_id, "loss", 1000)
     # Past a seq inside a block: only later points (the block's rest read one by one).
     assert len(later) <= 1000 and min(p["step"] for p in later) == 1001
     assert later[-1]["step"] == count - 1

@@ -16,7 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, case, delete, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Table,
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -464,6 +475,24 @@ def _block_spans(
 
 
 def _points_at(session: Session, run_id: uuid.UUID, seqs: list[int]) -> list[dict[str, Any]]:
+    """The points of these seqs, each looked up by its primary key ``(run_id, seq)``.
+
+    On PostgreSQL the seqs are an array the points are joined to, not ``seq IN (...)``: it
+    takes a run it has no statistics for yet (any run newer than its last ANALYZE) for a few
+    rows, and planned the IN list as a scan of all the run's points filtered by the list (a
+    1,000,000-point series: 113 ms, 999,000 rows read and dropped). Joined to ``unnest``, each
+    seq is one probe of the primary key whatever the statistics say (6 ms). SQLite probes
+    the key for an IN list, and joined would scan the points instead."""
+    if session.connection().dialect.name == "postgresql":
+        seq_list = bindparam("seqs", seqs, type_=postgresql.ARRAY(BigInteger))
+        kept = func.unnest(seq_list).table_valued(column("seq", BigInteger)).render_derived("kept")
+        rows = session.execute(
+            select(*_COLUMNS)
+            .join(kept, _POINTS.c.seq == kept.c.seq)
+            .where(_POINTS.c.run_id == run_id)
+            .order_by(_POINTS.c.seq)
+        )
+        return [point_json(row) for row in rows]
     points: list[dict[str, Any]] = []
     for start in range(0, len(seqs), _IN_BATCH):
         batch = seqs[start : start + _IN_BATCH]
