@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, select
+from sqlalchemy import Connection, Row, Select, Table, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from trainlog import store
@@ -186,28 +186,35 @@ def _result(item: Future[bytes] | Skipped) -> bytes | Skipped:
 _Piece = tuple[int, bytes, int, int]
 
 
+def _chunk_rows(
+    db: Database, statement: Select[Any], run_id: uuid.UUID, start: int, end: int, batch: int
+) -> Iterator[Row[Any]]:
+    """The rows of the chunks holding [start, end), in order, each once, ``batch`` bytes of
+    the log a short read; at a gap (there should be none) the bytes end."""
+    position = start
+    while position < end:
+        batch_end = min(end, position + batch)
+        with db.statement_reads() as connection:
+            params = store.range_params(run_id, position, batch_end)
+            rows = connection.execute(statement, params).all()
+        for row in rows:
+            if row.start_offset + row.length <= position:
+                continue  # ends where the batch before ended
+            if row.start_offset > position:
+                return
+            yield row
+            position = row.start_offset + row.length
+        if not rows or position < batch_end:
+            return
+
+
 def _stored_pieces(
     db: Database, run_id: uuid.UUID, start: int, end: int, batch_bytes: int
 ) -> Iterator[_Piece]:
-    """The chunks holding [start, end), still encoded; each batch of them one short read."""
-    position = start
-    while position < end:
-        batch_end = min(end, position + batch_bytes)
-        with db.statement_reads() as connection:
-            rows = connection.execute(
-                _CHUNKS_WITH_LENGTH, store.range_params(run_id, position, batch_end)
-            ).all()
-        read = position
-        for row in rows:
-            lo = read - row.start_offset
-            hi = min(row.length, batch_end - row.start_offset)
-            if lo < 0 or hi <= lo:
-                break  # a gap (there should be none): the bytes end before it
-            yield row.codec, row.data, lo, hi
-            read += hi - lo
-        if read == position:
-            return
-        position = read
+    """The chunks holding [start, end), still encoded."""
+    for row in _chunk_rows(db, _CHUNKS_WITH_LENGTH, run_id, start, end, batch_bytes):
+        lo = max(start - row.start_offset, 0)
+        yield row.codec, row.data, lo, min(row.length, end - row.start_offset)
 
 
 # Chunk summaries read per statement when a search may skip chunks: 512 KiB of them.
@@ -309,26 +316,14 @@ def _fetched(
 def _summarized(
     db: Database, run_id: uuid.UUID, start: int, end: int, cleared: Callable[[bytes], bool]
 ) -> Iterator[_Summarized]:
-    position = start
-    while position < end:
-        batch_end = min(end, position + _SUMMARY_BATCH_BYTES)
-        with db.statement_reads() as connection:
-            rows = connection.execute(
-                _SUMMARIES, store.range_params(run_id, position, batch_end)
-            ).all()
-        for row in rows:
-            if row.start_offset + row.length <= position:
-                continue
-            trigrams = row.trigrams
-            yield _Summarized(
-                row.start_offset,
-                row.length,
-                row.newlines_before,
-                trigrams is not None and cleared(trigrams),
-            )
-            position = row.start_offset + row.length
-        if not rows or position < batch_end:
-            return  # the bytes end here (a gap: there should be none)
+    for row in _chunk_rows(db, _SUMMARIES, run_id, start, end, _SUMMARY_BATCH_BYTES):
+        trigrams = row.trigrams
+        yield _Summarized(
+            row.start_offset,
+            row.length,
+            row.newlines_before,
+            trigrams is not None and cleared(trigrams),
+        )
 
 
 def _decided(chunks: Iterator[_Summarized]) -> Iterator[tuple[_Summarized, bool]]:
