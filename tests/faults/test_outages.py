@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tests.faults.conftest import PostgresLink, StartServer, alive, fault_env, runner_pid
 from tests.helpers import (
+    Server,
     StreamResult,
     parse_sse,
     start_run,
@@ -59,6 +60,19 @@ def _follow(client: httpx.Client, run_id: str, result: StreamResult, seen: list[
         except httpx.HTTPError as exc:
             seen.append(type(exc).__name__)
             time.sleep(0.5)
+
+
+def _start_watched(
+    server: Server, client: httpx.Client, config: str
+) -> tuple[str, int, StreamResult, list[str], threading.Thread]:
+    """Start a run and a viewer following it to the end: (run id, runner pid, what the viewer
+    got, the events it saw, its thread)."""
+    run_id: str = start_run(client, config)["id"]
+    runner = runner_pid(server, run_id)
+    viewer, seen = StreamResult(), []
+    follower = threading.Thread(target=_follow, args=(client, run_id, viewer, seen))
+    follower.start()
+    return run_id, runner, viewer, seen, follower
 
 
 def _spilled(runner: int, spill_dir: Path) -> int:
@@ -105,11 +119,7 @@ def test_postgresql_down_mid_run_loses_and_repeats_nothing(
     config = write_config(config_dir, "long.json", delay=0.1, repeat=25)
     expected = expected_output(repeat=25)
     with server.client() as client:
-        run_id = start_run(client, config)["id"]
-        runner = runner_pid(server, run_id)
-        viewer, seen = StreamResult(), []
-        follower = threading.Thread(target=_follow, args=(client, run_id, viewer, seen))
-        follower.start()
+        run_id, runner, viewer, seen, follower = _start_watched(server, client, config)
         spilled_peak, sampled = [0], threading.Event()
 
         def sample_spill() -> None:
@@ -159,11 +169,7 @@ def test_postgresql_unreachable_as_the_child_ends_loses_nothing_and_the_run_is_n
     stop = tmp_path / "stop"
     config = write_config(config_dir, "long.json", delay=0.05, repeat=100, stop_when=str(stop))
     with server.client() as client:
-        run_id = start_run(client, config)["id"]
-        runner = runner_pid(server, run_id)
-        viewer, seen = StreamResult(), []
-        follower = threading.Thread(target=_follow, args=(client, run_id, viewer, seen))
-        follower.start()
+        run_id, runner, viewer, seen, follower = _start_watched(server, client, config)
         wait_for(lambda: len(viewer.data) > 100_000)
         outage = threading.Thread(target=postgres_link.cut, args=(4.5,))
         outage.start()
