@@ -187,7 +187,12 @@ class PostgresLink:
             with contextlib.suppress(OSError):
                 # A reset, not a polite end: what a dead server's clients see.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.close()
+                # Shut down before closing: close alone leaves a socket another thread is
+                # blocked reading (the relay's _pipe) open and silent, and a client awaiting an
+                # answer on it then waits forever (a runner's heartbeat hung so, and the run
+                # was judged lost).
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
         time.sleep(seconds)
         self._listener = self._listen()
 

@@ -23,12 +23,15 @@ from tests.programs.emit import expected_output
 
 
 def test_api_server_killed_mid_run(
-    servers: StartServer, database_url: str, config_dir: Path
+    servers: StartServer, database_url: str, config_dir: Path, tmp_path: Path
 ) -> None:
     env = fault_env(database_url, config_dir)
-    # The child outlives the restart (its output takes 3 s, then it waits 8 s): on a busy
-    # machine, with tests running in parallel, a server takes seconds to start.
-    config = write_config(config_dir, "long.json", delay=0.1, repeat=2, linger=8, exit_code=5)
+    # The child outlives the restart: its output takes 3 s, then it waits until told to end
+    # (on a busy machine a server takes seconds to start; a fixed wait lost that race).
+    stop = tmp_path / "stop"
+    config = write_config(
+        config_dir, "long.json", delay=0.1, repeat=2, linger=120, stop_when=str(stop), exit_code=5
+    )
     expected = expected_output(repeat=2)
     server = servers(env)
     with server.client() as client:
@@ -40,6 +43,8 @@ def test_api_server_killed_mid_run(
     restarted = servers(env, port=port)
     with restarted.client() as client:
         assert client.get(f"/api/runs/{run_id}").json()["status"] == "running"
+        wait_for(lambda: client.get(f"/api/runs/{run_id}").json()["log_size"] == len(expected))
+        stop.touch()
         after = read_stream(client, run_id, last_event_id=str(before.ids[-1]))
         assert bytes(before.data + after.data) == expected
         assert after.done == {"exit_code": 5, "final_size": len(expected)}

@@ -184,9 +184,11 @@ def test_postgresql_unreachable_as_the_child_ends_loses_nothing_and_the_run_is_n
         outage.join()
         follower.join(timeout=90)
         run = wait_until_ended(client, run_id, timeout=60)
+    # What the server and runner said, to tell a lost run from lost bytes if this fails.
+    said = server.log_path.read_text(errors="replace")[-4000:]
+    assert run["status"] == "succeeded" and run["exit_code"] == 0, (run, said)
     repeats, rest = divmod(run["log_size"], len(expected_output()))
-    assert rest == 0 and repeats >= 1
-    assert run["status"] == "succeeded" and run["exit_code"] == 0, run
+    assert rest == 0 and repeats >= 1, (run, said)
     assert bytes(viewer.data) == expected_output(repeat=repeats)
     assert viewer.done == {"exit_code": 0, "final_size": run["log_size"]}
     assert "reconnecting" in seen
@@ -281,20 +283,31 @@ def test_disk_full_while_spilling_drops_with_a_notice_and_keeps_serving(
         log = client.get(f"/api/runs/{run_id}/logs/raw").content
     assert run["status"] == "succeeded" and run["exit_code"] == 0
     assert "output was lost" in run["error"] and "No space left on device" in run["error"]
-    _assert_one_loss_noticed(log, expected)
+    _assert_losses_noticed(log, expected)
 
 
-def _assert_one_loss_noticed(log: bytes, expected: bytes) -> None:
-    head, notice, tail = log.partition(b"\r\n[trainlog] ")
-    assert notice and b"bytes of output lost" in tail and b"No space left on device" in tail
-    # What was buffered and spilled before the disk filled is there, in order; then the
-    # notice with the exact count of what was dropped; then the rest, once there was room.
-    assert expected.startswith(head)
-    lost = int(tail.split(b" ", 1)[0])
-    assert lost > 0
-    rest = tail.split(b"\r\n", 1)[1]
-    assert len(head) + lost + len(rest) == len(expected)
-    assert expected.endswith(rest)
+_LOSS_NOTICE = re.compile(rb"\r\n\[trainlog\] (\d+) bytes of output lost: ([^\r]*)\r\n")
+
+
+def _assert_losses_noticed(log: bytes, expected: bytes) -> None:
+    """The log is the child's output with each dropped stretch replaced by a notice giving
+    its exact size: what was held is there, in order, and nothing is silently missing.
+
+    A busy machine may see more than one: once all that was held is taken (a batch ahead
+    takes it), buffering resumes, and if the disk is still full the next bytes are dropped
+    again, after their own notice."""
+    position, kept = 0, 0
+    notices = list(_LOSS_NOTICE.finditer(log))
+    assert notices
+    for notice in notices:
+        assert b"No space left on device" in notice[2]
+        piece = log[kept : notice.start()]
+        assert expected[position : position + len(piece)] == piece
+        lost = int(notice[1])
+        assert lost > 0
+        position += len(piece) + lost
+        kept = notice.end()
+    assert expected[position:] == log[kept:]
 
 
 @dataclass(frozen=True)
@@ -444,4 +457,4 @@ def test_output_lost_while_the_database_disk_is_full_keeps_the_loss_note(
     # The disk-full note went with the held bytes; the loss note stays.
     assert run["error"].startswith("output was lost: the runner could not spill them to disk")
     assert "No space left on device" in run["error"]
-    _assert_one_loss_noticed(log, expected)
+    _assert_losses_noticed(log, expected)

@@ -40,7 +40,8 @@ def main() -> int:
     if config.get("ignore_sigterm"):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     delay = float(config.get("delay", 0.0))
-    # Whole repeats only: it stops before the first one that starts after this file exists.
+    # Whole repeats only: it stops before the first one that starts after this file exists
+    # (and ends a linger early).
     stop_when = config.get("stop_when")
     for _ in range(int(config.get("repeat", 1))):
         if stop_when and Path(stop_when).exists():
@@ -50,7 +51,10 @@ def main() -> int:
             while view:
                 view = view[os.write(fd, view) :]
             time.sleep(delay)
-    time.sleep(float(config.get("linger", 0.0)))
+    # Lingers (silent) for `linger` seconds, or until the stop file exists.
+    linger_until = time.monotonic() + float(config.get("linger", 0.0))
+    while time.monotonic() < linger_until and not (stop_when and Path(stop_when).exists()):
+        time.sleep(min(0.05, max(linger_until - time.monotonic(), 0)))
     return int(config.get("exit_code", 0))
 
 
