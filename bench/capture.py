@@ -7,7 +7,8 @@ time the same child from the same moment to the exit of `child | cat > file` (pi
 of bench/ptyread.py (PTY mode).
 Each repetition uses a fresh database; trainlog and baseline alternate, so a busy neighbour
 on the shared machine hurts both alike, and each starts once the disk has taken what earlier
-ones wrote (see harness.settle).
+ones wrote (see harness.settle) and once the run's metric follower, which would go on
+extracting into the next ones, is ended with its database (harness.end_metric_followers).
 """
 
 from __future__ import annotations

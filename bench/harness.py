@@ -26,6 +26,8 @@ import httpx
 import psutil
 import sqlalchemy
 
+from trainlog.reaper import METRIC_FOLLOWER_NAME
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -107,14 +109,17 @@ def fresh_db(kind: str) -> Iterator[FreshDb]:
     """An empty database, removed afterwards: a SQLite file, or a PostgreSQL schema.
 
     A schema (not a database) keeps the bench off other people's tables in the shared `test`
-    database; search_path on the URL makes trainlog create its tables there.
+    database; search_path on the URL makes trainlog create its tables there. The metric
+    followers of its runs are ended first (see end_metric_followers).
     """
     if kind == "sqlite":
         directory = Path(tempfile.mkdtemp(prefix="trainlog-bench-"))
         path = directory / "bench.db"
+        url = f"sqlite:///{path}"
         try:
-            yield FreshDb(kind, f"sqlite:///{path}", None, path)
+            yield FreshDb(kind, url, None, path)
         finally:
+            end_metric_followers(url)
             shutil.rmtree(directory, ignore_errors=True)
         return
     schema = f"bench_{uuid.uuid4().hex[:12]}"
@@ -122,9 +127,11 @@ def fresh_db(kind: str) -> Iterator[FreshDb]:
     with admin.begin() as connection:
         connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
     separator = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
     try:
-        yield FreshDb(kind, f"{PG_URL}{separator}options=-csearch_path%3D{schema}", schema, None)
+        yield FreshDb(kind, url, schema, None)
     finally:
+        end_metric_followers(url)
         try:
             with admin.begin() as connection:
                 connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
@@ -157,6 +164,46 @@ def engine_for(url: str) -> sqlalchemy.Engine:
 
 
 # --- processes ------------------------------------------------------------------------------
+
+
+def metric_followers(url: str) -> list[psutil.Process]:
+    """The metric followers (src/trainlog/metrics/follower.py) of runs stored at ``url``.
+    Forked from their runners, they are found by their process name and the database their
+    runner was given, not by a command line (theirs is the runner's)."""
+    found = []
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] != METRIC_FOLLOWER_NAME:
+            continue
+        with contextlib.suppress(psutil.Error):
+            if process.environ().get("TRAINLOG_DATABASE_URL") == url:
+                found.append(process)
+    return found
+
+
+def await_metric_followers(url: str, timeout: float = 30) -> None:
+    """Wait until the followers of ``url``'s runs have ended by themselves (a pass after
+    their run's extraction is complete)."""
+    deadline = time.monotonic() + timeout
+    while metric_followers(url):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"a metric follower still runs {timeout:.0f} s after its run")
+        time.sleep(0.05)
+
+
+def end_metric_followers(url: str) -> None:
+    """End the followers of ``url``'s runs, so a repetition does not run into the next ones.
+
+    A follower goes on extracting after its run has ended (a flood's log at a few MB/s),
+    niced but on the same two cores, into the next repetitions and benchmarks. Removing its
+    database is no reliable end: a dropped schema's errors are retried for a minute as an
+    outage (follower.GIVE_UP_SECONDS), and a removed SQLite file stays readable through its
+    open descriptors. What it had still to do is no part of what the benchmarks time
+    (metrics.py waits for it where that is timed).
+    """
+    for process in metric_followers(url):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    await_metric_followers(url)
 
 
 def free_port() -> int:

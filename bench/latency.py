@@ -23,6 +23,7 @@ from bench.harness import (
     Config,
     Row,
     Server,
+    await_metric_followers,
     fresh_db,
     median,
     percentile,
@@ -130,6 +131,9 @@ def measure(srv: Server, url: str, mode: Mode, seconds: float, **run_env: str) -
         gc.enable()
     if process.wait(30) != 0:
         raise RuntimeError(run_error(process))
+    # The next repetition's run shares this database: it starts once this run's follower has
+    # extracted its few lines and ended (fresh_db ends any follower only with the database).
+    await_metric_followers(url)
     samples = [ms for v in viewers for ms in v.latencies_ms]
     if not samples:
         raise RuntimeError(f"no samples; viewer errors: {[v.errors for v in viewers][:3]}")

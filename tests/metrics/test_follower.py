@@ -19,6 +19,7 @@ from tests.helpers import new_run, wait_for
 from trainlog import runs, store
 from trainlog.db import Database
 from trainlog.metrics import follower as follower_module
+from trainlog.metrics import store as metrics_store
 from trainlog.metrics.follower import follow
 from trainlog.metrics.patterns import Rules
 from trainlog.metrics.store import extraction_complete, open_cursor, series_points
@@ -37,6 +38,28 @@ def test_it_ends_once_the_run_has_ended_and_all_is_extracted(db: Database) -> No
     with db.read() as session:
         assert extraction_complete(session, run_id)
         assert [p["value"] for p in series_points(session, run_id, "loss")] == [0.5, 0.25]
+
+
+def test_an_ended_runs_rest_is_extracted_without_watching_for_a_flood(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ended run's log grows no more: its passes follow each other without the look for
+    growth (which cost 50 ms a 1 MiB pass, ~51 s a GiB, before the metrics were complete).
+    That look made a minute long here, any pass that still made it would show."""
+    monkeypatch.setattr(follower_module, "LULL_SECONDS", 60.0)
+    monkeypatch.setattr(metrics_store, "PASS_BYTES", 1024)  # a pass per KiB: several passes
+    run_id = new_run(db)
+    lines = 200
+    with db.write() as session:
+        open_cursor(session, run_id, Rules())
+        store.append(session, run_id, 0, b"".join(b"step %d loss=0.5\n" % i for i in range(lines)))
+        runs.finish(session, run_id, RunStatus.SUCCEEDED, 0)
+    # A daemon: should the test fail, the follower (waiting a minute a pass) is left behind.
+    follower = threading.Thread(target=follow, args=(db, run_id, 50), daemon=True)
+    follower.start()
+    follower.join(timeout=30)
+    assert not follower.is_alive()
+    assert points(db, run_id) == lines
 
 
 def test_it_ends_when_its_run_is_gone(db: Database) -> None:

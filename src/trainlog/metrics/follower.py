@@ -4,10 +4,10 @@ It is a process, niced, rather than a thread of the runner: extraction is Python
 at a few MB/s, and in the runner it would hold the GIL that the capture threads need back
 after every read (one busy thread there once made a 64 MiB flood take 84 s instead of 0.6 s).
 On its own it takes only CPU that capture leaves: under a flood it falls behind and catches
-up afterwards; otherwise it is woken by each append (``notify.RunWaker``, as ``trainlog tail
---follow`` is) and keeps up within a pass of it. It ends once the run has ended and everything
-is extracted. If it dies, nothing is lost: the cursor is in the database, and the API extracts
-an ended run's rest on first use.
+up afterwards (once the run has ended, pass after pass without a pause); otherwise it is woken
+by each append (``notify.RunWaker``, as ``trainlog tail --follow`` is) and keeps up within a
+pass of it. It ends once the run has ended and everything is extracted. If it dies, nothing
+is lost: the cursor is in the database, and the API extracts an ended run's rest on first use.
 
 It is forked from the runner (``fork_follower``) before the runner opens the database, and
 waits until the run is marked running. A fresh interpreter would first spend ~0.6 s of CPU
@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trainlog import store
 from trainlog.db import Database, make_engine
-from trainlog.metrics.store import catch_up, extraction_complete
+from trainlog.metrics.store import catch_up, extraction_complete, is_live
 from trainlog.notify import RunWaker
 from trainlog.reaper import METRIC_FOLLOWER_NAME
 from trainlog.runs import RunNotFound
@@ -98,17 +98,21 @@ def follow(
 
 
 def _yield_to_a_flood(db: Database, run_id: uuid.UUID, last_pass: float) -> None:
-    """Wait (before a pass) while the run's log floods, for at most the flood's deferral.
+    """Wait (before a pass) while a live run's log floods, for at most the flood's deferral.
 
     Niced, the follower still took enough of a 2-core machine from a flood's capture, and on
     SQLite its write transactions held the runner's appends back (a metrics-heavy 64 MiB
     flood was captured 2.7 times slower), so it stands aside until the output slows down.
     """
+    with db.read() as session:
+        if not is_live(session, run_id):
+            # Its log grows no more: nothing to stand aside for. The look for growth cost an
+            # ended run 50 ms a 1 MiB pass (~51 s a GiB before its metrics were complete).
+            return
+        size = store.log_size(session, run_id)
     now = time.monotonic()
     deadline = now + max(FLOOD_DEFER_SECONDS, FLOOD_DUTY * last_pass)
     slow_since, slow_enough = now, LULL_SECONDS
-    with db.read() as session:
-        size = store.log_size(session, run_id)
     while time.monotonic() < deadline:
         time.sleep(LULL_SECONDS)
         with db.read() as session:
