@@ -176,6 +176,17 @@ def authorize(
     return run
 
 
+def check_token(db: Database, tokens: KnownTokens, run_id: uuid.UUID, token: str) -> None:
+    """Refuse (IngestRefused) a token that cannot write the run, before anything is done for
+    its request: the server decodes a body for the run's own token only. A token this process
+    has checked already costs no query; the append checks again that the run may be written."""
+    if tokens.matches(run_id, token):
+        return
+    with db.read() as session:
+        authorize(session, run_id, token)
+    tokens.remember(run_id, token)
+
+
 @dataclass(frozen=True)
 class ContentRange:
     start: int
@@ -264,7 +275,7 @@ _RLE_BLOCK = 1
 _CHECKSUM_BYTES = 4
 # zstd cuts a frame into blocks of up to 128 KiB: a frame of MAX_CHUNK_BYTES in more blocks
 # than this is left to the stream decoder, so a body of tiny blocks cannot keep the loop
-# below (Python, before the token is checked) busy.
+# below (Python) busy.
 _MAX_BLOCKS = 1024
 
 
