@@ -11,9 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.faults.conftest import StartServer, fault_env
 from tests.helpers import PROGRAMS, Server, wait_for, wait_until_ended
 from tests.programs.emit import expected_output
+from trainlog.db import Database
+from trainlog.runner.capture import limit_notice
 
 # Waits are generous: this machine is shared, and a loaded one starts processes slowly.
 # Counting lines for about 14 s: long enough to outlive a server that is down for 10 s.
@@ -130,6 +134,66 @@ def test_a_flood_that_does_not_compress_fits_a_body_limit_of_one_batch(
         run = wait_until_ended(client, run_id)
         assert (run["status"], run["log_size"]) == ("succeeded", len(stdout))
         assert client.get(f"/api/runs/{run_id}/logs/raw").content == stdout
+
+
+# Which transaction changed what: the log's size, and the run's log_truncated mark.
+AUDIT_TRANSACTIONS = (
+    "CREATE TABLE audit (seq serial, txid bigint, what text, size bigint)",
+    "CREATE FUNCTION audit_size() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "INSERT INTO audit (txid, what, size) VALUES (txid_current(), 'size', NEW.size); "
+    "RETURN NEW; END $$",
+    "CREATE TRIGGER audit_size AFTER UPDATE ON training_logs FOR EACH ROW "
+    "WHEN (NEW.size IS DISTINCT FROM OLD.size) EXECUTE FUNCTION audit_size()",
+    "CREATE FUNCTION audit_truncated() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "INSERT INTO audit (txid, what) VALUES (txid_current(), 'truncated'); "
+    "RETURN NEW; END $$",
+    "CREATE TRIGGER audit_truncated AFTER UPDATE ON experiment_runs FOR EACH ROW "
+    "WHEN (NEW.log_truncated AND NOT OLD.log_truncated) EXECUTE FUNCTION audit_truncated()",
+)
+
+
+# PostgreSQL only: it tells which transaction made each change (txid_current); the runner's
+# requests, and the server's ends-log path, are the same on SQLite.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("body_limit", [None, 64 * 1024], ids=["sent-ahead", "in-pieces"])
+def test_the_log_limit_notice_is_stored_in_the_transaction_that_marks_the_run_truncated(
+    servers: StartServer, database_url: str, config_dir: Path, body_limit: int | None
+) -> None:
+    """A flood past the log limit: the append that ends with the notice is sent compressed,
+    ahead, while the one before is stored (or, past a small body limit, in pieces). Whatever
+    the way, no reader ever sees the notice stored and the run not marked truncated, nor
+    the reverse: the one transaction that stores the notice marks the run."""
+    cap = 2 * 1024 * 1024
+    env = fault_env(database_url, config_dir) | {"TRAINLOG_MAX_LOG_BYTES": str(cap)}
+    if body_limit is not None:
+        env["TRAINLOG_INGEST_MAX_BODY_BYTES"] = str(body_limit)
+    server = servers(env)
+    db = Database.connect(database_url)
+    try:
+        with db.engine.begin() as connection:
+            for statement in AUDIT_TRANSACTIONS:
+                connection.exec_driver_sql(statement)
+        flood = "import sys; sys.stdout.buffer.write(b'step 1 loss 0.25\\n' * 500_000)"
+        runner = remote_run(server, sys.executable, "-c", flood)
+        run_id = run_id_of(runner)
+        stdout, stderr = runner.communicate(timeout=60)
+        assert runner.returncode == 0, stderr
+        notice = limit_notice(cap)
+        with server.client() as client:
+            run = wait_until_ended(client, run_id)
+            assert run["log_truncated"] is True and run["log_size"] == cap
+            assert client.get(f"/api/runs/{run_id}/logs/raw").content == (
+                stdout[: cap - len(notice)] + notice
+            )
+        with db.engine.connect() as connection:
+            audit = connection.exec_driver_sql(
+                "SELECT txid, what, size FROM audit ORDER BY seq"
+            ).all()
+    finally:
+        db.dispose()
+    marked = [txid for txid, what, _ in audit if what == "truncated"]
+    noticed = [txid for txid, what, size in audit if what == "size" and size == cap]
+    assert len(marked) == 1 and marked == noticed, audit
 
 
 def test_server_killed_and_restarted_10s_later_the_log_is_the_childs_output(

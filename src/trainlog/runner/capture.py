@@ -199,7 +199,7 @@ class LogCapture(Generic[Prepared]):
             data = data[: max(room, 0)] + self._limit_notice
             self._truncated = True
         # The limit notice gets the time of the bytes it follows.
-        prepared = self._sink.prepare(self._planned, data, marks)
+        prepared = self._sink.prepare(self._planned, data, marks, self._truncated)
         # Bytes held are in `_planned - _stored` or in the buffer (see _append_failed).
         self._planned += len(data)
         return _Batch(prepared, flood, self._truncated)

@@ -132,7 +132,7 @@ class HttpSink:
         body = {"host": host, "pid": pid, "term_cols": cols, "term_rows": rows}
         self._request("POST", "/started", json=body)
 
-    def prepare(self, offset: int, data: bytes, times: Times) -> Patch:
+    def prepare(self, offset: int, data: bytes, times: Times, ends_log: bool) -> Patch:
         # A quiet line goes as it is, at once: compressing it would save nothing worth its
         # time. A flood's append is prepared in the capture's encoder thread while the one
         # before is stored, as a local runner compresses its next append while one commits:
@@ -149,15 +149,15 @@ class HttpSink:
         flood = Patch(offset, data, marks, frames, None)
         # And sent now, so the server decodes it while it commits the one before. Offsets
         # keep it exact: arriving before that one is stored, it is refused (416, nothing
-        # stored), and append sends it again.
-        ahead = self._sender.submit(self._send_patch, flood, flood.offset, ends_log=False)
+        # stored), and append sends it again. With the log-limit mark if it carries the
+        # notice: the server stores the two in one transaction.
+        ahead = self._sender.submit(self._send_patch, flood, flood.offset, ends_log)
         return dataclasses.replace(flood, ahead=ahead)
 
     def append(self, prepared: Patch, ends_log: bool) -> int:
         end = prepared.offset + len(prepared.data)
-        # Waited for first in any case, so no PATCH is left in flight. One sent ahead lacks
-        # the log-limit mark: sent again with it (its bytes are taken as stored already).
-        if self._stored_ahead(prepared) == end and not ends_log:
+        # Waited for first in any case, so no PATCH is left in flight.
+        if self._stored_ahead(prepared) == end:
             return end
         offset = prepared.offset
         while True:
@@ -200,7 +200,8 @@ class HttpSink:
             "Content-Range": f"bytes {offset}-{offset + len(piece) - 1}/*",
             CAPTURE_TIMES_HEADER: times,
         }
-        if ends_log:
+        if ends_log and start + len(piece) == len(prepared.data):
+            # On the piece that stores the notice only, so the run is marked with it.
             headers[ENDS_LOG_HEADER] = "1"
         body = piece
         # The frames hold the whole append: once the server holds part of it (a 416), the

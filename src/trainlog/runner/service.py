@@ -266,7 +266,7 @@ class Runner(Generic[Prepared]):
     def _fail_to_start(self, argv: list[str], exc: OSError) -> None:
         message = f"could not start {argv[0]!r}: {exc.strerror or exc}"
         notice = f"[trainlog] {message}\r\n".encode()
-        prepared = self._sink.prepare(0, notice, None)
+        prepared = self._sink.prepare(0, notice, None, ends_log=False)
         until_done(partial(self._sink.append, prepared, False), "append")
         until_done(
             partial(self._sink.finish, RunStatus.FAILED, None, message, len(notice)), "finish"
