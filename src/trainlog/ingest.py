@@ -93,6 +93,11 @@ class BadIngestRequest(ValueError):
     """A malformed header or body (400)."""
 
 
+class UnsupportedEncoding(BadIngestRequest):
+    """A Content-Encoding the server does not decode (415, as RFC 9110 has it): a client
+    that knows more than this server sends its bytes as they are instead."""
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
@@ -262,7 +267,7 @@ def decode_body(body: bytes, encoding: str | None, limit: int) -> Body:
             reader = zstandard.ZstdDecompressor().stream_reader(body, read_across_frames=True)
             data = reader.read(limit + 1)
         else:
-            raise BadIngestRequest(f"Content-Encoding {encoding!r} not supported: gzip, zstd")
+            raise UnsupportedEncoding(f"Content-Encoding {encoding!r} not supported: gzip, zstd")
     except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
         raise BadIngestRequest(f"the {name} body could not be decoded: {exc}") from None
     if len(data) > limit:

@@ -190,6 +190,7 @@ def register_run(
         401: {"model": ErrorOut},
         403: {"model": ErrorOut},
         413: {"model": ErrorOut},
+        415: {"model": ErrorOut},
         416: {"model": Mismatch},
     },
     openapi_extra={
