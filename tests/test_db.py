@@ -3,6 +3,7 @@ pooled connections that died while idle."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -64,6 +65,42 @@ def test_a_postgresql_connection_that_died_while_idle_is_replaced_unnoticed(
     time.sleep(0.1)
     with db.read() as session:
         assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != backend
+    db.dispose()
+
+
+def test_a_delete_connection_that_cannot_restore_its_settings_keeps_the_deletes_error(
+    tmp_path: Path,
+) -> None:
+    """Database.deleting() puts the connection's PRAGMAs back afterwards. When that fails
+    too, the delete's own error is the one raised, and the connection, its settings unknown,
+    never goes back to the pool."""
+    db = Database.connect(f"sqlite:///{tmp_path}/t.db")
+
+    def settings_refused(action: int, name: str | None, value: str | None, *_: object) -> int:
+        # SQLite refuses setting this PRAGMA ("not authorized"), as it would any statement
+        # on a connection gone bad; reading it stays allowed.
+        refused = action == sqlite3.SQLITE_PRAGMA and name == "wal_autocheckpoint" and value
+        return sqlite3.SQLITE_DENY if refused else sqlite3.SQLITE_OK
+
+    def pooled_setting() -> object:
+        with db.engine.connect() as connection:
+            return connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+
+    # A delete that went well: the failure to put the settings back is the error.
+    with (
+        pytest.raises(sqlite3.DatabaseError, match="not authorized"),
+        db.deleting() as connection,
+    ):
+        connection.connection.driver_connection.set_authorizer(settings_refused)
+    assert pooled_setting() == trainlog.db.AUTOCHECKPOINT_PAGES
+    # A delete that failed: its own error.
+    with (
+        pytest.raises(SQLAlchemyError, match="no such table: missing"),
+        db.deleting() as connection,
+    ):
+        connection.connection.driver_connection.set_authorizer(settings_refused)
+        connection.exec_driver_sql("DELETE FROM missing")
+    assert pooled_setting() == trainlog.db.AUTOCHECKPOINT_PAGES
     db.dispose()
 
 

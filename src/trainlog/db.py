@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,11 +213,18 @@ class Database:
             if driver.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL:
                 driver.execute("PRAGMA secure_delete=FAST")
             driver.execute(f"PRAGMA wal_autocheckpoint={BACKGROUND_CHECKPOINT_PAGES}")
+            restore = (
+                f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}",
+                f"PRAGMA secure_delete={_SECURE_DELETE[zeroing]}",
+            )
             try:
                 yield connection
-            finally:  # the pool hands the connection to others next
-                driver.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
-                driver.execute(f"PRAGMA secure_delete={_SECURE_DELETE[zeroing]}")
+            except BaseException:
+                # The delete's own error is the one to propagate, not one of putting back.
+                with suppress(sqlite3.Error):
+                    _restore(connection, driver, restore)
+                raise
+            _restore(connection, driver, restore)
 
     def release_free_space(
         self, max_pages: int | None = None, connection: Connection | None = None
@@ -251,6 +258,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _restore(connection: Connection, driver: Any, pragmas: tuple[str, ...]) -> None:
+    """Put a connection's settings back (on ``driver``, its DB-API connection, which a failed
+    statement may have closed) before the pool hands it to others; one whose settings are
+    not all back is dropped from the pool instead."""
+    try:
+        for pragma in pragmas:
+            driver.execute(pragma)
+    except sqlite3.Error:
+        connection.invalidate()
+        raise
 
 
 def _driver(connection: Connection) -> Any:

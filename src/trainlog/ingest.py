@@ -93,6 +93,11 @@ class BadIngestRequest(ValueError):
     """A malformed header or body (400)."""
 
 
+class UnsupportedEncoding(BadIngestRequest):
+    """A Content-Encoding the server does not decode (415, as RFC 9110 has it): a client
+    that knows more than this server sends its bytes as they are instead."""
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
@@ -176,6 +181,17 @@ def authorize(
     return run
 
 
+def check_token(db: Database, tokens: KnownTokens, run_id: uuid.UUID, token: str) -> None:
+    """Refuse (IngestRefused) a token that cannot write the run, before anything is done for
+    its request: the server decodes a body for the run's own token only. A token this process
+    has checked already costs no query; the append checks again that the run may be written."""
+    if tokens.matches(run_id, token):
+        return
+    with db.read() as session:
+        authorize(session, run_id, token)
+    tokens.remember(run_id, token)
+
+
 @dataclass(frozen=True)
 class ContentRange:
     start: int
@@ -251,7 +267,7 @@ def decode_body(body: bytes, encoding: str | None, limit: int) -> Body:
             reader = zstandard.ZstdDecompressor().stream_reader(body, read_across_frames=True)
             data = reader.read(limit + 1)
         else:
-            raise BadIngestRequest(f"Content-Encoding {encoding!r} not supported: gzip, zstd")
+            raise UnsupportedEncoding(f"Content-Encoding {encoding!r} not supported: gzip, zstd")
     except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
         raise BadIngestRequest(f"the {name} body could not be decoded: {exc}") from None
     if len(data) > limit:
@@ -264,7 +280,7 @@ _RLE_BLOCK = 1
 _CHECKSUM_BYTES = 4
 # zstd cuts a frame into blocks of up to 128 KiB: a frame of MAX_CHUNK_BYTES in more blocks
 # than this is left to the stream decoder, so a body of tiny blocks cannot keep the loop
-# below (Python, before the token is checked) busy.
+# below (Python) busy.
 _MAX_BLOCKS = 1024
 
 

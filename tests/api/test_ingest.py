@@ -194,7 +194,8 @@ def test_bad_requests_are_clear_errors_that_change_nothing(server: Server) -> No
             ({"Content-Range": "bytes 0-9/*"}, b"short", 400),  # length disagrees
             ({"Content-Range": "items 0-4/*"}, b"12345", 400),
             ({}, b"12345", 400),  # no Content-Range
-            ({"Content-Range": "bytes 0-4/*", "Content-Encoding": "br"}, b"12345", 400),
+            # An encoding this server does not decode: 415, so a client can send it plain.
+            ({"Content-Range": "bytes 0-4/*", "Content-Encoding": "br"}, b"12345", 415),
             ({"Content-Range": "bytes 0-4/*", "Content-Encoding": "gzip"}, b"12345", 400),
             ({"Content-Range": "bytes 0-4/*", "Trainlog-Capture-Times": "9=1.0"}, b"12345", 400),
             ({"Content-Range": "bytes 0-4/*", "Trainlog-Capture-Times": "x"}, b"12345", 400),
@@ -278,6 +279,48 @@ def test_a_run_token_writes_its_own_run_and_nothing_else(server: Server) -> None
         assert patch(client, other_id, auth, 7, b"intruder").status_code == 403
         assert patch(client, run_id, bad, 5, b"guess").status_code == 403
         assert stored(client, other_id) == b"theirs\n" and stored(client, run_id) == b"mine\n"
+
+
+def test_a_body_is_decoded_only_for_the_runs_own_token(server: Server) -> None:
+    """Whatever the body, a token that cannot write the run is refused (403) before the
+    server decodes it: nobody else gets it to decompress (a bomb) or to say the body is bad."""
+    with server.client() as client:
+        run_id, auth = new_remote_run(client)
+        other_id, other_auth = new_remote_run(client)
+        # The other run's token, remembered by the server once it has appended.
+        assert patch(client, other_id, other_auth, 0, b"theirs\n").is_success
+        ended_id, ended_auth = new_remote_run(client)
+        end = {"status": "succeeded", "exit_code": 0, "size": 0}
+        assert client.post(f"/api/runs/{ended_id}/finish", json=end, headers=ended_auth).is_success
+        bomb = zstandard.ZstdCompressor().compress(b"x" * (64 * 1024 * 1024))  # 64 MiB
+        bodies = [
+            ("zstd", bomb),  # over the body limit once decoded: 413 for the run's own token
+            ("gzip", gzip.compress(b"x" * (64 * 1024 * 1024))),
+            ("zstd", b"\x28\xb5\x2f\xfd" + b"not zstd" * 10),  # 400 for the run's own token
+            ("br", b"12345"),
+        ]
+        refused = [
+            (run_id, {"Authorization": "Bearer not-the-token"}, "cannot write"),
+            (run_id, other_auth, "cannot write"),
+            (str(uuid.uuid4()), auth, "cannot write"),
+            (ended_id, ended_auth, "has ended"),
+        ]
+        for encoding, body in bodies:
+            for target, headers, why in refused:
+                response = client.patch(
+                    f"/api/runs/{target}/log",
+                    content=body,
+                    headers={
+                        **headers,
+                        "Content-Range": "bytes 0-4/*",
+                        "Content-Encoding": encoding,
+                    },
+                )
+                assert response.status_code == 403, (encoding, why, response.text)
+                assert why in response.json()["detail"]
+        assert stored(client, run_id) == b""
+        answer = patch_zstd(client, run_id, auth, 0, 64 * 1024 * 1024, bomb)
+        assert answer.status_code == 413
 
 
 def test_with_an_api_token_registering_needs_it_or_the_ingest_token(

@@ -14,9 +14,9 @@ def test_a_patch_that_arrives_before_the_one_before_it_is_sent_again(server: Ser
     second = b"step 1 loss 0.5\r\n" * 40_000
     try:
         # The later append prepared, so sent, first: refused (416), nothing stored.
-        later = sink.prepare(len(first), second, None)
+        later = sink.prepare(len(first), second, None, ends_log=False)
         assert later.ahead is not None and later.ahead.result().status_code == 416
-        earlier = sink.prepare(0, first, None)
+        earlier = sink.prepare(0, first, None, ends_log=False)
         assert sink.append(earlier, ends_log=False) == len(first)
         assert sink.append(later, ends_log=False) == len(first) + len(second)
     finally:

@@ -16,6 +16,7 @@ from trainlog.ingest import (
     IngestRefused,
     LogMismatch,
     OverLogLimit,
+    UnsupportedEncoding,
 )
 from trainlog.metrics.stream import BadMetricResumePoint
 from trainlog.offsets import RangeNotSatisfiable
@@ -36,6 +37,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     IngestRefused: 403,
     OverLogLimit: 413,
     BadIngestRequest: 400,
+    UnsupportedEncoding: 415,
 }
 
 

@@ -127,6 +127,7 @@ def _run_remote(
     """The run registered on ``server`` and written through it: no database here."""
     from trainlog import provenance
     from trainlog.runner.remote import HttpSink, RegistrationFailed, register
+    from trainlog.runner.retry import Refused
     from trainlog.runner.service import Runner
 
     token = args.token or settings.ingest_token or settings.api_token
@@ -155,6 +156,8 @@ def _run_remote(
     sink = HttpSink(server, registration, command)
     try:
         return _exit_code(_execute(Runner(sink, settings, echo=sys.stdout.buffer)))
+    except Refused as exc:
+        raise CliError(f"{server} refused the run, and retrying cannot help: {exc}") from None
     finally:
         sink.close()
 

@@ -12,7 +12,8 @@ one notice saying so (counted in the limit) and the run is flagged ``log_truncat
 
 While the database's disk is full, appends are retried like any failed append (the buffer
 holds the output meanwhile) and the run's ``error`` says why its log has stopped growing,
-until an append goes through again (see DatabaseSink).
+until an append goes through again (see DatabaseSink). An append refused for good (a server
+that does not know the request) stops the writer, and the runner gives up the run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import select
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -29,7 +31,7 @@ from typing import BinaryIO, Generic
 
 from trainlog.offsets import MAX_CHUNK_BYTES
 from trainlog.runner.buffer import SpillBuffer
-from trainlog.runner.retry import until_done
+from trainlog.runner.retry import Refused, until_done
 from trainlog.runner.sink import LogSink, Prepared
 
 READ_SIZE = 64 * 1024
@@ -69,8 +71,11 @@ class LogCapture(Generic[Prepared]):
         buffer: SpillBuffer,
         max_log_bytes: int,
         echo: BinaryIO | None = None,
+        *,
+        on_refused: Callable[[Refused], None],
     ) -> None:
         self._sink = sink
+        self._on_refused = on_refused
         self._read_fd = read_fd
         self._buffer = buffer
         self._echo = echo
@@ -172,6 +177,10 @@ class LogCapture(Generic[Prepared]):
                 self._store(batch)
                 self._note_loss()
                 batch = ahead.result() if ahead is not None else self._next_batch(gather=False)
+        except Refused as exc:
+            # Nothing more can be stored: the runner gives up the run, and the reader drains
+            # the child (and echoes it) until it has ended.
+            self._on_refused(exc)
         finally:
             self._encoder.shutdown(wait=False)
 
@@ -199,7 +208,7 @@ class LogCapture(Generic[Prepared]):
             data = data[: max(room, 0)] + self._limit_notice
             self._truncated = True
         # The limit notice gets the time of the bytes it follows.
-        prepared = self._sink.prepare(self._planned, data, marks)
+        prepared = self._sink.prepare(self._planned, data, marks, self._truncated)
         # Bytes held are in `_planned - _stored` or in the buffer (see _append_failed).
         self._planned += len(data)
         return _Batch(prepared, flood, self._truncated)

@@ -25,7 +25,7 @@ from trainlog.ingest import CAPTURE_TIMES_HEADER, ENDS_LOG_HEADER
 from trainlog.lineindex import Mark, Times, append_marks, slice_marks
 from trainlog.models import RunStatus
 from trainlog.runner.compactor import Compactor
-from trainlog.runner.retry import Unavailable
+from trainlog.runner.retry import Refused, Unavailable
 from trainlog.runner.terminal import TerminalSize
 
 if TYPE_CHECKING:
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 # one that has may take longer to answer while a big batch is stored.
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+# Refusals a request may get past later, as it may every 5xx (the server, or a proxy before
+# it, restarting, overloaded, its database away): any other is for good.
+RETRIED_STATUSES = frozenset({408, 429})
 
 
 class RegistrationFailed(Exception):
@@ -104,6 +107,7 @@ class HttpSink:
 
     def __init__(self, server: str, registration: Registration, command: list[str]) -> None:
         self.run_id = registration.run_id
+        self._server = server
         self._command = command
         self._max_body_bytes = registration.max_body_bytes
         self._client = httpx.Client(
@@ -118,6 +122,8 @@ class HttpSink:
         # A flood's next PATCH goes out while the one before is stored: at most two in
         # flight, as the capture prepares one append ahead at most.
         self._sender = ThreadPoolExecutor(max_workers=2, thread_name_prefix="patch-ahead")
+        # Until the server refuses a zstd body (415): then every PATCH goes as it is.
+        self._compress = True
 
     def close(self) -> None:
         # Every PATCH sent ahead was waited for by its append.
@@ -132,14 +138,16 @@ class HttpSink:
         body = {"host": host, "pid": pid, "term_cols": cols, "term_rows": rows}
         self._request("POST", "/started", json=body)
 
-    def prepare(self, offset: int, data: bytes, times: Times) -> Patch:
+    def prepare(self, offset: int, data: bytes, times: Times, ends_log: bool) -> Patch:
         # A quiet line goes as it is, at once: compressing it would save nothing worth its
         # time. A flood's append is prepared in the capture's encoder thread while the one
         # before is stored, as a local runner compresses its next append while one commits:
         # compressed here, the server only decompresses it (several times faster) to check
         # and index it.
         marks = append_marks(len(data), times)
-        if not store.COMPRESS_ON_WRITE_BYTES <= len(data) <= self._max_body_bytes:
+        if not (
+            self._compress and store.COMPRESS_ON_WRITE_BYTES <= len(data) <= self._max_body_bytes
+        ):
             return Patch(offset, data, marks, None, None)
         frames = b"".join(store.compress_pieces(data))
         if len(frames) >= len(data):
@@ -149,15 +157,15 @@ class HttpSink:
         flood = Patch(offset, data, marks, frames, None)
         # And sent now, so the server decodes it while it commits the one before. Offsets
         # keep it exact: arriving before that one is stored, it is refused (416, nothing
-        # stored), and append sends it again.
-        ahead = self._sender.submit(self._send_patch, flood, flood.offset, ends_log=False)
+        # stored), and append sends it again. With the log-limit mark if it carries the
+        # notice: the server stores the two in one transaction.
+        ahead = self._sender.submit(self._send_patch, flood, flood.offset, ends_log)
         return dataclasses.replace(flood, ahead=ahead)
 
     def append(self, prepared: Patch, ends_log: bool) -> int:
         end = prepared.offset + len(prepared.data)
-        # Waited for first in any case, so no PATCH is left in flight. One sent ahead lacks
-        # the log-limit mark: sent again with it (its bytes are taken as stored already).
-        if self._stored_ahead(prepared) == end and not ends_log:
+        # Waited for first in any case, so no PATCH is left in flight.
+        if self._stored_ahead(prepared) == end:
             return end
         offset = prepared.offset
         while True:
@@ -200,15 +208,24 @@ class HttpSink:
             "Content-Range": f"bytes {offset}-{offset + len(piece) - 1}/*",
             CAPTURE_TIMES_HEADER: times,
         }
-        if ends_log:
+        if ends_log and start + len(piece) == len(prepared.data):
+            # On the piece that stores the notice only, so the run is marked with it.
             headers[ENDS_LOG_HEADER] = "1"
         body = piece
         # The frames hold the whole append: once the server holds part of it (a 416), the
         # rest goes as it is.
-        if prepared.frames is not None and start == 0:
+        if prepared.frames is not None and start == 0 and self._compress:
             body = prepared.frames
             headers["Content-Encoding"] = "zstd"
-        return self._send("PATCH", "/log", content=body, headers=headers)
+        response = self._send("PATCH", "/log", content=body, headers=headers)
+        if response.status_code == 415 and "Content-Encoding" in headers:
+            # A server (or a proxy before it) that takes no zstd body: the output goes as it
+            # is, this PATCH's too, rather than not at all.
+            if self._compress:
+                log.warning("%s takes no compressed output: sending it as it is", self._server)
+            self._compress = False
+            return self._send_patch(prepared, offset, ends_log)
+        return response
 
     def append_failed(self, exc: Exception, held: int) -> None:
         pass  # the server notes nothing it has not been told; the runner's log says why
@@ -244,15 +261,19 @@ class HttpSink:
 
 
 def _answer(response: httpx.Response) -> Any:
-    """The JSON answer of a request that succeeded. Any other answer is retried: the
-    runner never drops output, and a server that refuses it now (restarting behind a proxy,
-    a database outage) may take it later; the runner's log says why meanwhile."""
+    """The JSON answer of a request that succeeded. A refusal that may pass (5xx, 429, 408:
+    restarting behind a proxy, a database outage) raises Unavailable, retried, with the
+    runner's log saying why meanwhile; any other raises Refused: retrying cannot fix a
+    request the server does not know (an older one: 404, 405) or says is wrong."""
     if response.is_success:
         return response.json() if response.content else None
-    raise Unavailable(
+    why = (
         f"{response.request.method} {response.request.url.path}: "
         f"{response.status_code} {_detail(response)}"
     )
+    if response.status_code >= 500 or response.status_code in RETRIED_STATUSES:
+        raise Unavailable(why)
+    raise Refused(why)
 
 
 def _detail(response: httpx.Response) -> str:

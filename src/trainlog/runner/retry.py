@@ -20,6 +20,11 @@ class Unavailable(Exception):
     """A write the trainlog server could not take now (down, restarting, unreachable)."""
 
 
+class Refused(Exception):
+    """A write the trainlog server refuses for good (a request it does not know, an older
+    server's answer, or one it says is wrong): never retried, the runner gives up."""
+
+
 # What a failed write raises when trying again later may succeed.
 RETRIED = (SQLAlchemyError, Unavailable)
 

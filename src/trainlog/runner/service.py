@@ -27,7 +27,7 @@ from trainlog.runner.buffer import SpillBuffer
 from trainlog.runner.capture import LogCapture
 from trainlog.runner.process import child_env, signal_group, spawn, terminate_group
 from trainlog.runner.pump import start_pump
-from trainlog.runner.retry import RETRIED, until_done
+from trainlog.runner.retry import RETRIED, Refused, until_done
 from trainlog.runner.sink import LogSink, Prepared
 from trainlog.runner.terminal import TerminalSize, open_terminal
 from trainlog.settings import Settings
@@ -66,6 +66,8 @@ class Runner(Generic[Prepared]):
         self._pump: subprocess.Popen[bytes] | None = None
         self._cancelled = threading.Event()
         self._reporting = threading.Lock()  # heartbeats and the end, one at a time
+        # A write the server refused for good (see _give_up).
+        self._refused: Refused | None = None
 
     def stop_on_signals(self) -> None:
         """SIGINT, SIGTERM or SIGHUP to this process go to the child's whole group, then SIGKILL
@@ -90,7 +92,8 @@ class Runner(Generic[Prepared]):
             signal_group(self._child.pid, signum)
 
     def execute(self) -> int | None:
-        """Run the child to the end; return its exit code (negative: killed by that signal)."""
+        """Run the child to the end; return its exit code (negative: killed by that signal).
+        Raises Refused when the server refuses a write for good (see _give_up)."""
         argv = self._sink.command()
         read_fd, write_fd, terminal = self._open_output()
         try:
@@ -126,6 +129,7 @@ class Runner(Generic[Prepared]):
             SpillBuffer(settings.buffer_bytes, settings.spill_dir),
             settings.max_log_bytes,
             self._echo,
+            on_refused=self._give_up,
         )
         capture.start()
         compactor = self._sink.compactor(lambda: capture.stored)
@@ -146,12 +150,21 @@ class Runner(Generic[Prepared]):
             # group's signal; they are found by the run id they inherited.
             end_run_processes(self.run_id, self._settings.cancel_grace)
         output_ended = self._drain(capture, self._child.pid)
-        size = capture.wait_stored()
-        status = outcome_status(returncode, self._cancelled.is_set())
-        # A pump still copying (a descendant holds the pty) has not failed; it is stopped later.
-        error = self._pump_failure() if output_ended else None
-        until_done(partial(self._record_end, recorded, status, returncode, error, size), "finish")
-        heartbeat.join()
+        try:
+            size = capture.wait_stored()
+            if self._refused is not None:
+                raise self._refused
+            status = outcome_status(returncode, self._cancelled.is_set())
+            # A pump still copying (a descendant holds the pty) has not failed; it is stopped
+            # later.
+            error = self._pump_failure() if output_ended else None
+            until_done(
+                partial(self._record_end, recorded, status, returncode, error, size), "finish"
+            )
+        finally:
+            # Recorded, or given up on: no heartbeat after this.
+            recorded.set()
+            heartbeat.join()
         # After the end is recorded, so viewers get `done` without waiting for it.
         if compactor is not None:
             compactor.finish()
@@ -229,16 +242,33 @@ class Runner(Generic[Prepared]):
                 except RETRIED as exc:
                     log.warning("heartbeat failed: %s", type(exc).__name__)
                     cancel_requested = False
-            if cancel_requested and child.returncode is None and not self._cancelled.is_set():
-                self._cancelled.set()
-                threading.Thread(
-                    target=terminate_group,
-                    args=(child, self._settings.cancel_grace),
-                    name="cancel",
-                    daemon=True,
-                ).start()
+                except Refused as exc:
+                    self._give_up(exc)
+                    return
+            if cancel_requested:
+                self._stop_child(child)
             if recorded.wait(self._settings.runner_heartbeat_interval):
                 return
+
+    def _give_up(self, refused: Refused) -> None:
+        """The server refused a write for good: the run cannot be recorded, so the child is
+        stopped as on a cancel (what it writes until it ends is still echoed) and execute
+        raises ``refused`` instead of recording the end."""
+        if self._refused is None:
+            self._refused = refused
+        if self._child is not None:
+            self._stop_child(self._child)
+
+    def _stop_child(self, child: subprocess.Popen[bytes]) -> None:
+        """SIGTERM the child's group, SIGKILL after the cancel grace period, unless done."""
+        if child.returncode is None and not self._cancelled.is_set():
+            self._cancelled.set()
+            threading.Thread(
+                target=terminate_group,
+                args=(child, self._settings.cancel_grace),
+                name="cancel",
+                daemon=True,
+            ).start()
 
     def _record_end(
         self,
@@ -266,7 +296,7 @@ class Runner(Generic[Prepared]):
     def _fail_to_start(self, argv: list[str], exc: OSError) -> None:
         message = f"could not start {argv[0]!r}: {exc.strerror or exc}"
         notice = f"[trainlog] {message}\r\n".encode()
-        prepared = self._sink.prepare(0, notice, None)
+        prepared = self._sink.prepare(0, notice, None, ends_log=False)
         until_done(partial(self._sink.append, prepared, False), "append")
         until_done(
             partial(self._sink.finish, RunStatus.FAILED, None, message, len(notice)), "finish"

@@ -46,9 +46,10 @@ class LogSink(Protocol[Prepared]):
 
     def mark_running(self, host: str, pid: int, terminal: TerminalSize | None) -> None: ...
 
-    def prepare(self, offset: int, data: bytes, times: Times) -> Prepared:
+    def prepare(self, offset: int, data: bytes, times: Times, ends_log: bool) -> Prepared:
         """An append of ``data`` at ``offset``, read from the child at ``times`` (see
-        lineindex.Times), made ready before any transaction or request."""
+        lineindex.Times), made ready before any transaction or request; ``ends_log`` as
+        append will be told."""
         ...
 
     def append(self, prepared: Prepared, ends_log: bool) -> int:
@@ -106,7 +107,9 @@ class DatabaseSink:
         with self._db.write() as session:
             runs.mark_running(session, self.run_id, host, pid, terminal)
 
-    def prepare(self, offset: int, data: bytes, times: Times) -> store.EncodedAppend:
+    def prepare(
+        self, offset: int, data: bytes, times: Times, ends_log: bool
+    ) -> store.EncodedAppend:
         return store.encode_append(self.run_id, offset, data, times)
 
     def append(self, prepared: store.EncodedAppend, ends_log: bool) -> int:

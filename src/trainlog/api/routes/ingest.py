@@ -190,6 +190,7 @@ def register_run(
         401: {"model": ErrorOut},
         403: {"model": ErrorOut},
         413: {"model": ErrorOut},
+        415: {"model": ErrorOut},
         416: {"model": Mismatch},
     },
     openapi_extra={
@@ -215,8 +216,8 @@ async def append_log(
     differs, answers 416 with the stored size, from which the runner resends."""
     span = ingest.parse_content_range(content_range)
     body = await request.body()
-    # One thread hop: decompressing a flood's body takes milliseconds, kept off the event
-    # loop, and the token is checked in the append's own statement or transaction.
+    # One thread hop: the token's check may query the database, and decompressing a flood's
+    # body takes milliseconds, both kept off the event loop.
     size = await to_thread.run_sync(
         partial(
             _append,
@@ -245,6 +246,8 @@ def _append(
     capture_times: str | None,
     ends_log: bool,
 ) -> int:
+    # First: only the run's own token gets the server to decompress anything.
+    ingest.check_token(db, KNOWN_TOKENS, run_id, token)
     decoded = ingest.decode_body(body, content_encoding, settings.ingest_max_body_bytes)
     if len(decoded.data) != span.length:
         raise ingest.BadIngestRequest(
