@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HAVE_CHROMIUM, SCREENSHOT_DIR, SKIP_MESSAGE } from './env';
-import { instrument, termText, viewer } from './helpers';
+import { instrument, startRun, termText, viewer } from './helpers';
 import { browserSnapshot, emulatorSnapshot } from './terminal';
 
 test.skip(!HAVE_CHROMIUM, SKIP_MESSAGE);
@@ -13,20 +13,6 @@ mkdirSync(SCREENSHOT_DIR, { recursive: true });
 const shot = (name: string) => join(SCREENSHOT_DIR, name);
 
 test.beforeEach(async ({ page }) => instrument(page));
-
-async function startRun(page: Page, config: string): Promise<string> {
-  await page.goto('/');
-  await page.getByLabel('Config').selectOption(config);
-  const [res] = await Promise.all([
-    page.waitForResponse((r) => r.url().endsWith('/api/runs') && r.request().method() === 'POST'),
-    page.getByRole('button', { name: 'Start run' }).click(),
-  ]);
-  expect(res.status(), await res.text()).toBe(201);
-  const run = (await res.json()) as { id: string; config: string };
-  expect(run.config).toBe(config);
-  await page.waitForURL(new RegExp(`/runs/${run.id}$`));
-  return run.id;
-}
 
 /** The viewer's terminal equals a terminal emulator fed the stored bytes. */
 async function expectTerminalMatchesStoredLog(page: Page, runId: string, from = 0): Promise<Uint8Array> {

@@ -8,7 +8,7 @@ import { expect, test, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { HAVE_CHROMIUM, SCREENSHOT_DIR, SKIP_MESSAGE } from './env';
-import { instrument, viewer } from './helpers';
+import { instrument, startRun, viewer } from './helpers';
 import { browserSnapshot, emulatorSnapshot } from './terminal';
 
 test.skip(!HAVE_CHROMIUM, SKIP_MESSAGE);
@@ -31,14 +31,7 @@ let big: Stored | null = null;
 /** The e2e-big run (started once, finished): > 5 MiB, 160,000 warmup lines, one traceback. */
 async function bigRun(page: Page): Promise<Stored> {
   if (big) return big;
-  await page.goto('/');
-  await page.getByLabel('Config').selectOption('e2e-big.yaml');
-  const [res] = await Promise.all([
-    page.waitForResponse((r) => r.url().endsWith('/api/runs') && r.request().method() === 'POST'),
-    page.getByRole('button', { name: 'Start run' }).click(),
-  ]);
-  expect(res.status(), await res.text()).toBe(201);
-  const id = ((await res.json()) as { id: string }).id;
+  const id = await startRun(page, 'e2e-big.yaml');
   await expect(viewer(page)).toHaveAttribute('data-phase', 'done', { timeout: 60_000 });
   const raw = await page.request.get(`/api/runs/${id}/logs/raw`);
   const bytes = new Uint8Array(await raw.body());
