@@ -333,6 +333,27 @@ test('a finished run has nothing to follow: no Follow control, the end is a jump
   await expect(viewer(page).getByRole('button', { name: /follow/i })).toHaveCount(0);
 });
 
+test('a jump the viewer cannot read says so until its text changes or the reader goes elsewhere', async ({ page }) => {
+  const s = await bigRun(page);
+  await page.goto(`/runs/${s.id}`);
+  await settled(page);
+  const jump = page.getByLabel('Go to line or time');
+  const notice = page.getByTestId('viewer-nav-notice');
+  await jump.fill('abc');
+  await jump.press('Enter');
+  await expect(notice).toHaveText(/^Type a line number/);
+  await jump.fill('12');
+  await expect(notice).toHaveCount(0);
+  await jump.press('Enter');
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '12-12');
+  await jump.fill('tomorrow');
+  await jump.press('Enter');
+  await expect(notice).toHaveText(/^Type a line number/);
+  await page.getByTestId('viewer-next-error').click();
+  await expect(viewer(page)).not.toHaveAttribute('data-highlight', '12-12');
+  await expect(notice).toHaveCount(0);
+});
+
 /** The toolbar's items below its first row or sticking out of it (none when it fits). */
 async function offToolbarRow(page: Page): Promise<string[]> {
   return viewer(page)

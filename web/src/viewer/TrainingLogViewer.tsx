@@ -346,7 +346,12 @@ export function TrainingLogViewer({
             placeholder="Line or time"
             aria-label="Go to line or time"
             value={jumpText}
-            onChange={(e) => setJumpText(e.target.value)}
+            onChange={(e) => {
+              setJumpText(e.target.value);
+              setJumpError(null);
+            }}
+            // The notice is about this box: it goes when the reader goes elsewhere.
+            onBlur={() => setJumpError(null)}
             onKeyDown={onJumpKey}
             title="A line number (48213), a UTC time of day (23:10:05) or a date and time (2026-12-06T23:10Z); Enter"
           />
