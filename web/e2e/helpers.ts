@@ -1,5 +1,5 @@
 /** What both specs share: the page hooks the tests read, and reading the viewer's terminal. */
-import type { Page } from '@playwright/test';
+import { expect, type Page } from '@playwright/test';
 
 /**
  * Before the app loads: have the viewer expose its terminal, and record the SSE `log` events'
@@ -29,6 +29,21 @@ export async function instrument(page: Page, { sharedWorker = false } = {}): Pro
 }
 
 export const viewer = (page: Page) => page.getByTestId('training-log-viewer');
+
+/** Starts a run of `config` from the runs page, as a user does; the browser is then on its page. */
+export async function startRun(page: Page, config: string): Promise<string> {
+  await page.goto('/');
+  await page.getByLabel('Config').selectOption(config);
+  const [res] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/runs') && r.request().method() === 'POST'),
+    page.getByRole('button', { name: 'Start run' }).click(),
+  ]);
+  expect(res.status(), await res.text()).toBe(201);
+  const run = (await res.json()) as { id: string; config: string };
+  expect(run.config).toBe(config);
+  await page.waitForURL(new RegExp(`/runs/${run.id}$`));
+  return run.id;
+}
 
 /** The terminal buffer's text, one line per buffer line, trailing blanks trimmed. */
 export async function termText(page: Page): Promise<string> {

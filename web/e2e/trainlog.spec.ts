@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HAVE_CHROMIUM, SCREENSHOT_DIR, SKIP_MESSAGE } from './env';
-import { instrument, termText, viewer } from './helpers';
+import { instrument, startRun, termText, viewer } from './helpers';
 import { browserSnapshot, emulatorSnapshot } from './terminal';
 
 test.skip(!HAVE_CHROMIUM, SKIP_MESSAGE);
@@ -13,20 +13,6 @@ mkdirSync(SCREENSHOT_DIR, { recursive: true });
 const shot = (name: string) => join(SCREENSHOT_DIR, name);
 
 test.beforeEach(async ({ page }) => instrument(page));
-
-async function startRun(page: Page, config: string): Promise<string> {
-  await page.goto('/');
-  await page.getByLabel('Config').selectOption(config);
-  const [res] = await Promise.all([
-    page.waitForResponse((r) => r.url().endsWith('/api/runs') && r.request().method() === 'POST'),
-    page.getByRole('button', { name: 'Start run' }).click(),
-  ]);
-  expect(res.status(), await res.text()).toBe(201);
-  const run = (await res.json()) as { id: string; config: string };
-  expect(run.config).toBe(config);
-  await page.waitForURL(new RegExp(`/runs/${run.id}$`));
-  return run.id;
-}
 
 /** The viewer's terminal equals a terminal emulator fed the stored bytes. */
 async function expectTerminalMatchesStoredLog(page: Page, runId: string, from = 0): Promise<Uint8Array> {
@@ -285,13 +271,12 @@ test('a real tqdm run under a pty, at 900 px: 120 columns kept, bars on one line
   expect(rawBytes.toString('utf8').split('epoch 1: ').length - 1).toBeGreaterThan(20);
   expect(lines).toContain('training complete');
 
-  // The viewer's toolbar has the same two downloads.
-  const inViewer = page.getByTestId('viewer-download-menu');
-  await inViewer.getByRole('button').click();
-  await expect(inViewer.getByRole('menuitem', { name: /Raw log/ })).toHaveAttribute('href', `/api/runs/${id}/logs/raw`);
-  await expect(inViewer.getByRole('menuitem', { name: /Plain text/ })).toHaveAttribute('href', `/api/runs/${id}/logs/text`);
+  // Closed with Escape too; the viewer's toolbar does not repeat the menu (one is enough).
+  await menu.getByRole('button', { name: /Download log/ }).click();
+  await expect(menu.getByRole('menuitem', { name: /Plain text/ })).toHaveAttribute('href', `/api/runs/${id}/logs/text`);
   await page.keyboard.press('Escape');
-  await expect(inViewer.getByRole('menuitem')).toHaveCount(0);
+  await expect(menu.getByRole('menuitem')).toHaveCount(0);
+  await expect(page.getByRole('button', { name: /Download/ })).toHaveCount(1);
 });
 
 test('a runner killed with -9: the run becomes lost and the page says so plainly', async ({ page }) => {

@@ -2,13 +2,15 @@
  * The whole log within reach, in a real Chromium against a real server: a 160,000-line
  * (> 5 MiB) log opened at a permalink, scrolled back across several windows, searched near
  * its first line, its traceback found, its line times shown. Every shown line is checked
- * against the stored bytes. (After trainlog.spec.ts: that one starts from an empty server.)
+ * against the stored bytes. Then the run page's toolbar: one line at common screen sizes, live
+ * and finished, and what "the end" means once a run is over. (After trainlog.spec.ts: that one
+ * starts from an empty server.)
  */
 import { expect, test, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { HAVE_CHROMIUM, SCREENSHOT_DIR, SKIP_MESSAGE } from './env';
-import { instrument, viewer } from './helpers';
+import { instrument, startRun, termText, viewer } from './helpers';
 import { browserSnapshot, emulatorSnapshot } from './terminal';
 
 test.skip(!HAVE_CHROMIUM, SKIP_MESSAGE);
@@ -31,14 +33,7 @@ let big: Stored | null = null;
 /** The e2e-big run (started once, finished): > 5 MiB, 160,000 warmup lines, one traceback. */
 async function bigRun(page: Page): Promise<Stored> {
   if (big) return big;
-  await page.goto('/');
-  await page.getByLabel('Config').selectOption('e2e-big.yaml');
-  const [res] = await Promise.all([
-    page.waitForResponse((r) => r.url().endsWith('/api/runs') && r.request().method() === 'POST'),
-    page.getByRole('button', { name: 'Start run' }).click(),
-  ]);
-  expect(res.status(), await res.text()).toBe(201);
-  const id = ((await res.json()) as { id: string }).id;
+  const id = await startRun(page, 'e2e-big.yaml');
   await expect(viewer(page)).toHaveAttribute('data-phase', 'done', { timeout: 60_000 });
   const raw = await page.request.get(`/api/runs/${id}/logs/raw`);
   const bytes = new Uint8Array(await raw.body());
@@ -252,8 +247,8 @@ test('scrolling up across several windows: consecutive lines, no gap, no repeat,
   for (const r of seamView) expect(r.text).toBe(plain(s, r.line));
   await page.screenshot({ path: shot('whole-log-seam.png') });
 
-  // The end: the last window, following.
-  await page.getByRole('button', { name: /Follow/ }).first().click();
+  // The end: the last window.
+  await viewer(page).getByRole('button', { name: 'Go to the last line' }).click();
   await settled(page);
   await expect(viewer(page)).toHaveAttribute('data-view-to', String(s.starts.length));
   for (const r of await visibleLines(page)) expect(r.text).toBe(plain(s, r.line));
@@ -323,4 +318,123 @@ test('the timestamp gutter shows the times the API has for each line', async ({ 
   await page.getByTestId('viewer-times').click();
   await page.getByTestId('viewer-times').click(); // back to off, for the next visit
   await expect(page.getByTestId('viewer-times')).toHaveText('Times');
+});
+
+test('a finished run has nothing to follow: no Follow control, the end is a jump', async ({ page }) => {
+  const s = await bigRun(page);
+  await page.goto(`/runs/${s.id}#L500`);
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '500-500');
+  await settled(page);
+  // Away from the end of a log that will not grow: nothing offers to follow it.
+  await expect(viewer(page).getByRole('button', { name: /follow/i })).toHaveCount(0);
+  await viewer(page).getByRole('button', { name: 'Go to the last line' }).click();
+  await settled(page);
+  await expect(viewer(page)).toHaveAttribute('data-view-to', String(s.starts.length));
+  await expect(viewer(page).getByRole('button', { name: /follow/i })).toHaveCount(0);
+});
+
+test('a jump the viewer cannot read says so until its text changes or the reader goes elsewhere', async ({ page }) => {
+  const s = await bigRun(page);
+  await page.goto(`/runs/${s.id}`);
+  await settled(page);
+  const jump = page.getByLabel('Go to line or time');
+  const notice = page.getByTestId('viewer-nav-notice');
+  await jump.fill('abc');
+  await jump.press('Enter');
+  await expect(notice).toHaveText(/^Type a line number/);
+  await jump.fill('12');
+  await expect(notice).toHaveCount(0);
+  await jump.press('Enter');
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '12-12');
+  await jump.fill('tomorrow');
+  await jump.press('Enter');
+  await expect(notice).toHaveText(/^Type a line number/);
+  await page.getByTestId('viewer-next-error').click();
+  await expect(viewer(page)).not.toHaveAttribute('data-highlight', '12-12');
+  await expect(notice).toHaveCount(0);
+});
+
+/** The toolbar's items below its first row or sticking out of it (none when it fits). */
+async function offToolbarRow(page: Page): Promise<string[]> {
+  return viewer(page)
+    .locator('.tlv-toolbar')
+    .evaluate((bar) => {
+      const box = bar.getBoundingClientRect();
+      const items = Array.from(bar.children)
+        .map((el) => ({ el, r: el.getBoundingClientRect() }))
+        .filter(({ r }) => r.width > 0 && r.height > 0);
+      const firstRowBottom = Math.min(...items.map(({ r }) => r.bottom));
+      return items
+        .filter(({ r }) => r.top >= firstRowBottom || r.left < box.left || r.right > box.right)
+        .map(({ el }) => el.textContent || el.className);
+    });
+}
+
+/** The accessible names met tabbing from the jump box, one per control. */
+async function tabWalk(page: Page, steps: number): Promise<string[]> {
+  await page.getByLabel('Go to line or time').focus();
+  const names: string[] = [];
+  for (let i = 0; i < steps; i++) {
+    names.push(
+      await page.evaluate(() => {
+        const el = document.activeElement as HTMLElement;
+        return el.getAttribute('aria-label') ?? el.textContent ?? '';
+      }),
+    );
+    await page.keyboard.press('Tab');
+  }
+  return names;
+}
+
+/** The toolbar at both sizes: one row, every control in it; a screenshot of each. */
+async function toolbarFits(page: Page, name: string, end: RegExp): Promise<void> {
+  for (const [width, height] of [
+    [1280, 800],
+    [1920, 1080],
+  ] as const) {
+    await page.setViewportSize({ width, height });
+    await expect.poll(() => offToolbarRow(page), `the toolbar at ${width}x${height}`).toEqual([]);
+    await page.screenshot({ path: shot(`run-page-toolbar-${name}-${width}.png`) });
+  }
+  const controls = [/^Go to line or time$/, /^Go to the first line$/, end, /^Search log$/, /^Regular expression$/, /^Match case$/];
+  const rest = [/^Previous match$/, /^Next match$/, /^Next error$/, /^Times/];
+  const names = await tabWalk(page, controls.length + rest.length);
+  [...controls, ...rest].forEach((want, i) => expect(names[i]).toMatch(want));
+}
+
+test('the toolbar fits one line at 1280x800 and 1920x1080, live and finished, every control reachable by keyboard; a run that ends while open trades Follow for a jump', async ({ page }) => {
+  test.setTimeout(180_000);
+  const s = await bigRun(page);
+  await startRun(page, 'e2e-slow.yaml');
+  await expect(page.getByTestId('viewer-live')).toBeVisible();
+  await expect.poll(() => termText(page)).toContain('epoch 1/50');
+  // At its widest: line times since the start, a search and its count, following.
+  await page.getByTestId('viewer-times').click();
+  await page.getByTestId('viewer-times').click();
+  await expect(page.getByTestId('viewer-times')).toHaveText(/\+run/);
+  await page.getByLabel('Search log').fill('data shard');
+  await expect(page.getByTestId('viewer-search-count')).toHaveText(/^\d+\/150$/);
+  const toolbar = viewer(page).locator('.tlv-toolbar');
+  await toolbar.getByRole('button', { name: 'Follow', exact: true }).click();
+  await expect(toolbar.getByRole('button', { name: 'Following', exact: true })).toBeVisible();
+  await toolbarFits(page, 'live', /^Following$/);
+
+  // Scrolled up, then the run ends while the page is open: nothing is left to follow.
+  await page.locator('.tlv-term').hover();
+  await page.mouse.wheel(0, -600);
+  await expect(viewer(page)).toHaveAttribute('data-follow', 'off');
+  await expect(page.getByRole('button', { name: '↓ Follow output' })).toBeVisible();
+  await page.getByRole('button', { name: 'Cancel run' }).click();
+  await expect(viewer(page)).toHaveAttribute('data-phase', 'done', { timeout: 20_000 });
+  await expect(viewer(page).getByRole('button', { name: /follow/i })).toHaveCount(0);
+  await viewer(page).getByRole('button', { name: 'Go to the last line' }).click();
+  await expect.poll(async () => (await attr(page, 'data-view-to')) === (await attr(page, 'data-total'))).toBe(true);
+  await toolbarFits(page, 'cancelled', /^Go to the last line$/);
+
+  // The > 5 MiB log: six-digit line numbers.
+  await page.goto(`/runs/${s.id}`);
+  await settled(page);
+  await page.getByLabel('Search log').fill('warmup 0007 data');
+  await expect(page.getByTestId('viewer-search-count')).toHaveText('1/1');
+  await toolbarFits(page, 'finished', /^Go to the last line$/);
 });

@@ -185,6 +185,7 @@ export function RunPage({ id }: { id: string }) {
         runId={id}
         isLive={active}
         height="auto" /* the rest of the page: see .page-run */
+        downloads={false} /* the page's header has the same menu, "Download log" */
         onUnauthorized={reportUnauthorized}
         onEnd={run.reload /* the header catches up at once, not at the next poll */}
         startedAt={r?.started_at ?? null}

@@ -246,6 +246,9 @@ export function TrainingLogViewer({
   };
 
   const jumpToBottom = () => void navRef.current?.jumpToEnd();
+  // Following only means something while output can still come: once the run is over, the
+  // end is a place to jump to, like the start.
+  const live = isLive && phase !== 'done';
 
   const unauthorized = phase === 'error' && errorStatus === 401;
   const onUnauthorizedRef = useRef(onUnauthorized);
@@ -277,7 +280,7 @@ export function TrainingLogViewer({
   else if (phase === 'done') {
     const end = describeEnd(exitCode, runStatus);
     statusEl = (
-      <span className={`tlv-status ${END_TONE_CLASS[end.tone]}`} data-testid="viewer-exit">
+      <span className={`tlv-status ${END_TONE_CLASS[end.tone]}`} data-testid="viewer-exit" title={end.text}>
         {end.text}
       </span>
     );
@@ -311,69 +314,126 @@ export function TrainingLogViewer({
       data-follow={follow ? 'on' : 'off'}
     >
       <div className="tlv-toolbar">
-        {statusEl}
-        <span className="tlv-size tlv-muted" title={`${offset} bytes`}>
-          {formatBytes(Math.max(size, offset))}
-        </span>
-        {stream.termCols !== null && (
-          <span
-            className="tlv-cols tlv-muted"
-            data-testid="viewer-cols"
-            title={`The run's terminal was ${stream.termCols} columns wide: the log keeps that width${
-              overflow.left || overflow.right ? ' (scroll sideways to see all of it)' : ''
-            }`}
-          >
-            {stream.termCols} cols{overflow.left || overflow.right ? ' ↔' : ''}
+        <div className="tlv-info">
+          {statusEl}
+          <span className="tlv-size tlv-muted" title={`${offset} bytes`}>
+            {formatBytes(Math.max(size, offset))}
           </span>
-        )}
-        <span className="tlv-spacer" />
-        {/* Always there (empty at first), so the toolbar does not reflow when it fills. */}
-        <span className="tlv-where tlv-muted" data-testid="viewer-where">
-          {view && view.total > 0 ? describeView(view.from, view.to, view.total) : ''}
+          {/* Only when the run's width does not fit: then the log scrolls sideways, and this says why. */}
+          {stream.termCols !== null && (overflow.left || overflow.right) && (
+            <span
+              className="tlv-cols tlv-muted"
+              data-testid="viewer-cols"
+              title={`The run's terminal was ${stream.termCols} columns wide: the log keeps that width (scroll sideways to see all of it)`}
+            >
+              {stream.termCols} cols ↔
+            </span>
+          )}
+        </div>
+        {/* As wide as its longest text for this log (the hidden copy: last line to last line),
+            so the toolbar does not reflow as the numbers change while scrolling. */}
+        <span className="tlv-where tlv-muted">
+          <span data-testid="viewer-where">{view && view.total > 0 ? describeView(view.from, view.to, view.total) : ''}</span>
+          <span aria-hidden className="tlv-where-room">
+            {view && view.total > 0 ? describeView(view.total, view.total, view.total) : ''}
+          </span>
+          {/* Beside the range, taking no room of its own (the toolbar does not reflow). */}
+          {view?.loading && <span className="tlv-spinner tlv-muted" aria-label="Loading lines" />}
         </span>
-        {view?.loading && <span className="tlv-spinner tlv-muted" aria-label="Loading lines" />}
         <div className="tlv-jumpto">
           <input
             type="text"
-            placeholder="Go to line or time"
+            placeholder="Line or time"
             aria-label="Go to line or time"
             value={jumpText}
-            onChange={(e) => setJumpText(e.target.value)}
+            onChange={(e) => {
+              setJumpText(e.target.value);
+              setJumpError(null);
+            }}
+            // The notice is about this box: it goes when the reader goes elsewhere.
+            onBlur={() => setJumpError(null)}
             onKeyDown={onJumpKey}
             title="A line number (48213), a UTC time of day (23:10:05) or a date and time (2026-12-06T23:10Z); Enter"
           />
-          <button type="button" title="Go to the first line" onClick={() => void navRef.current?.jumpToStart()}>
+          <button
+            type="button"
+            className="tlv-icon"
+            aria-label="Go to the first line"
+            title="Go to the first line"
+            onClick={() => void navRef.current?.jumpToStart()}
+          >
             ⤒
           </button>
+          {live ? (
+            <button
+              type="button"
+              className={`tlv-follow ${follow ? 'on' : ''}`}
+              aria-pressed={follow}
+              title={follow ? 'Following the end of the log' : 'Go to the end and follow'}
+              onClick={jumpToBottom}
+            >
+              {follow ? 'Following' : 'Follow'}
+            </button>
+          ) : (
+            <button type="button" className="tlv-icon" aria-label="Go to the last line" title="Go to the last line" onClick={jumpToBottom}>
+              ⤓
+            </button>
+          )}
         </div>
         <div className="tlv-search">
-          <input
-            type="search"
-            placeholder="Search whole log"
-            aria-label="Search log"
-            value={search.query}
-            onChange={(e) => search.setQuery(e.target.value)}
-            onKeyDown={search.onKey}
-          />
+          {/* The count sits inside the box, at its end: the toolbar keeps its width as the count
+              appears and grows while the scan goes on. */}
+          <span className={`tlv-search-box${search.query && search.status ? ' tlv-counted' : ''}`}>
+            <input
+              type="search"
+              placeholder="Search whole log"
+              aria-label="Search log"
+              value={search.query}
+              onChange={(e) => search.setQuery(e.target.value)}
+              onKeyDown={search.onKey}
+            />
+            {search.query && search.status && (
+              <span className="tlv-muted tlv-count" data-testid="viewer-search-count" title={search.countTitle}>
+                {search.status}
+              </span>
+            )}
+          </span>
           {(
             [
-              ['.*', 'Regular expression (RE2)', search.regex, search.toggleRegex],
-              ['Aa', 'Match case', search.caseSensitive, search.toggleCase],
+              ['.*', 'Regular expression', 'Regular expression (RE2)', search.regex, search.toggleRegex],
+              ['Aa', 'Match case', 'Match case', search.caseSensitive, search.toggleCase],
             ] as const
-          ).map(([label, title, on, toggle]) => (
-            <button key={label} type="button" className={`tlv-toggle ${on ? 'on' : ''}`} aria-pressed={on} title={title} onClick={toggle}>
+          ).map(([label, name, title, on, toggle]) => (
+            <button
+              key={label}
+              type="button"
+              className={`tlv-toggle ${on ? 'on' : ''}`}
+              aria-pressed={on}
+              aria-label={name}
+              title={title}
+              onClick={toggle}
+            >
               {label}
             </button>
           ))}
-          {search.query && search.status && (
-            <span className="tlv-muted tlv-count" data-testid="viewer-search-count" title={search.error ?? undefined}>
-              {search.status}
-            </span>
-          )}
-          <button type="button" title="Previous match (Shift+Enter)" onClick={() => search.go(true)} disabled={!search.query}>
+          <button
+            type="button"
+            className="tlv-icon"
+            aria-label="Previous match"
+            title="Previous match (Shift+Enter)"
+            onClick={() => search.go(true)}
+            disabled={!search.query}
+          >
             ↑
           </button>
-          <button type="button" title="Next match (Enter)" onClick={() => search.go(false)} disabled={!search.query}>
+          <button
+            type="button"
+            className="tlv-icon"
+            aria-label="Next match"
+            title="Next match (Enter)"
+            onClick={() => search.go(false)}
+            disabled={!search.query}
+          >
             ↓
           </button>
         </div>
@@ -394,15 +454,6 @@ export function TrainingLogViewer({
           data-testid="viewer-times"
         >
           {timeMode === 'off' ? 'Times' : timeMode === 'absolute' ? 'Times: UTC' : 'Times: +run'}
-        </button>
-        <button
-          type="button"
-          className={`tlv-follow ${follow ? 'on' : ''}`}
-          aria-pressed={follow}
-          title={follow ? 'Following the end of the log' : 'Scroll to the end and follow'}
-          onClick={jumpToBottom}
-        >
-          {follow ? 'Following' : 'Follow'}
         </button>
         {downloads && <DownloadMenu runId={runId} apiBase={API_BASE} testId="viewer-download-menu" />}
       </div>
@@ -432,7 +483,7 @@ export function TrainingLogViewer({
         {empty && (
           <div className="tlv-empty">{phase === 'done' ? 'This run wrote no output.' : 'Waiting for output…'}</div>
         )}
-        {!follow && (
+        {live && !follow && (
           <button type="button" className="tlv-jump" onClick={jumpToBottom}>
             ↓ Follow output
           </button>

@@ -1,6 +1,6 @@
 /**
  * Whole-log search through the server (`/logs/search`): the matches are collected page by
- * page (the count reads "100+ so far" while the scan goes on), and next/previous load the
+ * page (the count reads "100+…" while the scan goes on), and next/previous load the
  * window around each and highlight its line. "Next error" is the same search for a traceback
  * or an error level, from where the view is.
  */
@@ -20,9 +20,10 @@ export interface LogSearch {
   caseSensitive: boolean;
   toggleRegex: () => void;
   toggleCase: () => void;
-  /** "3/100+ so far", "3/41", "no matches", or null before anything is known. */
+  /** "3/100+…" (still scanning), "3/5000+" (no more kept), "3/41", "no matches", or null before anything is known. */
   status: string | null;
-  error: string | null;
+  /** What the count means, for its tooltip. */
+  countTitle: string | undefined;
   /** What to tell the user about a search or "next error" that could not go anywhere. */
   errorNotice: string | null;
   go: (backwards: boolean) => void;
@@ -163,10 +164,14 @@ export function useLogSearch(navRef: RefObject<LogNavigator | null>, view: NavVi
   }, [navRef]);
 
   let status: string | null = null;
+  let countTitle: string | undefined;
   if (error) status = 'error';
   else if (searched || !scanning) {
     const n = matches.length;
-    const more = scanning || n >= MAX_MATCHES ? '+ so far' : '';
+    // Short: it sits inside the search box.
+    const more = scanning ? '+…' : n >= MAX_MATCHES ? '+' : '';
+    if (scanning) countTitle = 'Still searching the log: more matches may come';
+    else if (n >= MAX_MATCHES) countTitle = `The first ${MAX_MATCHES.toLocaleString('en-US')} matches are kept`;
     if (n === 0) status = scanning ? 'searching…' : searched ? 'no matches' : null;
     else status = index >= 0 ? `${index + 1}/${n}${more}` : `${n}${more}`;
   } else status = 'searching…';
@@ -179,7 +184,7 @@ export function useLogSearch(navRef: RefObject<LogNavigator | null>, view: NavVi
     toggleRegex: () => setRegex((r) => !r),
     toggleCase: () => setCase((c) => !c),
     status,
-    error,
+    countTitle: error ?? countTitle,
     errorNotice: errorNotice ?? (error ? `Search: ${error}` : null),
     go,
     onKey,
