@@ -283,6 +283,49 @@ test('whole-log search finds a line near line 1 of a > 5 MiB log and highlights 
   expect((await visibleLines(page)).find((r) => r.line === tb)?.text).toBe('Traceback (most recent call last):');
 });
 
+test('search starts from the view and walks every match, past the first 5,000, wrapping both ways', async ({ page }) => {
+  test.setTimeout(120_000);
+  const s = await bigRun(page);
+  // "data shard 3": every 7th warmup line, about 22,900 of them (lines 6, 13, ...).
+  const hits: number[] = [];
+  for (let n = 1; n <= s.starts.length; n++) if (plain(s, n).includes('shard 3')) hits.push(n);
+  expect(hits.length).toBeGreaterThan(20_000);
+  // Near the end of the log: far past the first 5,000 matches.
+  await page.goto(`/runs/${s.id}#L159950`);
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '159950-159950');
+  await settled(page);
+  const from = await attr(page, 'data-view-from');
+  let k = hits.findIndex((n) => n >= from);
+  expect(k).toBeGreaterThan(5000);
+  const count = page.getByTestId('viewer-search-count');
+  const search = page.getByLabel('Search log');
+  await search.fill('shard 3');
+  // The first match at or after the top of the view, not the log's first (line 6).
+  await expect(viewer(page)).toHaveAttribute('data-highlight', `${hits[k]}-${hits[k]}`);
+  // Counted up to 5,000: this one is past them, and the count says so.
+  await expect(count).toHaveText('?/5000+');
+  await settled(page);
+  expect((await visibleLines(page)).find((r) => r.line === hits[k])?.text).toBe(plain(s, hits[k]!));
+  await page.screenshot({ path: shot('whole-log-search-from-view.png') });
+  // Enter to the log's last match, then on: the first.
+  for (k++; k < hits.length; k++) {
+    await search.press('Enter');
+    await expect(viewer(page)).toHaveAttribute('data-highlight', `${hits[k]}-${hits[k]}`);
+  }
+  await search.press('Enter');
+  await expect(viewer(page)).toHaveAttribute('data-highlight', `${hits[0]}-${hits[0]}`);
+  await expect(count).toHaveText('1/5000+');
+  // Back from the first: the last again (found by reading on to the end), then the one before.
+  await search.press('Shift+Enter');
+  const last = hits[hits.length - 1]!;
+  await expect(viewer(page)).toHaveAttribute('data-highlight', `${last}-${last}`);
+  await page.getByRole('button', { name: 'Previous match' }).click();
+  const before = hits[hits.length - 2]!;
+  await expect(viewer(page)).toHaveAttribute('data-highlight', `${before}-${before}`);
+  await settled(page);
+  expect((await visibleLines(page)).find((r) => r.line === before)?.text).toBe(plain(s, before));
+});
+
 test('the timestamp gutter shows the times the API has for each line', async ({ page }) => {
   const s = await bigRun(page);
   await page.goto(`/runs/${s.id}#L120000`);

@@ -14,7 +14,6 @@ import {
   nextLine,
   parseJump,
   parseLineHash,
-  pickMatch,
   rowStarts,
   slice,
   windowAround,
@@ -169,18 +168,5 @@ describe('permalinks and the toolbar', () => {
     expect(parseJump('2026-12-06 22:00:30', start)).toEqual({ time: start + 30 });
     expect(parseJump('soon', start)).toBeNull();
     expect(parseJump('0', start)).toBeNull();
-  });
-});
-
-describe('moving through search matches', () => {
-  it('goes to the next or previous match from where the view is, wrapping round', () => {
-    const lines = [3, 10, 10, 50];
-    expect(pickMatch(lines, 1, false, true)).toBe(0);
-    expect(pickMatch(lines, 10, false, true)).toBe(1);
-    expect(pickMatch(lines, 10, false)).toBe(3);
-    expect(pickMatch(lines, 60, false)).toBe(0);
-    expect(pickMatch(lines, 10, true)).toBe(0);
-    expect(pickMatch(lines, 2, true)).toBe(3);
-    expect(pickMatch([], 2, true)).toBe(-1);
   });
 });

@@ -248,18 +248,3 @@ export function advanceCount(c: LineCount, bytes: Uint8Array): LineCount {
 
 /** What "next error" looks for (RE2 syntax, case-sensitive): a traceback or an error level. */
 export const ERROR_PATTERN = String.raw`Traceback \(most recent call last\):|\bERROR\b|\bCRITICAL\b|Error:`;
-
-/**
- * Which of the (line-ordered) matches to show next: the first after line `at` going forward
- * (the first at or after it when `inclusive`), the last before it going back; wrapping round.
- * -1 when there are none.
- */
-export function pickMatch(lines: readonly number[], at: number, backwards: boolean, inclusive = false): number {
-  if (lines.length === 0) return -1;
-  if (backwards) {
-    for (let i = lines.length - 1; i >= 0; i--) if (lines[i]! < at) return i;
-    return lines.length - 1;
-  }
-  const i = lines.findIndex((l) => (inclusive ? l >= at : l > at));
-  return i >= 0 ? i : 0;
-}

@@ -1,17 +1,18 @@
 /**
- * Whole-log search through the server (`/logs/search`): the matches are collected page by
- * page (the count reads "100+…" while the scan goes on), and next/previous load the
- * window around each and highlight its line. "Next error" is the same search for a traceback
- * or an error level, from where the view is.
+ * Whole-log search through the server (`/logs/search`): a new query shows the first match at
+ * or after the line at the top of the view (else, wrapping, the log's first), and next/previous
+ * walk every match of the log (matchWindow.ts: a bounded window of them). The count comes from
+ * a scan of the log's start: "3/100+…" while it goes on, "3/5000+" past what it counts ("?"
+ * for a match beyond them). "Next error" is the same search for a traceback or an error
+ * level, from where the view is.
  */
 import { useCallback, useEffect, useRef, useState, type KeyboardEvent, type RefObject } from 'react';
 import type { LogNavigator, NavView, SearchMatch } from './logNavigator';
-import { ERROR_PATTERN, pickMatch } from './lineWindow';
+import { ERROR_PATTERN } from './lineWindow';
+import { MatchWalker, countMatches, describeCount, type MatchCount, type SearchFn } from './matchWindow';
 
-/** Matches kept per search (a bound on memory; the count then reads "5000+"). */
-const MAX_MATCHES = 5000;
-const PAGE = 100;
 const DEBOUNCE_MS = 250;
+const NO_COUNT: MatchCount = { offsets: [], complete: false, capped: false };
 
 export interface LogSearch {
   query: string;
@@ -20,7 +21,7 @@ export interface LogSearch {
   caseSensitive: boolean;
   toggleRegex: () => void;
   toggleCase: () => void;
-  /** "3/100+…" (still scanning), "3/5000+" (no more kept), "3/41", "no matches", or null before anything is known. */
+  /** "3/100+…" (still counting), "3/5000+" (more than are counted), "3/41", "no matches", or null before anything is known. */
   status: string | null;
   /** What the count means, for its tooltip. */
   countTitle: string | undefined;
@@ -35,96 +36,62 @@ export function useLogSearch(navRef: RefObject<LogNavigator | null>, view: NavVi
   const [query, setQuery] = useState('');
   const [regex, setRegex] = useState(false);
   const [caseSensitive, setCase] = useState(false);
-  const [matches, setMatches] = useState<SearchMatch[]>([]);
-  const [scanning, setScanning] = useState(false);
+  const [count, setCount] = useState<MatchCount>(NO_COUNT);
+  const [current, setCurrent] = useState<SearchMatch | null>(null);
   const [searched, setSearched] = useState(false);
-  const [index, setIndex] = useState(-1);
   const [error, setError] = useState<string | null>(null);
   const [errorNotice, setErrorNotice] = useState<string | null>(null);
+  const walkerRef = useRef<MatchWalker | null>(null);
   const viewRef = useRef(view);
   viewRef.current = view;
-  const matchesRef = useRef(matches);
-  matchesRef.current = matches;
 
-  const show = useCallback(
-    (i: number, list: SearchMatch[]) => {
-      const m = list[i];
-      if (!m) return;
-      setIndex(i);
-      void navRef.current?.jumpToLine(m.line);
-    },
-    [navRef],
-  );
-
-  // A new query: scan the whole log, page by page; show the first match from the view on.
+  // A new query: show the first match from the view on, and count the log's matches.
   useEffect(() => {
-    setMatches([]);
-    setIndex(-1);
+    walkerRef.current = null;
+    setCount(NO_COUNT);
+    setCurrent(null);
     setError(null);
     setSearched(false);
-    setScanning(false);
     if (!query) return undefined;
     let cancelled = false;
+    const fail = (err: unknown) => {
+      if (!cancelled) setError(err instanceof Error ? err.message : String(err));
+    };
     const timer = setTimeout(() => {
-      void (async () => {
-        const nav = navRef.current;
-        if (!nav) return;
-        setScanning(true);
-        const found: SearchMatch[] = [];
-        let after: number | undefined;
-        let shown = false;
-        try {
-          for (;;) {
-            const page = await nav.search({ q: query, regex, caseSensitive, after, limit: PAGE });
-            if (cancelled) return;
-            found.push(...page.matches);
-            setMatches([...found]);
-            setSearched(true);
-            if (!shown && found.length > 0) {
-              shown = true;
-              const from = viewRef.current?.from ?? 1;
-              show(
-                pickMatch(
-                  found.map((m) => m.line),
-                  from,
-                  false,
-                  true,
-                ),
-                found,
-              );
-            }
-            if (page.next_after === null || found.length >= MAX_MATCHES) break;
-            after = page.next_after;
-          }
-        } catch (err) {
-          if (cancelled) return;
-          setError(err instanceof Error ? err.message : String(err));
-        }
-        if (!cancelled) setScanning(false);
-      })();
+      const nav = navRef.current;
+      if (!nav) return;
+      const search: SearchFn = (after, limit) => nav.search({ q: query, regex, caseSensitive, after, limit });
+      const walker = new MatchWalker(search);
+      walkerRef.current = walker;
+      const v = viewRef.current;
+      walker.start((v && nav.offsetOfLine(v.from)) ?? 0).then((m) => {
+        if (cancelled) return;
+        setSearched(true);
+        setCurrent(m);
+        if (m) void nav.jumpToLine(m.line);
+      }, fail);
+      countMatches(search, (c) => !cancelled && setCount(c), () => cancelled).catch(fail);
     }, DEBOUNCE_MS);
     return () => {
       cancelled = true;
       clearTimeout(timer);
     };
-  }, [query, regex, caseSensitive, navRef, show]);
+  }, [query, regex, caseSensitive, navRef]);
 
   const go = useCallback(
     (backwards: boolean) => {
-      const list = matchesRef.current;
-      if (list.length === 0) return;
-      let i: number;
-      if (index >= 0) i = (index + (backwards ? -1 : 1) + list.length) % list.length;
-      else
-        i = pickMatch(
-          list.map((m) => m.line),
-          viewRef.current?.from ?? 1,
-          backwards,
-          true,
-        );
-      show(i, list);
+      const walker = walkerRef.current;
+      if (!walker?.current) return;
+      (backwards ? walker.previous() : walker.next()).then(
+        (m) => {
+          if (walkerRef.current !== walker || !m) return;
+          setCurrent(m);
+          void navRef.current?.jumpToLine(m.line);
+        },
+        (err: unknown) => walkerRef.current === walker && setError(err instanceof Error ? err.message : String(err)),
+      );
     },
-    [index, show],
+    [navRef],
   );
 
   const onKey = (e: KeyboardEvent<HTMLInputElement>) => {
@@ -166,15 +133,8 @@ export function useLogSearch(navRef: RefObject<LogNavigator | null>, view: NavVi
   let status: string | null = null;
   let countTitle: string | undefined;
   if (error) status = 'error';
-  else if (searched || !scanning) {
-    const n = matches.length;
-    // Short: it sits inside the search box.
-    const more = scanning ? '+…' : n >= MAX_MATCHES ? '+' : '';
-    if (scanning) countTitle = 'Still searching the log: more matches may come';
-    else if (n >= MAX_MATCHES) countTitle = `The first ${MAX_MATCHES.toLocaleString('en-US')} matches are kept`;
-    if (n === 0) status = scanning ? 'searching…' : searched ? 'no matches' : null;
-    else status = index >= 0 ? `${index + 1}/${n}${more}` : `${n}${more}`;
-  } else status = 'searching…';
+  else if (searched && !current) status = 'no matches';
+  else if (query) ({ text: status, title: countTitle } = describeCount(count, current));
 
   return {
     query,
