@@ -326,6 +326,37 @@ test('search starts from the view and walks every match, past the first 5,000, w
   expect((await visibleLines(page)).find((r) => r.line === before)?.text).toBe(plain(s, before));
 });
 
+test('the address bar names the line shown: a search hit, next error, a jump; none at the end', async ({ page }) => {
+  const s = await bigRun(page);
+  await page.goto(`/runs/${s.id}#L500`);
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '500-500');
+  const hash = () => new URL(page.url()).hash;
+  const entries = await page.evaluate(() => window.history.length);
+  await page.getByLabel('Search log').fill('warmup 0007 data');
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '10-10');
+  expect(hash()).toBe('#L10');
+  await page.getByTestId('viewer-next-error').click();
+  await expect(viewer(page)).toHaveAttribute('data-highlight', /^1[0-9]{5}-/);
+  const tb = (await viewer(page).getAttribute('data-highlight'))!.split('-')[0];
+  expect(hash()).toBe(`#L${tb}`);
+  const jump = page.getByLabel('Go to line or time');
+  await jump.fill('12');
+  await jump.press('Enter');
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '12-12');
+  expect(hash()).toBe('#L12');
+  // Replaced, not added: Back still leaves the page.
+  expect(await page.evaluate(() => window.history.length)).toBe(entries);
+  // The copied address opens there, as any permalink does.
+  await page.reload();
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '12-12');
+  await settled(page);
+  await expect(page.locator('.tlv-gutter-row[data-line="12"]')).toHaveClass(/tlv-hl/);
+  // At the end nothing is highlighted: no line in the address either.
+  await viewer(page).getByRole('button', { name: 'Go to the last line' }).click();
+  await expect(viewer(page)).toHaveAttribute('data-highlight', '');
+  expect(hash()).toBe('');
+});
+
 test('the timestamp gutter shows the times the API has for each line', async ({ page }) => {
   const s = await bigRun(page);
   await page.goto(`/runs/${s.id}#L120000`);

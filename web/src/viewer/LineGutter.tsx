@@ -60,8 +60,7 @@ export function LineGutter({ view, cellHeight, mode, runStart, nav }: LineGutter
     const to = e.shiftKey && anchor.current !== null ? Math.max(anchor.current, line) : line;
     if (!e.shiftKey) anchor.current = line;
     const hash = lineHash(from, to);
-    window.history.replaceState(window.history.state, '', hash);
-    nav?.setHighlight({ from, to });
+    nav?.setHighlight({ from, to }); // and the address bar (TrainingLogViewer)
     const url = `${window.location.origin}${window.location.pathname}${window.location.search}${hash}`;
     void navigator.clipboard?.writeText(url).then(
       () => setCopied(line),

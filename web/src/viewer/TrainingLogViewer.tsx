@@ -15,7 +15,7 @@ import { formatBytes } from './formatBytes';
 import { LogNavigator, type NavView } from './logNavigator';
 import { LineGutter, useTimeMode } from './LineGutter';
 import { useLogSearch } from './useLogSearch';
-import { describeView, parseJump, parseLineHash } from './lineWindow';
+import { describeView, hashFor, parseJump, parseLineHash } from './lineWindow';
 
 export interface TrainingLogViewerProps {
   runId: string;
@@ -161,6 +161,14 @@ export function TrainingLogViewer({
     colsRef.current = null;
     const nav = new LogNavigator(term, API_BASE, runId, setView);
     navRef.current = nav;
+    // The address bar names the lines shown highlighted, so a copied URL opens where the
+    // reader is: replaced, not pushed (Back leaves the page, not the last jump).
+    nav.onHighlight = (range) => {
+      const hash = hashFor(range, window.location.hash);
+      if (hash === window.location.hash) return;
+      const url = `${window.location.pathname}${window.location.search}${hash}`;
+      window.history.replaceState(window.history.state, '', url);
+    };
     if (window.__TRAINLOG_EXPOSE_TERM__) {
       window.__trainlogTerm = term;
       window.__trainlogNav = nav;

@@ -3,6 +3,7 @@ import {
   advanceCount,
   appendLive,
   describeView,
+  hashFor,
   endOffset,
   heldFromPage,
   join,
@@ -168,5 +169,14 @@ describe('permalinks and the toolbar', () => {
     expect(parseJump('2026-12-06 22:00:30', start)).toEqual({ time: start + 30 });
     expect(parseJump('soon', start)).toBeNull();
     expect(parseJump('0', start)).toBeNull();
+  });
+});
+
+describe('the address bar', () => {
+  it('names the highlighted lines as a permalink reads them, and drops a line hash with none', () => {
+    expect(hashFor({ from: 48213, to: 48213 }, '#L12')).toBe('#L48213');
+    expect(parseLineHash(hashFor({ from: 1, to: 5 }, ''))).toEqual({ from: 1, to: 5 });
+    expect(hashFor(null, '#L12-14')).toBe('');
+    expect(hashFor(null, '#metrics')).toBe('#metrics');
   });
 });

@@ -184,6 +184,15 @@ export function lineHash(from: number, to = from): string {
   return from === to ? `#L${from}` : `#L${from}-${to}`;
 }
 
+/**
+ * The address bar's hash once lines `range` are highlighted: their permalink, or, with none,
+ * no line hash (another hash is left alone).
+ */
+export function hashFor(range: { from: number; to: number } | null, current: string): string {
+  if (range) return lineHash(range.from, range.to);
+  return parseLineHash(current) ? '' : current;
+}
+
 const NUM = new Intl.NumberFormat('en-US');
 
 /** "lines 48,100-48,140 of 2,310,552" */

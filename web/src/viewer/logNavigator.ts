@@ -132,6 +132,8 @@ export class LogNavigator {
   private disposed = false;
   private readonly abort = new AbortController();
   private readonly disposers: Array<() => void> = [];
+  /** Told the highlighted lines whenever a jump or a click sets them (null: none, at the end). */
+  onHighlight: ((range: { from: number; to: number } | null) => void) | null = null;
 
   constructor(
     private readonly term: Terminal,
@@ -491,6 +493,7 @@ export class LogNavigator {
       this.held = heldFromPage(page);
       const target = Math.max(this.held.first, Math.min(line, nextLine(this.held) - 1));
       this.highlight = { from: target, to: Math.max(target, to) };
+      this.onHighlight?.(this.highlight);
       await this.render({ line: target, rowOffset: -Math.floor(this.term.rows / 3) });
     });
   }
@@ -501,6 +504,7 @@ export class LogNavigator {
     this.following = true;
     this.attached = false;
     this.highlight = null;
+    this.onHighlight?.(null);
     return this.load(async (gen) => {
       const end = knownEnd ?? this.tailOffset + this.tailBytes;
       // The line holding the last byte: its number tells where the last window starts.
@@ -545,6 +549,7 @@ export class LogNavigator {
 
   setHighlight(range: { from: number; to: number } | null): void {
     this.highlight = range;
+    this.onHighlight?.(range);
     this.drawHighlight();
     this.scheduleView();
   }
