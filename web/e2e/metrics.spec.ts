@@ -35,6 +35,7 @@ test("a live run's loss chart grows, and clicking a point opens its line", async
 
   // Hovering shows the point; clicking it asks the viewer for its line (#L<line>).
   const plot = chart.locator('.u-over');
+  await plot.scrollIntoViewIfNeeded(); // the metrics are below the log viewer
   const box = await plot.boundingBox();
   if (!box) throw new Error('no plot area');
   await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);

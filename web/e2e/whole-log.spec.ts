@@ -498,6 +498,15 @@ test('the toolbar fits one line at 1280x800 and 1920x1080, live and finished, ev
   await page.mouse.wheel(0, -600);
   await expect(viewer(page)).toHaveAttribute('data-follow', 'off');
   await expect(page.getByRole('button', { name: '↓ Follow output' })).toBeVisible();
+  // At 1280x800 the log has most of the window, under the run's header: its end and the
+  // Follow button are in view without scrolling the page (the metrics are below it).
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await expect(page.getByRole('button', { name: '↓ Follow output' })).toBeInViewport({ ratio: 1 });
+  const box = (await viewer(page).boundingBox())!;
+  expect(box.y + box.height).toBeLessThanOrEqual(800);
+  expect(box.height).toBeGreaterThanOrEqual(450);
+  expect(await page.evaluate(() => window.scrollY)).toBe(0);
+  await page.screenshot({ path: shot('run-page-1280x800-live.png') });
   await page.getByRole('button', { name: 'Cancel run' }).click();
   await expect(viewer(page)).toHaveAttribute('data-phase', 'done', { timeout: 20_000 });
   await expect(viewer(page).getByRole('button', { name: /follow/i })).toHaveCount(0);

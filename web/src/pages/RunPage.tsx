@@ -12,6 +12,9 @@ import { Link, navigate } from '../router';
 import { shortCommit } from '../runList';
 import { TrainingLogViewer } from '../viewer/TrainingLogViewer';
 
+/** The log viewer's height: the window's below the run's header (about 300 px at 1280 px wide; see .page-run). */
+const RUN_LOG_HEIGHT = 'max(320px, calc(100vh - 320px))';
+
 /** A run that is over: its status will not change again, so there is nothing left to poll. */
 const isFinished = (r: Run | null) => r != null && !isActive(r.status);
 
@@ -179,17 +182,18 @@ export function RunPage({ id }: { id: string }) {
             </span>
           </Banner>
         ))}
-      <MetricsPanel key={`metrics-${id}`} runId={id} live={active} />
       <TrainingLogViewer
         key={id}
         runId={id}
         isLive={active}
-        height="auto" /* the rest of the page: see .page-run */
+        height={RUN_LOG_HEIGHT}
         downloads={false} /* the page's header has the same menu, "Download log" */
         onUnauthorized={reportUnauthorized}
         onEnd={run.reload /* the header catches up at once, not at the next poll */}
         startedAt={r?.started_at ?? null}
       />
+      {/* Below the log: the log is what the page is for, and it gets most of the window. */}
+      <MetricsPanel key={`metrics-${id}`} runId={id} live={active} />
     </RunPageFrame>
   );
 }
