@@ -7,10 +7,11 @@ import { COUNTED_MATCHES, MatchWalker, countMatches, describeCount, type MatchCo
  * `hit(n)`. Like the server, a page may end early (here: every 3rd request stops after 1,000
  * lines scanned, with no match or a few) and `after` may fall inside a line.
  */
-function server(lines: number, hit: (n: number) => boolean) {
+function server(size: number | (() => number), hit: (n: number) => boolean) {
   let calls = 0;
   const search = async (after: number, limit: number): Promise<SearchPage> => {
     calls++;
+    const lines = typeof size === 'number' ? size : size();
     const short = calls % 3 === 0;
     let n = Math.ceil(after / 10) + 1;
     const matches: SearchPage['matches'] = [];
@@ -73,6 +74,18 @@ describe('MatchWalker', () => {
     expect((await w.next())!.line).toBe(start - 7);
     expect((await w.next())!.line).toBe(start);
     expect((await w.next())!.line).toBe(start + 7);
+  });
+
+  it('at the end of a live log, goes on to matches written since before wrapping round', async () => {
+    let lines = 999;
+    const s = server(() => lines, every7);
+    const w = new MatchWalker(s.search, 100, 300);
+    expect((await w.start(10 * 990))?.line).toBe(993);
+    lines = 1002; // the run printed more
+    expect((await w.next())?.line).toBe(1000);
+    expect((await w.next())?.line).toBe(6); // none newer: the first
+    lines = 1200;
+    expect((await w.previous())?.line).toBe(1196); // before the first: the last, as it is now
   });
 
   it('runs steps asked for at once one after another', async () => {

@@ -43,6 +43,8 @@ export function addPage(w: MatchWindow, page: SearchPage, kept = KEPT_MATCHES): 
 export class MatchWalker {
   private w: MatchWindow = { matches: [], fromStart: true, nextAfter: 0 };
   private i = -1;
+  /** Where the log ended when a scan last reached it (a live log grows past it). */
+  private end = 0;
   /** Steps run one after another: a key held down walks match by match. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -76,7 +78,7 @@ export class MatchWalker {
   next(): Promise<SearchMatch | null> {
     return this.step(async () => {
       if (this.i < 0) return;
-      if (this.i + 1 < this.w.matches.length || (await this.more())) this.i++;
+      if (this.i + 1 < this.w.matches.length || (await this.more()) || (await this.grown())) this.i++;
       else await this.first();
     });
   }
@@ -91,7 +93,7 @@ export class MatchWalker {
       }
       if (!this.w.fromStart && (await this.rescanBefore(this.w.matches[0]!.offset))) return;
       // Before the first: the last, found by reading on to the end.
-      while (await this.more());
+      while ((await this.more()) || (await this.grown()));
       this.i = this.w.matches.length - 1;
     });
   }
@@ -116,9 +118,17 @@ export class MatchWalker {
       const { window, dropped } = addPage(this.w, page, this.kept);
       this.w = window;
       if (this.i >= 0) this.i = Math.max(0, this.i - dropped);
+      if (page.next_after === null) this.end = page.scanned_to;
       if (page.matches.length > 0) return true;
     }
     return false;
+  }
+
+  /** At the log's end: whether lines written since hold another match (then kept). */
+  private async grown(): Promise<boolean> {
+    if (this.w.nextAfter !== null || this.w.matches.length === 0) return false;
+    this.w = { ...this.w, nextAfter: this.end };
+    return this.more();
   }
 
   /** Keep the last matches before byte `offset`, from a scan of the log from its start. */
