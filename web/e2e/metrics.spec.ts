@@ -49,10 +49,42 @@ test("a live run's loss chart grows, and clicking a point opens its line", async
   const lines = await page.request.get(`/api/runs/${runId}/logs/raw`);
   const text = new TextDecoder().decode(await lines.body());
   expect(text.split('\n')[line - 1]).toContain('loss=');
+  // The log is brought into view with the line highlighted.
+  const viewer = page.getByTestId('training-log-viewer');
+  const scroller = page.getByTestId('viewer-scroll');
+  const inView = async (n: number) => {
+    const from = Number(await viewer.getAttribute('data-view-from'));
+    const to = Number(await viewer.getAttribute('data-view-to'));
+    return from <= n && n <= to;
+  };
+  await expect(viewer).toHaveAttribute('data-highlight', `${line}-${line}`);
+  await expect(scroller).toBeInViewport({ ratio: 0.95 });
+  await expect.poll(() => inView(line)).toBe(true);
   await page.screenshot({ path: join(SCREENSHOT_DIR, 'metrics-clicked.png') });
 
   await page.getByRole('button', { name: 'Cancel run' }).click();
   await expect(page.getByText('cancelled').first()).toBeVisible();
+  // Once more on the ended run's still chart, in a window too short for the log and the
+  // chart at once: a click brings the log back into view, and so does a second click on the
+  // same point after the log was scrolled away (the address names its line already).
+  await page.setViewportSize({ width: 1280, height: 500 });
+  const clickPoint = async () => {
+    await plot.scrollIntoViewIfNeeded();
+    await expect(scroller).not.toBeInViewport({ ratio: 0.95 });
+    const still = await plot.boundingBox();
+    if (!still) throw new Error('no plot area');
+    await page.mouse.click(still.x + still.width * 0.6, still.y + still.height / 2);
+    await expect(scroller).toBeInViewport({ ratio: 0.95 });
+    return Number(/#L(\d+)$/.exec(page.url())?.[1]);
+  };
+  const shown = await clickPoint();
+  await expect(viewer).toHaveAttribute('data-highlight', `${shown}-${shown}`);
+  await expect.poll(() => inView(shown)).toBe(true);
+  await page.getByRole('button', { name: 'Go to the first line' }).click();
+  await expect.poll(() => inView(shown)).toBe(false);
+  expect(await clickPoint()).toBe(shown);
+  await expect.poll(() => inView(shown)).toBe(true);
+
   // Leave the server as this spec found it: the specs after it count the runs it lists.
   await expect
     .poll(async () => (await page.request.delete(`/api/runs/${runId}`)).status(), { timeout: 30_000 })

@@ -6,9 +6,13 @@ import { chartData, formatValue, type MetricPoint, type XAxis } from './series';
 const WIDTH = 340;
 const HEIGHT = 140;
 
-/** The log line a chart point was printed on: the viewer scrolls to it and highlights it. */
+/** The log line a chart point was printed on: the viewer scrolls to it and highlights it.
+ * The address may name that line already (the viewer keeps it in step with its highlight):
+ * setting the same hash fires nothing, so the viewer is told as if it had changed. */
 export function showLine(line: number) {
-  window.location.hash = `#L${line}`;
+  const hash = `#L${line}`;
+  if (window.location.hash === hash) window.dispatchEvent(new HashChangeEvent('hashchange'));
+  else window.location.hash = hash;
 }
 
 /**

@@ -230,7 +230,10 @@ export function TrainingLogViewer({
   useEffect(() => {
     const onHash = () => {
       const range = parseLineHash(window.location.hash);
-      if (range) void navRef.current?.jumpToLine(range.from, range.to);
+      if (!range) return;
+      // Asked from elsewhere on the page (a chart point below the log): bring the log to view.
+      scrollRef.current?.scrollIntoView({ block: 'nearest' });
+      void navRef.current?.jumpToLine(range.from, range.to);
     };
     window.addEventListener('hashchange', onHash);
     return () => window.removeEventListener('hashchange', onHash);
