@@ -35,6 +35,7 @@ from bench.harness import (
     run_error,
     settle,
     start_trainlog_run,
+    stop_followers,
     verdict,
 )
 from trainlog.db import Database
@@ -81,6 +82,10 @@ def time_trainlog(db_kind: str, size: int, pty: bool = False, kind: str = "tqdm"
         if process.wait() != 0:
             raise RuntimeError(run_error(process))
         stored, used_pty, finished_at = stored_size(fresh.url, run_id)
+        # The run's metric follower extracts its flood for minutes after it ended (niced,
+        # from a database about to be deleted): left running, it would take CPU from the
+        # repetitions timed after this one (bench/metrics.py times extraction itself).
+        stop_followers(t0)
         # Durable = the run's end recorded after its last byte; `trainlog run` then goes on
         # to compact the log, which is not part of capture.
         seconds = (finished_at - _wall_t0(t0)).total_seconds()

@@ -26,6 +26,8 @@ import httpx
 import psutil
 import sqlalchemy
 
+from trainlog.reaper import METRIC_FOLLOWER_NAME
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -150,6 +152,35 @@ def settle(kind: str = "sqlite") -> None:
         finally:
             admin.dispose()
     os.sync()
+
+
+def _followers(t0: Path) -> list[psutil.Process]:
+    """The metric followers of the repetition whose child writes its clocks to ``t0``. Forked
+    from the runner, a follower keeps the runner's command line, which names t0 (unique to
+    the repetition): other people's runs on this shared machine are left alone."""
+    return [
+        process
+        for process in psutil.process_iter(["name", "cmdline"])
+        if process.info["name"] == METRIC_FOLLOWER_NAME
+        and str(t0) in (process.info["cmdline"] or [])
+    ]
+
+
+def stop_followers(t0: Path) -> None:
+    for process in _followers(t0):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    wait_followers_gone(t0)
+
+
+def wait_followers_gone(t0: Path, timeout: float = 30) -> None:
+    """The run's follower ends a pass after its extraction is complete; until it has, it
+    would run into the next repetition, so wait for its exit."""
+    deadline = time.monotonic() + timeout
+    while _followers(t0):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"a metric follower still runs {timeout:.0f} s after its run")
+        time.sleep(0.05)
 
 
 def engine_for(url: str) -> sqlalchemy.Engine:

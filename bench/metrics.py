@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import tempfile
 import time
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 from sqlalchemy import func, select
 
 from bench.capture import _flood, _wall_t0, stored_size
@@ -44,7 +42,9 @@ from bench.harness import (
     server,
     settle,
     start_trainlog_run,
+    stop_followers,
     verdict,
+    wait_followers_gone,
 )
 from trainlog import runs
 from trainlog.db import Database, migrate
@@ -52,7 +52,6 @@ from trainlog.metrics.extract import Point
 from trainlog.metrics.patterns import Rules
 from trainlog.metrics.store import add_points, extraction_complete, open_cursor
 from trainlog.models import MetricCursor, MetricPoint, RunSource, RunStatus
-from trainlog.reaper import METRIC_FOLLOWER_NAME
 
 COST_TARGET = 0.9  # capture throughput with extraction, as a fraction of without
 SERIES_POINTS = 1_000_000
@@ -74,7 +73,6 @@ def capture(db_kind: str, nbytes: int, extract: bool, wait_extracted: bool = Fal
     """Capture a metrics flood; with ``wait_extracted``, also wait until every point is
     stored and the follower has ended, else stop the follower once the run has ended."""
     settle(db_kind)
-    began = time.time()
     with fresh_db(db_kind) as fresh, tempfile.TemporaryDirectory() as tmp:
         t0 = Path(tmp) / "t0"
         child = _flood("metrics", nbytes, t0)
@@ -90,7 +88,7 @@ def capture(db_kind: str, nbytes: int, extract: bool, wait_extracted: bool = Fal
         if not extract:
             return Captured(seconds, None, 0)
         if not wait_extracted:
-            _stop_followers(began)
+            stop_followers(t0)
             return Captured(seconds, None, 0)
         db = Database.connect(fresh.url)
         try:
@@ -104,7 +102,7 @@ def capture(db_kind: str, nbytes: int, extract: bool, wait_extracted: bool = Fal
                 points = session.scalar(select(func.count()).select_from(MetricPoint)) or 0
         finally:
             db.dispose()
-        _wait_followers_gone(began)
+        wait_followers_gone(t0)
     return Captured(seconds, done, points)
 
 
@@ -113,33 +111,6 @@ class Captured:
     seconds: float  # to capture
     done: float | None  # until every point was stored, if waited for
     points: int
-
-
-def _followers(since: float) -> list[psutil.Process]:
-    """Metric followers started since ``since`` (epoch seconds): this repetition's. They are
-    forked from the runner, so they are found by their process name, not a command line."""
-    return [
-        process
-        for process in psutil.process_iter(["name", "create_time"])
-        if process.info["name"] == METRIC_FOLLOWER_NAME and process.info["create_time"] >= since - 1
-    ]
-
-
-def _stop_followers(since: float) -> None:
-    for process in _followers(since):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    _wait_followers_gone(since)
-
-
-def _wait_followers_gone(since: float, timeout: float = 30) -> None:
-    """The run's follower ends a pass after its extraction is complete; until it has, it
-    would run into the next repetition, so wait for its exit."""
-    deadline = time.monotonic() + timeout
-    while _followers(since):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"a metric follower still runs {timeout:.0f} s after its run")
-        time.sleep(0.05)
 
 
 def _capture_rows(config: Config) -> list[Row]:
