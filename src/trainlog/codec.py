@@ -12,6 +12,11 @@ MIN_SAVING = 0.1
 # text compresses 10-50x either way, at several hundred MB/s.
 FAST = 1
 THOROUGH = 3
+# At FAST, a hash table of 2^12 entries (level 1's is 2^14 for a 1 MiB chunk): it stays in the
+# CPU's cache. Measured on 1 MiB pieces here: 13-17% less time for trainer output (tqdm bars,
+# metric lines) with 8-11% more saved, 13% less time and 8% less saved for source code.
+# Compressing a flood is most of what capturing it costs (see store._COMPRESSORS).
+FAST_HASH_LOG = 12
 
 
 def encode(data: bytes, level: int) -> tuple[ChunkCodec, bytes]:
@@ -22,7 +27,11 @@ def encode(data: bytes, level: int) -> tuple[ChunkCodec, bytes]:
 def compress(data: bytes, level: int, checksum: bool = False) -> bytes:
     """One zstd frame of data, saying its size (so decode needs nothing else); with
     ``checksum``, also a checksum of data that every decompression verifies."""
-    return zstandard.ZstdCompressor(level=level, write_checksum=checksum).compress(data)
+    hash_log = {"hash_log": FAST_HASH_LOG} if level == FAST else {}
+    params = zstandard.ZstdCompressionParameters.from_level(
+        level, source_size=len(data), write_checksum=checksum, **hash_log
+    )
+    return zstandard.ZstdCompressor(compression_params=params).compress(data)
 
 
 def choose(data: bytes, packed: bytes) -> tuple[ChunkCodec, bytes]:

@@ -17,6 +17,8 @@ import bisect
 import time
 from collections.abc import Iterable, Iterator, Sequence
 
+import numpy as np
+
 # (offset, epoch milliseconds): the bytes from offset on were read at that time.
 Mark = tuple[int, int]
 # What an append is told of its bytes' times: one time (epoch seconds) for all of them, or
@@ -29,6 +31,20 @@ def line_count(size: int, newlines: int | None, last_line_start: int | None) -> 
     if newlines is None or last_line_start is None:
         return None
     return newlines + (1 if size > last_line_start else 0)
+
+
+# From this size on, numpy counts newlines ~4x faster than bytes.count (1 MiB: 0.08 ms vs
+# 0.3 ms here) and lets go of the GIL meanwhile, so a flood's pieces are counted side by side
+# with their compression instead of holding up the runner's reader; below it, its call costs
+# more than the count.
+NUMPY_COUNT_BYTES = 16 * 1024
+
+
+def count_newlines(data: bytes) -> int:
+    """The "\\n"s in data."""
+    if len(data) < NUMPY_COUNT_BYTES:
+        return data.count(b"\n")
+    return int(np.count_nonzero(np.frombuffer(data, np.uint8) == ord("\n")))
 
 
 def to_ms(seconds: float) -> int:

@@ -7,7 +7,6 @@ conditions below, CHUNKS_IN_RANGE and CHUNK_HOLDING). Reading is trainlog.logrea
 
 from __future__ import annotations
 
-import itertools
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from trainlog.lineindex import (
     Mark,
     Times,
     append_marks,
+    count_newlines,
     encode_marks,
     line_count,
     slice_marks,
@@ -364,36 +364,33 @@ def _chunk_rows(
     if frames is not None and len(frames) != len(pieces):
         raise ValueError(f"{len(frames)} frames for {len(pieces)} pieces")
     if len(pieces) == 1:
-        row = _chunk_row(run_id, start, data, marks, 0, frames[0] if frames else None)
-        return [row], data.count(b"\n")
-    starts = [piece_start for piece_start, _ in pieces]
-    # Newlines in data before each piece, each byte counted once.
-    before = [0, *itertools.accumulate(piece.count(b"\n") for _, piece in pieces)]
-    piece_marks = [
-        slice_marks(marks, piece_start - start, piece_start - start + len(piece))
-        for piece_start, piece in pieces
-    ]
-    rows = list(
-        _COMPRESSORS.map(
-            partial(_chunk_row, run_id),
-            starts,
-            [piece for _, piece in pieces],
-            piece_marks,
-            before[:-1],
-            frames or [None] * len(pieces),
+        encoded = [_chunk_row(run_id, start, data, marks, frames[0] if frames else None)]
+    else:
+        piece_marks = [
+            slice_marks(marks, piece_start - start, piece_start - start + len(piece))
+            for piece_start, piece in pieces
+        ]
+        # Each piece is counted where it is compressed: both let go of the GIL.
+        encoded = list(
+            _COMPRESSORS.map(
+                partial(_chunk_row, run_id),
+                [piece_start for piece_start, _ in pieces],
+                [piece for _, piece in pieces],
+                piece_marks,
+                frames or [None] * len(pieces),
+            )
         )
-    )
-    return rows, before[-1]
+    before = 0  # newlines in data before the piece at hand
+    for row, newlines in encoded:
+        row[_BEFORE] = before
+        before += newlines
+    return [row for row, _ in encoded], before
 
 
 def _chunk_row(
-    run_id: uuid.UUID,
-    start: int,
-    piece: bytes,
-    marks: list[Mark],
-    newlines_before: int,
-    frame: bytes | None,
-) -> dict[str, object]:
+    run_id: uuid.UUID, start: int, piece: bytes, marks: list[Mark], frame: bytes | None
+) -> tuple[dict[str, object], int]:
+    """A piece's row (but its newlines_before) and the newlines in it."""
     # A big piece means output is flooding: compressing it now (fast, and it never needs
     # compacting) writes several times fewer bytes. Small appends are compacted later.
     # A frame already made is kept wherever it saves enough: it cost nothing here.
@@ -403,15 +400,15 @@ def _chunk_row(
         codec, data = encode(piece, FAST)
     else:
         codec, data = ChunkCodec.RAW, piece
-    return {
+    row: dict[str, object] = {
         "run_id": run_id,
         "start_offset": start,
         "length": len(piece),
         "codec": codec,
         "data": data,
         "times": encode_marks(marks),
-        "newlines_before": newlines_before,
     }
+    return row, count_newlines(piece)
 
 
 def range_params(run_id: uuid.UUID, start: int, end: int) -> dict[str, object]:

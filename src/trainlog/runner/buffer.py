@@ -112,12 +112,15 @@ class SpillBuffer:
             )
             self._resume()
             if self._memory:
-                data = self._take_memory(max_bytes)
+                parts = self._take_memory(max_bytes)
             elif self._spill_written > self._spill_read:
-                data = self._read_spill(max_bytes)
+                parts = [self._read_spill(max_bytes)]
             else:
                 return b"", []
-            return data, self._taken_marks(len(data))
+            marks = self._taken_marks(sum(map(len, parts)))
+        # Joined once the lock is let go: a flood's take copies megabytes, and the reader
+        # must not wait to put meanwhile (the child would then wait on a full pipe).
+        return (parts[0] if len(parts) == 1 else b"".join(parts)), marks
 
     def _mark(self, position: int, at: float) -> None:
         # Reads in the same millisecond share a mark: times are kept to the ms.
@@ -149,7 +152,8 @@ class SpillBuffer:
         self._memory_bytes += len(data)
         self._put_total += len(data)
 
-    def _take_memory(self, max_bytes: int) -> bytes:
+    def _take_memory(self, max_bytes: int) -> list[bytes]:
+        """The oldest pieces held, up to max_bytes in all (the last one cut to fit)."""
         parts = []
         budget = max_bytes
         while self._memory and budget > 0:
@@ -160,7 +164,7 @@ class SpillBuffer:
             parts.append(piece)
             budget -= len(piece)
         self._memory_bytes -= max_bytes - budget
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return parts
 
     def _pending(self) -> int:
         return self._memory_bytes + self._spill_written - self._spill_read

@@ -34,7 +34,8 @@ from trainlog.runner.buffer import SpillBuffer
 from trainlog.runner.retry import Refused, until_done
 from trainlog.runner.sink import LogSink, Prepared
 
-READ_SIZE = 64 * 1024
+# A read shorter than this found the pipe all but empty (see _pass_on_available).
+SMALL_READ_BYTES = 64 * 1024
 READ_BATCH_BYTES = 1024 * 1024
 # The most one append transaction stores; several chunks of MAX_CHUNK_BYTES each.
 WRITE_BATCH_BYTES = 4 * 1024 * 1024
@@ -142,7 +143,9 @@ class LogCapture(Generic[Prepared]):
         ended = False
         while total < READ_BATCH_BYTES:
             try:
-                data = os.read(self._read_fd, READ_SIZE)
+                # All the pipe holds, up to the batch's room: a flood's full pipe (1 MiB, see
+                # service._big_pipe) is one system call and one piece, with nothing to join.
+                data = os.read(self._read_fd, READ_BATCH_BYTES - total)
             except BlockingIOError:
                 break
             if not data:
@@ -151,8 +154,10 @@ class LogCapture(Generic[Prepared]):
             parts.append(data)
             marks.append((total, time.time()))
             total += len(data)
-            if len(data) < READ_SIZE:
-                break  # the pipe is drained: asking again would only say so
+            if len(data) < SMALL_READ_BYTES:
+                # The pipe was all but empty: a quiet child's line goes on now. After a bigger
+                # read the child is flooding, and has likely written more meanwhile.
+                break
         if parts:
             batch = b"".join(parts)
             self._buffer.put(batch, marks)
