@@ -71,21 +71,14 @@ def test_a_live_runs_points_are_stored_when_its_log_grows_not_at_the_next_poll(
 ) -> None:
     """Woken by each append (as `trainlog tail --follow` is): with a poll of a minute, each
     line's point is still stored long before the poll would have looked."""
-    run_id = new_run(db)
-    with db.write() as session:
-        open_cursor(session, run_id, Rules())
-        runs.mark_running(session, run_id, socket.gethostname(), os.getpid())
-    waker = RunWaker(database_url, run_id, only_while_waiting=True)
-    # A daemon: should the test fail, the follower (of a run that never ends) is left behind.
-    follower = threading.Thread(target=follow, args=(db, run_id, 50, waker, 60.0), daemon=True)
-    follower.start()
-    try:
-        offset = 0
+    # live_follower ends the run on leaving and checks that its end woke the follower too,
+    # and that it ended.
+    with live_follower(db, database_url) as (run_id, size):
         for step in range(3):
             time.sleep(0.2)  # the follower is waiting again
             with db.write() as session:
-                offset = store.append(
-                    session, run_id, offset, f"step {step} loss={step}\n".encode()
+                size[0] = store.append(
+                    session, run_id, size[0], f"step {step} loss={step}\n".encode()
                 )
 
             def stored(step: int = step) -> bool:
@@ -93,12 +86,6 @@ def test_a_live_runs_points_are_stored_when_its_log_grows_not_at_the_next_poll(
                     return len(series_points(session, run_id, "loss")) == step + 1
 
             wait_for(stored, timeout=30)  # not the minute's poll
-        with db.write() as session:
-            runs.finish(session, run_id, RunStatus.SUCCEEDED, 0)
-        follower.join(timeout=30)
-        assert not follower.is_alive()  # the run's end woke it too, and it ended
-    finally:
-        waker.close()
 
 
 LINE = b"step 1 | loss 0.5 | lr 3e-4 | grad_norm 1.0\n"

@@ -427,26 +427,24 @@ export function TrainingLogViewer({
               {label}
             </button>
           ))}
-          <button
-            type="button"
-            className="tlv-icon"
-            aria-label="Previous match"
-            title="Previous match (Shift+Enter)"
-            onClick={() => search.go(true)}
-            disabled={!search.query}
-          >
-            ↑
-          </button>
-          <button
-            type="button"
-            className="tlv-icon"
-            aria-label="Next match"
-            title="Next match (Enter)"
-            onClick={() => search.go(false)}
-            disabled={!search.query}
-          >
-            ↓
-          </button>
+          {(
+            [
+              ['↑', 'Previous match', 'Shift+Enter', true],
+              ['↓', 'Next match', 'Enter', false],
+            ] as const
+          ).map(([label, name, key, backwards]) => (
+            <button
+              key={label}
+              type="button"
+              className="tlv-icon"
+              aria-label={name}
+              title={`${name} (${key})`}
+              onClick={() => search.go(backwards)}
+              disabled={!search.query}
+            >
+              {label}
+            </button>
+          ))}
         </div>
         <button
           type="button"
